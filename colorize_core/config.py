@@ -1,0 +1,160 @@
+"""Training configuration: every knob of a run, typed, in one place.
+
+A sweep spec's dotted parameter path (``loss.adversarial_weight``) names a field here, and the
+training step reads that same field: the path from YAML to loss is one straight read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class _Strict(BaseModel):
+    # Unknown keys are typos more often than not; refuse them instead of silently ignoring.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Strict):
+    source: str | None = Field(
+        None,
+        description="Image folder (ILSVRC layout, class folders or flat) or a prepared TFRecord "
+        "folder; None builds the bundled sample dataset.",
+    )
+    cache_dir: str | None = Field(
+        None, description="Where folder sources are prepared as TFRecords; default ~/.cache/chromasweep."
+    )
+    batch_size: int = Field(16, gt=0, description="Global batch size, split across workers.")
+    shuffle_buffer: int = Field(1024, gt=0)
+    val_fraction: float = Field(
+        0.1, ge=0.0, lt=1.0, description="Held-out share for sources without their own val split."
+    )
+    max_val_images: int = Field(64, gt=0, description="Validation images scored each epoch.")
+
+
+class ModelConfig(_Strict):
+    image_size: int = Field(224, ge=32, description="Training crop side; a multiple of 32.")
+    width: float = Field(1.0, gt=0.0, le=1.0, description="Channel width multiplier; 1 is the paper's model.")
+    num_classes: int | None = Field(
+        None, gt=1, description="Class head size; None takes it from the dataset (1000 for the teacher)."
+    )
+    encoder_weights: str | None = Field(
+        None, description="Local VGG16 (no top) weights file for the encoder; None is random init."
+    )
+
+    @model_validator(mode="after")
+    def _size_is_multiple_of_32(self) -> "ModelConfig":
+        if self.image_size % 32:
+            raise ValueError(f"model.image_size must be a multiple of 32, got {self.image_size}")
+        return self
+
+
+class LossConfig(_Strict):
+    ab_weight: float = Field(1.0, ge=0.0)
+    semantic: Literal["teacher", "labels", "off"] = "labels"
+    semantic_weight: float = Field(0.003, ge=0.0)
+    teacher_weights: str | None = Field(
+        None, description="Local VGG16 classifier weights file; required when semantic is 'teacher'."
+    )
+    adversarial_weight: float = Field(0.1, ge=0.0)
+    gradient_penalty: float = Field(10.0, ge=0.0)
+
+    @model_validator(mode="after")
+    def _teacher_needs_weights(self) -> "LossConfig":
+        if self.semantic == "teacher" and not self.teacher_weights:
+            raise ValueError(
+                "loss.semantic is 'teacher' but loss.teacher_weights is not set: give a local VGG16 "
+                "classifier weights file, or use semantic 'labels' or 'off'"
+            )
+        return self
+
+
+class OptimConfig(_Strict):
+    generator_lr: float = Field(2e-5, gt=0.0)
+    critic_lr: float = Field(2e-5, gt=0.0)
+    beta1: float = Field(0.5, ge=0.0, lt=1.0)
+    beta2: float = Field(0.999, ge=0.0, lt=1.0)
+    critic_steps: int = Field(1, ge=1, description="Critic updates per generator update.")
+
+
+class TrainConfig(_Strict):
+    name: str = "chromagan"
+    seed: int = 0
+    epochs: int = Field(10, gt=0)
+    steps_per_epoch: int | None = Field(
+        None, gt=0, description="Cap on steps per epoch; None is one pass over the training split."
+    )
+    checkpoint_every_steps: int | None = Field(
+        None, gt=0, description="Checkpoint every K steps as well as at every epoch end."
+    )
+    keep_checkpoints: int = Field(3, gt=0)
+    mixed_precision: bool = False
+    out_dir: str = "runs"
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    loss: LossConfig = LossConfig()
+    optim: OptimConfig = OptimConfig()
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.out_dir) / self.name
+
+    def with_overrides(self, overrides: dict[str, object]) -> "TrainConfig":
+        """A copy with dotted-path fields replaced, validated as a whole."""
+        tree = self.model_dump()
+        for path, value in overrides.items():
+            node = tree
+            *parents, leaf = path.split(".")
+            for key in parents:
+                if not isinstance(node.get(key), dict):
+                    raise ConfigError(f"unknown config path {path!r}: {key!r} is not a section")
+                node = node[key]
+            if leaf not in node:
+                raise ConfigError(f"unknown config path {path!r}: no field {leaf!r}")
+            node[leaf] = value
+        return TrainConfig.model_validate(tree)
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used, with the file and key that are wrong."""
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, object] | None = None) -> TrainConfig:
+    """Read a YAML training config (None: the built-in defaults) and apply dotted overrides."""
+    tree: dict = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            tree = yaml.safe_load(path.read_text()) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML: {err}") from None
+        if not isinstance(tree, dict):
+            raise ConfigError(f"{path}: expected a mapping of config sections, got {type(tree).__name__}")
+    try:
+        config = TrainConfig.model_validate(tree)
+    except ValidationError as err:
+        raise ConfigError(f"{path or 'config'}: {_describe(err)}") from None
+    if overrides:
+        try:
+            config = config.with_overrides(overrides)
+        except ValidationError as err:
+            raise ConfigError(f"overrides: {_describe(err)}") from None
+    return config
+
+
+def _describe(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        parts.append(f"{where}: {e['msg']} (got {e.get('input')!r})")
+    return "; ".join(parts)
+
+
+def demo_config() -> TrainConfig:
+    """The small model the demo and tests train in minutes on 2 CPU cores."""
+    return load_config(Path(__file__).parent / "configs" / "demo.yaml")

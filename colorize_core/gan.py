@@ -1,0 +1,122 @@
+"""The adversarial colorizer: generator, critic, their losses and one training step.
+
+Written in the spirit of the keras-io WGAN-GP example, one model class with its own ``train_step``,
+but driven by our own loop (``colorize_core.trainer``) instead of ``fit``: a step runs unchanged as
+the per-replica function of a ``tf.distribute`` strategy, which Keras 3 ``fit`` under
+MultiWorkerMirroredStrategy cannot do.
+
+Losses are sums over the local examples divided by the *global* batch size, so that the
+strategy's all-reduce (a sum across replicas) of the gradients gives the global-batch mean.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from colorize_core.config import LossConfig, OptimConfig, TrainConfig
+from colorize_core.model import build_critic, build_generator, build_teacher, load_vgg16_encoder_weights
+
+
+class ChromaGAN(keras.Model):
+    def __init__(self, config: TrainConfig, num_classes: int, global_batch_size: int):
+        super().__init__(name="chromagan")
+        m = config.model
+        self.loss_config: LossConfig = config.loss
+        self.optim_config: OptimConfig = config.optim
+        self.global_batch_size = global_batch_size
+        self.generator = build_generator(m.image_size, m.width, num_classes)
+        self.critic = build_critic(m.image_size, m.width)
+        if m.encoder_weights:
+            load_vgg16_encoder_weights(self.generator, m.encoder_weights, m.image_size)
+        self.teacher = build_teacher(config.loss.teacher_weights) if config.loss.semantic == "teacher" else None
+        o = config.optim
+        self.g_optimizer = keras.optimizers.Adam(o.generator_lr, beta_1=o.beta1, beta_2=o.beta2)
+        self.d_optimizer = keras.optimizers.Adam(o.critic_lr, beta_1=o.beta1, beta_2=o.beta2)
+        if config.mixed_precision and keras.mixed_precision.dtype_policy().name == "mixed_float16":
+            self.g_optimizer = keras.optimizers.LossScaleOptimizer(self.g_optimizer)
+            self.d_optimizer = keras.optimizers.LossScaleOptimizer(self.d_optimizer)
+
+    def build_optimizers(self) -> None:
+        """Create optimizer slots now, so a checkpoint can be restored into them before step 1."""
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self.d_optimizer.build(self.critic.trainable_variables)
+
+    def call(self, L, training=False):
+        return self.generator(L, training=training)[0]
+
+    # -- losses -----------------------------------------------------------------------------
+    def _batch_mean(self, per_example: tf.Tensor) -> tf.Tensor:
+        return tf.reduce_sum(per_example) / self.global_batch_size
+
+    def _critic_scores(self, L, ab) -> tf.Tensor:
+        return tf.reduce_mean(self.critic([L, ab], training=True), axis=[1, 2, 3])
+
+    def _gradient_penalty(self, L, real_ab, fake_ab) -> tf.Tensor:
+        """WGAN-GP: (||grad D(x_hat)|| - 1)^2 at random points between real and generated ab."""
+        alpha = tf.random.uniform([tf.shape(real_ab)[0], 1, 1, 1])
+        mixed = real_ab + alpha * (fake_ab - real_ab)
+        with tf.GradientTape() as tape:
+            tape.watch(mixed)
+            scores = self._critic_scores(L, mixed)
+        grads = tape.gradient(scores, mixed)
+        norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]) + 1e-12)
+        return self._batch_mean(tf.square(norms - 1.0))
+
+    def _semantic_loss(self, L, labels, class_logits) -> tf.Tensor:
+        if self.loss_config.semantic == "labels":
+            known = labels >= 0  # images without a label (a flat folder) add nothing
+            ce = keras.losses.sparse_categorical_crossentropy(
+                tf.maximum(labels, 0), class_logits, from_logits=True
+            )
+            return self._batch_mean(tf.where(known, ce, 0.0))
+        if self.loss_config.semantic == "teacher":
+            target = tf.stop_gradient(self.teacher(L, training=False))
+            kl = keras.losses.kl_divergence(target, tf.nn.softmax(class_logits))
+            return self._batch_mean(kl)
+        return tf.constant(0.0)
+
+    # -- one step ---------------------------------------------------------------------------
+    def train_step(self, batch) -> dict[str, tf.Tensor]:
+        L, real_ab, labels = batch["L"], batch["ab"], batch["label"]
+        lc = self.loss_config
+
+        # Critic updates reuse the step's batch: one batch per step keeps the data position a
+        # plain step count, which is what checkpoints store and resumes skip to.
+        for _ in range(self.optim_config.critic_steps):
+            with tf.GradientTape() as tape:
+                fake_ab, _ = self.generator(L, training=True)
+                wasserstein = self._batch_mean(self._critic_scores(L, fake_ab) - self._critic_scores(L, real_ab))
+                gp = self._gradient_penalty(L, real_ab, fake_ab)
+                critic_loss = wasserstein + lc.gradient_penalty * gp
+                scaled = self._scale(self.d_optimizer, critic_loss)
+            grads = tape.gradient(scaled, self.critic.trainable_variables)
+            self.d_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
+
+        with tf.GradientTape() as tape:
+            fake_ab, class_logits = self.generator(L, training=True)
+            ab_mse = self._batch_mean(tf.reduce_mean(tf.square(fake_ab - real_ab), axis=[1, 2, 3]))
+            adversarial = -self._batch_mean(self._critic_scores(L, fake_ab))
+            semantic = self._semantic_loss(L, labels, class_logits)
+            generator_loss = (
+                lc.ab_weight * ab_mse + lc.adversarial_weight * adversarial + lc.semantic_weight * semantic
+            )
+            scaled = self._scale(self.g_optimizer, generator_loss)
+        grads = tape.gradient(scaled, self.generator.trainable_variables)
+        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+
+        return {
+            "generator_loss": generator_loss,
+            "ab_mse": ab_mse,
+            "adversarial": adversarial,
+            "semantic": semantic,
+            "critic_loss": critic_loss,
+            "wasserstein": -wasserstein,
+            "gradient_penalty": gp,
+        }
+
+    @staticmethod
+    def _scale(optimizer, loss):
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            return optimizer.scale_loss(loss)
+        return loss

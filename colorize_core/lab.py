@@ -1,0 +1,53 @@
+"""sRGB <-> CIE Lab (D65, 2 degree observer) in TensorFlow ops, matching skimage.color.
+
+The model sees L and predicts ab, both scaled to about [-1, 1]: L/50 - 1 and ab/110.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+# skimage.color's sRGB (D65) matrices and white point, so results agree with rgb2lab/lab2rgb.
+_XYZ_FROM_RGB = tf.constant(
+    [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]],
+    tf.float32,
+)
+_RGB_FROM_XYZ = tf.linalg.inv(_XYZ_FROM_RGB)
+_WHITE_D65 = tf.constant([0.95047, 1.0, 1.08883], tf.float32)
+
+L_SCALE, AB_SCALE = 50.0, 110.0
+
+
+def rgb_to_lab(rgb: tf.Tensor) -> tf.Tensor:
+    """RGB floats in [0, 1] (any leading shape, channels last) to Lab (L in [0, 100])."""
+    rgb = tf.convert_to_tensor(rgb, tf.float32)
+    linear = tf.where(rgb > 0.04045, tf.pow((rgb + 0.055) / 1.055, 2.4), rgb / 12.92)
+    xyz = tf.linalg.matvec(_XYZ_FROM_RGB, linear) / _WHITE_D65
+    f = tf.where(xyz > 0.008856, tf.pow(tf.maximum(xyz, 1e-12), 1.0 / 3.0), 7.787 * xyz + 16.0 / 116.0)
+    fx, fy, fz = tf.unstack(f, axis=-1)
+    return tf.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-1)
+
+
+def lab_to_rgb(lab: tf.Tensor) -> tf.Tensor:
+    """Lab to RGB floats clipped to [0, 1]; out-of-gamut colours are clipped like skimage."""
+    lab = tf.convert_to_tensor(lab, tf.float32)
+    L, a, b = tf.unstack(lab, axis=-1)
+    fy = (L + 16.0) / 116.0
+    fx = fy + a / 500.0
+    fz = tf.maximum(fy - b / 200.0, 0.0)
+    f = tf.stack([fx, fy, fz], axis=-1)
+    xyz = tf.where(f > 0.2068966, tf.pow(f, 3.0), (f - 16.0 / 116.0) / 7.787) * _WHITE_D65
+    linear = tf.linalg.matvec(_RGB_FROM_XYZ, xyz)
+    rgb = tf.where(
+        linear > 0.0031308, 1.055 * tf.pow(tf.maximum(linear, 1e-12), 1.0 / 2.4) - 0.055, 12.92 * linear
+    )
+    return tf.clip_by_value(rgb, 0.0, 1.0)
+
+
+def normalize_lab(lab: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Lab to the model's inputs: (L in [-1, 1], ab in about [-1, 1])."""
+    return lab[..., :1] / L_SCALE - 1.0, lab[..., 1:] / AB_SCALE
+
+
+def denormalize_lab(l_norm: tf.Tensor, ab_norm: tf.Tensor) -> tf.Tensor:
+    return tf.concat([(l_norm + 1.0) * L_SCALE, ab_norm * AB_SCALE], axis=-1)

@@ -1,0 +1,73 @@
+"""The bundled sample dataset: real colour photos that installed packages ship, in ILSVRC layout.
+
+It is small (13 photos) but real: the demo and the tests train on it offline. Training photos are
+stored whole and as overlapping tiles, so that random crops see more than a dozen compositions;
+three whole photos (with their tiles) are held out as the validation split.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import matplotlib
+import sklearn
+import skimage
+from PIL import Image
+
+_SKIMAGE = Path(skimage.__file__).parent / "data"
+_SKLEARN = Path(sklearn.__file__).parent / "datasets" / "images"
+_MPL = Path(matplotlib.get_data_path()) / "sample_data"
+
+# (synset id, class name, photos). The ids are wnid-shaped but our own: these are not ImageNet classes.
+CLASSES = [
+    ("n00000001", "cat", [_SKIMAGE / "chelsea.png"]),
+    ("n00000002", "coffee", [_SKIMAGE / "coffee.png"]),
+    ("n00000003", "person", [_SKIMAGE / "astronaut.png", _MPL / "grace_hopper.jpg"]),
+    ("n00000004", "motorcycle", [_SKIMAGE / "motorcycle_left.png", _SKIMAGE / "motorcycle_right.png"]),
+    ("n00000005", "rocket", [_SKIMAGE / "rocket.jpg"]),
+    ("n00000006", "deep field", [_SKIMAGE / "hubble_deep_field.jpg"]),
+    ("n00000007", "temple", [_SKLEARN / "china.jpg"]),
+    ("n00000008", "flower", [_SKLEARN / "flower.jpg"]),
+    ("n00000009", "microscopy", [_SKIMAGE / "retina.jpg", _SKIMAGE / "ihc.png"]),
+    ("n00000010", "package", [_MPL / "Minduka_Present_Blue_Pack.png"]),
+]
+HELD_OUT = {"grace_hopper", "motorcycle_right", "ihc"}
+
+
+def _tiles(img: Image.Image) -> list[Image.Image]:
+    """The whole photo, its four overlapping quadrants (2/3 of each side) and its centre."""
+    w, h = img.size
+    tw, th = 2 * w // 3, 2 * h // 3
+    boxes = [(0, 0), (w - tw, 0), (0, h - th), (w - tw, h - th), ((w - tw) // 2, (h - th) // 2)]
+    return [img] + [img.crop((x, y, x + tw, y + th)) for x, y in boxes]
+
+
+def build_sample_dataset(out: str | Path) -> Path:
+    """Write the sample dataset under ``out`` in the Kaggle ILSVRC2012 layout; returns ``out``."""
+    out = Path(out)
+    data = out / "ILSVRC" / "Data" / "CLS-LOC"
+    (data / "val").mkdir(parents=True, exist_ok=True)
+    mapping, solution, val_index = [], [], 0
+    for wnid, name, photos in CLASSES:
+        mapping.append(f"{wnid} {name}")
+        (data / "train" / wnid).mkdir(parents=True, exist_ok=True)
+        for photo in photos:
+            if not photo.is_file():
+                raise FileNotFoundError(f"{photo}: sample photo missing from its package installation")
+            img = Image.open(photo).convert("RGB")
+            for i, tile in enumerate(_tiles(img)):
+                if photo.stem in HELD_OUT:
+                    val_index += 1
+                    image_id = f"ILSVRC2012_val_{val_index:08d}"
+                    tile.save(data / "val" / f"{image_id}.JPEG", quality=95)
+                    w, h = tile.size
+                    solution.append((image_id, f"{wnid} 0 0 {w - 1} {h - 1}"))
+                else:
+                    tile.save(data / "train" / wnid / f"{wnid}_{photo.stem}_{i}.JPEG", quality=95)
+    (out / "LOC_synset_mapping.txt").write_text("\n".join(mapping) + "\n")
+    with (out / "LOC_val_solution.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["ImageId", "PredictionString"])
+        writer.writerows(solution)
+    return out

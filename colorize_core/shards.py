@@ -1,0 +1,208 @@
+"""Preparing a dataset as sharded TFRecords: every image checked once, here, not in training.
+
+A cluster then streams a few hundred shards from a bucket instead of listing a million files,
+and the training pipeline only ever sees images that are known to decode.
+
+The rule for odd inputs, applied while preparing:
+- colour JPEG, PNG, GIF and BMP files are stored as they are (TensorFlow decodes them natively,
+  CMYK JPEGs included); RGBA and palette images keep their RGB (alpha is dropped);
+- 16-bit images, TIFF, WebP and other formats are converted to 8-bit RGB and stored as PNG;
+- grayscale images (mode L/LA/I/1, or RGB with no colour anywhere) are skipped: they hold no
+  colour to learn from;
+- empty, truncated, corrupt and non-image files are skipped.
+Every skipped file is counted by reason and named in ``meta.json`` and in a warning.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import math
+import warnings
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+from colorize_core.sources import Catalog, DatasetError, ImageItem, catalog
+
+log = logging.getLogger(__name__)
+
+META_FILE = "meta.json"
+IMAGES_PER_SHARD = 1024
+_NATIVE_FORMATS = {"JPEG", "PNG", "GIF", "BMP"}
+_GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+
+
+@dataclass
+class Skipped:
+    path: str
+    reason: str
+
+
+@dataclass
+class PreparedMeta:
+    source: str
+    layout: str
+    class_names: list[str]
+    counts: dict[str, int]
+    shards: dict[str, list[str]]
+    skipped: list[Skipped] = field(default_factory=list)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def skipped_by_reason(self) -> Counter:
+        return Counter(s.reason for s in self.skipped)
+
+
+class UnusableImage(Exception):
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _has_colour(img: Image.Image) -> bool:
+    small = np.asarray(img.convert("RGB").resize((64, 64)), dtype=np.int16)
+    return int(np.abs(small - small.mean(axis=-1, keepdims=True)).max()) > 2
+
+
+def checked_image_bytes(path: Path) -> bytes:
+    """The bytes to store for one image, or UnusableImage saying why it is skipped."""
+    data = path.read_bytes()
+    if not data:
+        raise UnusableImage("empty file")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()  # a full decode: truncated and corrupt files fail here
+            if img.mode in _GRAY_MODES or not _has_colour(img):
+                raise UnusableImage("grayscale (no colour to learn from)")
+            sixteen_bit = img.mode in {"I;16", "I;16B", "RGB;16", "RGBA;16"} or (
+                img.format == "PNG" and img.info.get("bitdepth", 8) > 8
+            )
+            if img.format in _NATIVE_FORMATS and not sixteen_bit:
+                return data
+            out = io.BytesIO()
+            _to_rgb8(img).save(out, "PNG")
+            return out.getvalue()
+    except UnusableImage:
+        raise
+    except UnidentifiedImageError:
+        raise UnusableImage("not an image") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        raise UnusableImage(f"corrupt or truncated ({err})") from None
+
+
+def _to_rgb8(img: Image.Image) -> Image.Image:
+    array = np.asarray(img)
+    if array.dtype != np.uint8:  # 16-bit and float images: rescale, don't wrap around
+        top = 65535.0 if array.dtype == np.uint16 or array.max() > 255 else 255.0
+        array = np.clip(array.astype(np.float64) / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        img = Image.fromarray(array)
+    return img.convert("RGB")
+
+
+def _example(encoded: bytes, label: int, filename: str) -> bytes:
+    feature = {
+        "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[encoded])),
+        "image/label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+        "image/filename": tf.train.Feature(bytes_list=tf.train.BytesList(value=[filename.encode()])),
+    }
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def _write_split(
+    split: str, items: list[ImageItem], out: str, skipped: list[Skipped], workers: int, progress: bool
+) -> tuple[list[str], int]:
+    def check(item: ImageItem):
+        try:
+            return item, checked_image_bytes(item.path), None
+        except UnusableImage as err:
+            return item, None, err.reason
+        except OSError as err:  # unreadable file: permissions, vanished, a folder
+            return item, None, f"unreadable ({err.strerror or err})"
+
+    num_shards = max(1, math.ceil(len(items) / IMAGES_PER_SHARD))
+    names = [f"{split}-{i:05d}-of-{num_shards:05d}.tfrecord" for i in range(num_shards)]
+    writers = [tf.io.TFRecordWriter(f"{out}/{n}") for n in names]
+    written = 0
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            results = pool.map(check, items)
+            for item, encoded, reason in tqdm(
+                results, total=len(items), desc=f"{split:5s}", unit="img", disable=not progress
+            ):
+                if encoded is None:
+                    skipped.append(Skipped(str(item.path), reason))
+                    continue
+                # Round-robin keeps every shard the same size, so workers get equal shares.
+                writers[written % num_shards].write(_example(encoded, item.label, str(item.path)))
+                written += 1
+    finally:
+        for w in writers:
+            w.close()
+    return names, written
+
+
+def prepare(
+    source: str | Path,
+    out: str,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    workers: int = 8,
+    progress: bool = True,
+) -> PreparedMeta:
+    """Check every image of ``source`` and write train/val TFRecord shards and meta.json to ``out``."""
+    cat: Catalog = catalog(source, val_fraction, seed)
+    if not cat.train:
+        raise DatasetError(f"{source}: no training images found ({cat.layout} layout)")
+    tf.io.gfile.makedirs(out)
+    skipped: list[Skipped] = []
+    shards, counts = {}, {}
+    for split, items in (("train", cat.train), ("val", cat.val)):
+        if items:
+            shards[split], counts[split] = _write_split(split, items, out, skipped, workers, progress)
+    meta = PreparedMeta(str(source), cat.layout, cat.class_names, counts, shards, skipped)
+    with tf.io.gfile.GFile(f"{out}/{META_FILE}", "w") as f:
+        json.dump(asdict(meta), f, indent=1)
+    if skipped:
+        warn_skipped(meta)
+    if counts.get("train", 0) == 0:
+        raise DatasetError(
+            f"{source}: no usable training image: all {len(cat.train)} were skipped "
+            f"({dict(meta.skipped_by_reason())})"
+        )
+    return meta
+
+
+def warn_skipped(meta: PreparedMeta, show: int = 20) -> None:
+    lines = [f"  {s.path}: {s.reason}" for s in meta.skipped[:show]]
+    if len(meta.skipped) > show:
+        lines.append(f"  ... and {len(meta.skipped) - show} more, listed in {META_FILE}")
+    by_reason = ", ".join(f"{n} {r}" for r, n in meta.skipped_by_reason().most_common())
+    warnings.warn(
+        f"skipped {len(meta.skipped)} of {len(meta.skipped) + sum(meta.counts.values())} images from "
+        f"{meta.source} ({by_reason}):\n" + "\n".join(lines),
+        stacklevel=2,
+    )
+
+
+def read_meta(prepared: str) -> PreparedMeta:
+    path = f"{prepared}/{META_FILE}"
+    if not tf.io.gfile.exists(path):
+        raise DatasetError(f"{prepared}: no {META_FILE}; not a folder written by 'chromasweep data prepare'")
+    with tf.io.gfile.GFile(path) as f:
+        raw = json.load(f)
+    raw["skipped"] = [Skipped(**s) for s in raw.get("skipped", [])]
+    return PreparedMeta(**raw)
+
+
+def is_prepared(path: str) -> bool:
+    return tf.io.gfile.exists(f"{path}/{META_FILE}")

@@ -1,0 +1,261 @@
+"""The training loop: epochs of distributed GAN steps, evaluation, checkpoints, the final model.
+
+Plain TensorFlow, so it runs in a notebook: ``Trainer(config).fit()``. A launcher (Ray Train, in
+``sweeps/``) passes its strategy, its worker's place and an ``on_report`` hook; the loop is the same.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from colorize_core.config import TrainConfig
+from colorize_core.datasets import resolve_dataset
+from colorize_core.gan import ChromaGAN
+from colorize_core.metrics import evaluate
+from colorize_core.pipeline import make_dataset
+from colorize_core.sources import DatasetError
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE, MODEL_INFO = "generator.keras", "colorizer.json"
+
+
+class TrainingDiverged(RuntimeError):
+    def __init__(self, step: int, losses: dict[str, float]):
+        bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
+        super().__init__(f"diverged at step {step}: non-finite {bad}")
+        self.step, self.losses = step, losses
+
+
+@dataclass
+class Report:
+    """What the loop tells its caller at every checkpoint point: an epoch end or every K steps."""
+
+    epoch: int  # epochs completed (fractional mid-epoch: 2.5 is half-way through the third)
+    step: int
+    metrics: dict[str, float]
+    epoch_end: bool
+
+
+@dataclass
+class TrainResult:
+    status: str  # "finished" or "diverged"
+    step: int
+    history: list[dict[str, float]] = field(default_factory=list)
+    message: str = ""
+
+
+def _set_precision(mixed: bool) -> None:
+    if not mixed:
+        keras.mixed_precision.set_global_policy("float32")
+    elif tf.config.list_physical_devices("GPU"):
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    else:  # CPUs have no fast float16; bfloat16 needs no loss scaling
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+
+
+class Trainer:
+    def __init__(
+        self,
+        config: TrainConfig,
+        strategy: tf.distribute.Strategy | None = None,
+        worker_index: int = 0,
+        progress: bool = True,
+    ):
+        self.config = config
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.worker_index = worker_index
+        self.is_chief = worker_index == 0
+        self.progress = progress and self.is_chief
+        self.prepared, self.meta = resolve_dataset(config.data, config.seed, progress=self.progress)
+
+        self.global_batch = config.data.batch_size
+        replicas = self.strategy.num_replicas_in_sync
+        if self.global_batch % replicas:
+            raise ValueError(
+                f"data.batch_size {self.global_batch} does not split evenly over {replicas} replicas"
+            )
+        train_count = self.meta.counts.get("train", 0)
+        if config.steps_per_epoch is None and train_count < self.global_batch:
+            raise DatasetError(
+                f"{config.data.source or 'sample dataset'}: {train_count} training images, fewer than one "
+                f"batch of {self.global_batch}; lower data.batch_size or set steps_per_epoch"
+            )
+        self.steps_per_epoch = config.steps_per_epoch or train_count // self.global_batch
+        self.num_classes = self._num_classes()
+
+        _set_precision(config.mixed_precision)
+        with self.strategy.scope():
+            self.gan = ChromaGAN(config, self.num_classes, self.global_batch)
+            self.gan.build_optimizers()
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.checkpoint = tf.train.Checkpoint(
+            generator=self.gan.generator,
+            critic=self.gan.critic,
+            g_optimizer=self.gan.g_optimizer,
+            d_optimizer=self.gan.d_optimizer,
+            step=self.step,
+        )
+        self._train_step = self._compile_step()
+
+    def _num_classes(self) -> int:
+        if self.config.loss.semantic == "teacher":
+            return 1000  # the VGG16 teacher's ImageNet classes
+        return self.config.model.num_classes or max(self.meta.num_classes, 2)
+
+    def _compile_step(self):
+        strategy, gan = self.strategy, self.gan
+
+        @tf.function
+        def distributed_step(batch):
+            per_replica = strategy.run(gan.train_step, args=(batch,))
+            # Each replica's losses are already divided by the global batch: their sum is the mean.
+            return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in per_replica.items()}
+
+        return distributed_step
+
+    # -- data -------------------------------------------------------------------------------
+    def train_batches(self, epoch: int, skip: int = 0):
+        """Epoch ``epoch``'s batches from step ``skip`` on, each worker reading its own share."""
+        c = self.config
+
+        def dataset_fn(ctx: tf.distribute.InputContext):
+            ds = make_dataset(
+                self.prepared, "train", c.model.image_size, ctx.get_per_replica_batch_size(self.global_batch),
+                training=True, seed=c.seed, epoch=epoch, shuffle_buffer=c.data.shuffle_buffer,
+                num_shards=ctx.num_input_pipelines, shard_index=ctx.input_pipeline_id, repeat=True,
+            )  # fmt: skip
+            # Every worker runs exactly steps_per_epoch steps, or the collectives would wait forever.
+            return ds.skip(skip).take(self.steps_per_epoch - skip)
+
+        return self.strategy.distribute_datasets_from_function(dataset_fn)
+
+    def val_batches(self):
+        split = "val" if self.meta.counts.get("val") else "train"
+        c = self.config
+        return make_dataset(
+            self.prepared, split, c.model.image_size, min(c.data.batch_size, 32),
+            training=False, take=c.data.max_val_images,
+        )  # fmt: skip
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def save_checkpoint(self, directory: str | Path) -> str:
+        """Write generator, critic, both optimizers and the step (which is the data position)."""
+        return self.checkpoint.write(str(Path(directory) / "ckpt"))
+
+    def restore_checkpoint(self, directory: str | Path) -> int:
+        path = tf.train.latest_checkpoint(str(directory)) or str(Path(directory) / "ckpt")
+        self.checkpoint.read(path).assert_existing_objects_matched()
+        return int(self.step.numpy())
+
+    # -- the loop ---------------------------------------------------------------------------
+    def fit(self, on_report: Callable[[Report], None] | None = None) -> TrainResult:
+        c = self.config
+        every = c.checkpoint_every_steps
+        history: list[dict[str, float]] = []
+        step = int(self.step.numpy())
+        start_epoch, skip = divmod(step, self.steps_per_epoch)
+        for epoch in range(start_epoch, c.epochs):
+            t0, losses_sum, n = time.perf_counter(), {}, 0
+            bar = tqdm(
+                total=self.steps_per_epoch, initial=skip, desc=f"epoch {epoch + 1}/{c.epochs}",
+                unit="step", disable=not self.progress, leave=False,
+            )  # fmt: skip
+            for batch in self.train_batches(epoch, skip):
+                losses = {k: float(v) for k, v in self._train_step(batch).items()}
+                self.step.assign_add(1)
+                step += 1
+                if not all(math.isfinite(v) for v in losses.values()):
+                    bar.close()
+                    err = TrainingDiverged(step, losses)
+                    log.error("%s", err)
+                    return TrainResult("diverged", step, history, str(err))
+                for k, v in losses.items():
+                    losses_sum[k] = losses_sum.get(k, 0.0) + v
+                n += 1
+                bar.update(1)
+                bar.set_postfix(ab_mse=f"{losses['ab_mse']:.4f}", critic=f"{losses['critic_loss']:.3f}")
+                mid_epoch = step % self.steps_per_epoch != 0
+                if every and step % every == 0 and mid_epoch and on_report:
+                    on_report(Report(step / self.steps_per_epoch, step, losses, epoch_end=False))
+            bar.close()
+            seconds = time.perf_counter() - t0
+            metrics = {f"train_{k}": v / max(n, 1) for k, v in losses_sum.items()}
+            metrics["images_per_second"] = n * self.global_batch / seconds if n else 0.0
+            if self.is_chief:
+                metrics.update({f"val_{k}": v for k, v in evaluate(self.gan.generator, self.val_batches()).items()})
+            metrics["epoch"] = epoch + 1
+            history.append(metrics)
+            if self.progress:
+                print(_epoch_line(epoch + 1, c.epochs, step, metrics), flush=True)
+            if on_report:
+                on_report(Report(epoch + 1, step, metrics, epoch_end=True))
+            skip = 0
+        return TrainResult("finished", step, history)
+
+    # -- the final model --------------------------------------------------------------------
+    def export(self, directory: str | Path) -> Path:
+        """The generator as a Keras file plus what inference needs to know about it."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.gan.generator.save(directory / MODEL_FILE)
+        info = {
+            "image_size": self.config.model.image_size,
+            "class_names": self.meta.class_names,
+            "config": self.config.model_dump(),
+            "step": int(self.step.numpy()),
+        }
+        (directory / MODEL_INFO).write_text(json.dumps(info, indent=1))
+        return directory
+
+
+def _epoch_line(epoch: int, epochs: int, step: int, m: dict[str, float]) -> str:
+    parts = [f"epoch {epoch}/{epochs}", f"step {step}", f"ab_mse {m['train_ab_mse']:.4f}"]
+    parts.append(f"critic {m['train_critic_loss']:.3f}")
+    if "val_psnr" in m:
+        parts.append(f"val PSNR {m['val_psnr']:.2f} dB (gray {m['val_gray_psnr']:.2f})")
+        parts.append(f"SSIM {m['val_ssim']:.3f}")
+        parts.append(f"colorfulness gap {m['val_colorfulness_gap']:.1f}")
+    parts.append(f"{m['images_per_second']:.1f} img/s")
+    return " | ".join(parts)
+
+
+def train_locally(config: TrainConfig, resume: bool = True, progress: bool = True) -> tuple[TrainResult, Path | None]:
+    """One process, checkpoints under ``run_dir/checkpoints``; resumes from the latest if present."""
+    run_dir = config.run_dir
+    ckpt_dir = run_dir / "checkpoints"
+    trainer = Trainer(config, progress=progress)
+    manager = tf.train.CheckpointManager(trainer.checkpoint, str(ckpt_dir), max_to_keep=config.keep_checkpoints)
+    if resume and manager.latest_checkpoint:
+        trainer.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        print(f"resuming from {manager.latest_checkpoint} at step {int(trainer.step.numpy())}", flush=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(_yaml(config))
+
+    def on_report(report: Report) -> None:
+        manager.save(checkpoint_number=report.step)
+        if report.epoch_end:
+            with (run_dir / "metrics.jsonl").open("a") as f:
+                f.write(json.dumps({"step": report.step, **report.metrics}) + "\n")
+
+    result = trainer.fit(on_report)
+    if result.status != "finished":
+        return result, None
+    return result, trainer.export(run_dir / "model")
+
+
+def _yaml(config: TrainConfig) -> str:
+    import yaml
+
+    return yaml.safe_dump(config.model_dump(), sort_keys=False)
