@@ -25,6 +25,8 @@ class ChromaGAN(keras.Model):
         self.loss_config: LossConfig = config.loss
         self.optim_config: OptimConfig = config.optim
         self.global_batch_size = global_batch_size
+        # Checkpointed with the weights, so a resumed run draws the same penalty points.
+        self.rng = tf.random.Generator.from_seed(config.seed)
         self.generator = build_generator(m.image_size, m.width, num_classes)
         self.critic = build_critic(m.image_size, m.width)
         if m.encoder_weights:
@@ -54,7 +56,7 @@ class ChromaGAN(keras.Model):
 
     def _gradient_penalty(self, L, real_ab, fake_ab) -> tf.Tensor:
         """WGAN-GP: (||grad D(x_hat)|| - 1)^2 at random points between real and generated ab."""
-        alpha = tf.random.uniform([tf.shape(real_ab)[0], 1, 1, 1])
+        alpha = self.rng.uniform([tf.shape(real_ab)[0], 1, 1, 1])
         mixed = real_ab + alpha * (fake_ab - real_ab)
         with tf.GradientTape() as tape:
             tape.watch(mixed)

@@ -54,14 +54,19 @@ def batch_scores(L: tf.Tensor, pred_ab: tf.Tensor, true_ab: tf.Tensor) -> dict[s
     }
 
 
-def evaluate(generator, dataset: tf.data.Dataset) -> dict[str, float]:
-    """Mean of every score over ``dataset`` (batches of L, ab), the generator in inference mode."""
+def make_scorer(generator):
+    """A compiled per-batch scorer for ``generator``; build once, call every epoch."""
 
     @tf.function(reduce_retracing=True)
     def scores(L, ab):
-        pred_ab = generator(L, training=False)[0]
-        return batch_scores(L, pred_ab, ab)
+        return batch_scores(L, generator(L, training=False)[0], ab)
 
+    return scores
+
+
+def evaluate(generator, dataset: tf.data.Dataset, scorer=None) -> dict[str, float]:
+    """Mean of every score over ``dataset`` (batches of L, ab), the generator in inference mode."""
+    scores = scorer or make_scorer(generator)
     collected: dict[str, list] = {}
     for batch in dataset:
         for k, v in scores(batch["L"], batch["ab"]).items():

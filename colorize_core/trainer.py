@@ -22,7 +22,7 @@ from tqdm import tqdm
 from colorize_core.config import TrainConfig
 from colorize_core.datasets import resolve_dataset
 from colorize_core.gan import ChromaGAN
-from colorize_core.metrics import evaluate
+from colorize_core.metrics import evaluate, make_scorer
 from colorize_core.pipeline import make_dataset
 from colorize_core.sources import DatasetError
 
@@ -96,6 +96,7 @@ class Trainer:
         self.num_classes = self._num_classes()
 
         _set_precision(config.mixed_precision)
+        keras.utils.set_random_seed(config.seed)  # same seed, same initial weights
         with self.strategy.scope():
             self.gan = ChromaGAN(config, self.num_classes, self.global_batch)
             self.gan.build_optimizers()
@@ -105,9 +106,11 @@ class Trainer:
             critic=self.gan.critic,
             g_optimizer=self.gan.g_optimizer,
             d_optimizer=self.gan.d_optimizer,
+            rng=self.gan.rng,
             step=self.step,
         )
         self._train_step = self._compile_step()
+        self._scorer = make_scorer(self.gan.generator)
 
     def _num_classes(self) -> int:
         if self.config.loss.semantic == "teacher":
@@ -194,7 +197,7 @@ class Trainer:
             metrics = {f"train_{k}": v / max(n, 1) for k, v in losses_sum.items()}
             metrics["images_per_second"] = n * self.global_batch / seconds if n else 0.0
             if self.is_chief:
-                metrics.update({f"val_{k}": v for k, v in evaluate(self.gan.generator, self.val_batches()).items()})
+                metrics.update({f"val_{k}": v for k, v in evaluate(self.gan.generator, self.val_batches(), self._scorer).items()})
             metrics["epoch"] = epoch + 1
             history.append(metrics)
             if self.progress:

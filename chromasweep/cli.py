@@ -1,0 +1,127 @@
+"""The ``chromasweep`` command: a thin face over colorize_core, sweeps and tracking."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+# TensorFlow's C++ start-up chatter buries our own messages; errors still show.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _fail(err: Exception) -> click.ClickException:
+    return click.ClickException(str(err))
+
+
+def _parse_sets(values: tuple[str, ...]) -> dict[str, object]:
+    import yaml
+
+    overrides = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r}: expected KEY=VALUE, for example loss.adversarial_weight=0.2")
+        overrides[key.strip()] = yaml.safe_load(raw)
+    return overrides
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Train a ChromaGAN colorizer and sweep its hyperparameters on Ray, tracked in MLflow."""
+
+
+@cli.group()
+def data() -> None:
+    """Build and prepare datasets."""
+
+
+@data.command("sample")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+def data_sample(out: Path) -> None:
+    """Write the bundled sample dataset (real photos from installed packages) in ILSVRC layout to OUT."""
+    from colorize_core.sample_data import build_sample_dataset
+
+    build_sample_dataset(out)
+    click.echo(f"sample dataset written to {out}")
+
+
+@data.command("prepare")
+@click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("out")
+@click.option("--val-fraction", default=0.1, show_default=True, help="Held out when SRC has no val split.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--workers", default=8, show_default=True, help="Threads decoding images.")
+def data_prepare(src: Path, out: str, val_fraction: float, seed: int, workers: int) -> None:
+    """Check every image under SRC and write train/val TFRecord shards to OUT (a folder or gs:// URI)."""
+    from colorize_core.shards import prepare
+    from colorize_core.sources import DatasetError
+
+    try:
+        meta = prepare(src, out, val_fraction, seed, workers)
+    except DatasetError as err:
+        raise _fail(err) from None
+    skipped = f", skipped {len(meta.skipped)}" if meta.skipped else ""
+    click.echo(
+        f"{meta.layout} layout, {meta.num_classes} classes: {meta.counts.get('train', 0)} train, "
+        f"{meta.counts.get('val', 0)} val images{skipped} -> {out}"
+    )
+
+
+@cli.command()
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Training config YAML; default: the built-in demo config.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override a config field by dotted path, e.g. --set optim.generator_lr=1e-4.")
+@click.option("--out-dir", help="Where runs are written (config out_dir).")
+@click.option("--restart", is_flag=True, help="Ignore existing checkpoints of this run and start over.")
+def train(config_file: Path | None, sets: tuple[str, ...], out_dir: str | None, restart: bool) -> None:
+    """Train a colorizer in this process: progress, checkpoints, and a final model.
+
+    \b
+    Single machine:  chromasweep train --config my.yaml
+    Re-running the same command resumes from the run's latest checkpoint.
+    """
+    from colorize_core.config import ConfigError, demo_config, load_config
+    from colorize_core.sources import DatasetError
+    from colorize_core.trainer import train_locally
+
+    overrides = _parse_sets(sets)
+    if out_dir:
+        overrides["out_dir"] = out_dir
+    try:
+        config = load_config(config_file, overrides) if config_file else demo_config().with_overrides(overrides)
+        result, model_dir = train_locally(config, resume=not restart)
+    except (ConfigError, DatasetError, FileNotFoundError) as err:
+        raise _fail(err) from None
+    if result.status == "diverged":
+        click.echo(f"training diverged: {result.message}", err=True)
+        sys.exit(3)
+    click.echo(f"finished at step {result.step}; model written to {model_dir}")
+
+
+@cli.command()
+@click.option("--model", "model_path", required=True, help="Model folder written by train (or its generator.keras).")
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+def predict(model_path: str, images: tuple[Path, ...], out_dir: Path) -> None:
+    """Colorize IMAGES (gray or colour, any size) at their full resolution into --out as PNG."""
+    from colorize_core.inference import Colorizer, colorize_files
+
+    try:
+        colorizer = Colorizer.load(model_path)
+    except (FileNotFoundError, ValueError, OSError) as err:
+        raise _fail(err) from None
+    written, failed = colorize_files(colorizer, list(images), out_dir)
+    for path in written:
+        click.echo(f"wrote {path}")
+    for path, reason in failed.items():
+        click.echo(f"skipped {path}: unreadable image ({reason})", err=True)
+    if not written:
+        raise click.ClickException("no image could be colorized")
+
+
+if __name__ == "__main__":
+    cli()

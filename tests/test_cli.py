@@ -1,0 +1,79 @@
+"""The command line as a user runs it: build data, train, colorize, and get told what went wrong."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+CLI = [sys.executable, "-m", "chromasweep.cli"]
+
+
+def run(*args, check=True):
+    proc = subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, env=os.environ.copy())
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def trained_model(prepared_sample, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli-runs")
+    config = out / "tiny.yaml"
+    config.write_text(
+        "name: tiny\nepochs: 1\nsteps_per_epoch: 3\n"
+        f"data:\n  source: {prepared_sample}\n  batch_size: 8\n"
+        "model:\n  image_size: 64\n  width: 0.25\n"
+    )
+    proc = run("train", "--config", config, "--out-dir", out)
+    assert "epoch 1/1" in proc.stdout and "val PSNR" in proc.stdout
+    model = out / "tiny" / "model"
+    assert (model / "generator.keras").is_file() and (model / "colorizer.json").is_file()
+    return model
+
+
+def test_data_sample_then_prepare(tmp_path):
+    run("data", "sample", tmp_path / "photos")
+    proc = run("data", "prepare", tmp_path / "photos", tmp_path / "shards")
+    assert "ilsvrc layout, 10 classes" in proc.stdout
+    assert sorted(p.name for p in (tmp_path / "shards").iterdir())[:1] == ["meta.json"]
+
+
+def test_predict_keeps_each_size_and_reports_unreadable_files(trained_model, tmp_path):
+    rng = np.random.default_rng(0)
+    big = tmp_path / "big.jpg"
+    Image.fromarray(rng.integers(0, 255, (301, 517, 3), dtype=np.uint8)).save(big)
+    gray = tmp_path / "gray.png"
+    Image.fromarray(rng.integers(0, 255, (40, 90), dtype=np.uint8)).save(gray)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8 definitely not a jpeg")
+    proc = run("predict", "--model", trained_model, big, gray, broken, "--out", tmp_path / "out")
+    assert f"skipped {broken}: unreadable image" in proc.stderr
+    for source, size in ((big, (517, 301)), (gray, (90, 40))):
+        out = Image.open(tmp_path / "out" / f"{source.stem}.png")
+        assert out.size == size and out.mode == "RGB"
+    # The output keeps the input's lightness: colour is added, detail is not lost.
+    L_in = np.asarray(Image.open(gray), np.float32)
+    L_out = np.asarray(Image.open(tmp_path / "out" / "gray.png").convert("L"), np.float32)
+    assert np.abs(L_in - L_out).mean() < 8
+
+
+def test_errors_name_the_file_and_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("optim:\n  generator_lr: -1\n")
+    proc = run("train", "--config", bad, check=False)
+    assert proc.returncode == 1
+    assert "bad.yaml: optim.generator_lr: Input should be greater than 0" in proc.stderr
+    proc = run("train", "--set", "data.source=" + str(tmp_path / "nowhere"), check=False)
+    assert proc.returncode == 1 and "nowhere: not a folder" in proc.stderr
+    proc = run("predict", "--model", tmp_path / "no-model", Path(__file__), "--out", tmp_path, check=False)
+    assert proc.returncode == 1 and "no-model: no generator.keras" in proc.stderr
+
+
+def test_help_shows_the_commands():
+    out = run("--help").stdout
+    for command in ("data", "train", "predict"):
+        assert command in out

@@ -1,0 +1,121 @@
+"""A user's data arrives in several layouts and with broken files; none of it may be lost silently."""
+
+import io
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from colorize_core.pipeline import make_dataset
+from colorize_core.shards import prepare, read_meta
+from colorize_core.sources import DatasetError, catalog
+
+
+def _photo(seed=0, size=(80, 60)):
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 255, (size[1] // 4, size[0] // 4, 3), dtype=np.uint8)
+    return Image.fromarray(base).resize(size)
+
+
+def test_sample_dataset_is_in_ilsvrc_layout_with_held_out_photos(sample_photos):
+    root = sample_photos
+    assert (root / "LOC_synset_mapping.txt").is_file() and (root / "LOC_val_solution.csv").is_file()
+    cat = catalog(root.parent)  # found one level down, as Kaggle's zip unpacks
+    assert cat.layout == "ilsvrc" and len(cat.class_names) == 10
+    assert len(cat.train) >= 50 and len(cat.val) >= 10
+    assert all(item.label >= 0 for item in cat.train + cat.val)
+    train_photos = {p.path.stem.split("_", 1)[1].rsplit("_", 1)[0] for p in cat.train}
+    assert not train_photos & {"grace_hopper", "motorcycle_right", "ihc"}
+
+
+def test_prepare_writes_shards_and_meta(prepared_sample):
+    meta = read_meta(prepared_sample)
+    assert meta.layout == "ilsvrc" and meta.skipped == []
+    assert meta.counts["train"] >= 50 and meta.counts["val"] >= 10
+
+
+def test_pipeline_batches_are_normalised_lab_and_repeatable(prepared_sample):
+    def first_batch():
+        return next(iter(make_dataset(prepared_sample, "train", 64, 8, training=True, seed=3, epoch=2)))
+
+    batch = first_batch()
+    assert batch["L"].shape == (8, 64, 64, 1) and batch["ab"].shape == (8, 64, 64, 2)
+    assert -1.0 <= float(batch["L"].numpy().min()) and float(batch["L"].numpy().max()) <= 1.0
+    assert float(np.abs(batch["ab"].numpy()).max()) <= 1.0
+    assert np.array_equal(batch["ab"].numpy(), first_batch()["ab"].numpy())
+    other_epoch = next(iter(make_dataset(prepared_sample, "train", 64, 8, training=True, seed=3, epoch=5)))
+    assert not np.array_equal(batch["ab"].numpy(), other_epoch["ab"].numpy())
+    val = list(make_dataset(prepared_sample, "val", 96, 32, training=False))
+    assert sum(b["L"].shape[0] for b in val) == read_meta(prepared_sample).counts["val"]
+
+
+def test_every_kind_of_bad_input_is_skipped_counted_and_named(tmp_path):
+    src = tmp_path / "photos" / "things"
+    src.mkdir(parents=True)
+    _photo(0).save(src / "good.jpg")
+    _photo(1).convert("RGBA").save(src / "rgba.png")
+    _photo(2).convert("CMYK").save(src / "cmyk.jpg")
+    sixteen = (np.asarray(_photo(3)).astype(np.uint16) * 257)
+    Image.fromarray(sixteen[..., 0]).save(src / "gray16.png")  # 16-bit gray: skipped as gray
+    _photo(4).save(src / "photo.tiff")  # not TF-native: converted to PNG
+    _photo(5).convert("L").save(src / "gray.jpg")
+    buf = io.BytesIO()
+    _photo(6).save(buf, "JPEG")
+    (src / "truncated.jpg").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    (src / "empty.jpg").write_bytes(b"")
+    (src / "notes.jpg").write_text("not an image at all")
+    (src / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
+
+    with pytest.warns(UserWarning) as caught:
+        meta = prepare(tmp_path / "photos", str(tmp_path / "out"), val_fraction=0.0, progress=False)
+    message = str(caught[0].message)
+    reasons = {s.path.rsplit("/", 1)[1]: s.reason for s in meta.skipped}
+    assert set(reasons) == {"gray16.png", "gray.jpg", "truncated.jpg", "empty.jpg", "notes.jpg", "corrupt.png"}
+    assert reasons["empty.jpg"] == "empty file" and reasons["notes.jpg"] == "not an image"
+    assert reasons["gray.jpg"].startswith("grayscale") and reasons["truncated.jpg"].startswith("corrupt")
+    for name in reasons:
+        assert name in message
+    assert "skipped 6 of 10 images" in message
+    assert meta.counts["train"] == 4  # good, rgba, cmyk, tiff
+    decoded = list(make_dataset(str(tmp_path / "out"), "train", 32, 1, training=False))
+    assert len(decoded) == 4
+
+
+def test_a_dataset_with_no_usable_image_is_refused_before_training(tmp_path):
+    src = tmp_path / "broken"
+    src.mkdir()
+    (src / "a.jpg").write_bytes(b"")
+    (src / "b.png").write_text("nope")
+    with pytest.raises(DatasetError, match=r"broken: no usable training image: all 2 were skipped"):
+        prepare(src, str(tmp_path / "out"), val_fraction=0.0, progress=False)
+    with pytest.raises(DatasetError, match="not a folder"):
+        prepare(tmp_path / "missing", str(tmp_path / "out2"), progress=False)
+
+
+def test_class_folder_and_flat_layouts(tmp_path):
+    classes = tmp_path / "classes"
+    for c, seeds in {"cats": (0, 1, 2), "dogs": (3, 4, 5)}.items():
+        (classes / c).mkdir(parents=True)
+        for s in seeds:
+            _photo(s).save(classes / c / f"{s}.png")
+    cat = catalog(classes, val_fraction=0.34)
+    assert cat.layout == "class-folders" and cat.class_names == ["cats", "dogs"]
+    assert len(cat.train) == 4 and len(cat.val) == 2
+    assert {i.label for i in cat.train + cat.val} == {0, 1}
+
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for s in range(5):
+        _photo(s).save(flat / f"{s}.jpg")
+    cat = catalog(flat, val_fraction=0.2)
+    assert cat.layout == "flat" and len(cat.train) == 4 and len(cat.val) == 1
+    assert all(i.label == -1 for i in cat.train)
+
+
+def test_ilsvrc_class_missing_from_mapping_is_named(sample_photos, tmp_path):
+    copy = tmp_path / "imagenet"
+    shutil.copytree(sample_photos, copy)
+    (copy / "ILSVRC/Data/CLS-LOC/train/n99999999").mkdir()
+    with pytest.raises(DatasetError, match=r"n99999999.*LOC_synset_mapping.txt"):
+        catalog(copy)

@@ -1,0 +1,98 @@
+"""Training on the real sample photos: it learns, resumes exactly, and stops cleanly when it diverges."""
+
+import numpy as np
+import pytest
+
+from colorize_core.config import ConfigError, load_config
+from colorize_core.metrics import evaluate
+from colorize_core.pipeline import make_dataset
+from colorize_core.trainer import Trainer, train_locally
+
+
+def _weights(trainer):
+    return [w.numpy() for w in trainer.gan.generator.weights + trainer.gan.critic.weights]
+
+
+def test_a_short_run_learns_colour_beyond_the_gray_baseline(tiny_config):
+    config = tiny_config.with_overrides({"epochs": 4, "steps_per_epoch": 80})
+    trainer = Trainer(config, progress=False)
+    result = trainer.fit()
+    assert result.status == "finished" and result.step == 320
+    first, last = result.history[0], result.history[-1]
+    assert last["train_ab_mse"] < first["train_ab_mse"]
+    for key in ("val_psnr", "val_ssim", "val_colorfulness_gap", "images_per_second"):
+        assert np.isfinite(last[key])
+
+    train_crops = make_dataset(trainer.prepared, "train", config.model.image_size, 32, training=False)
+    scores = evaluate(trainer.gan.generator, train_crops)
+    assert scores["psnr"] >= scores["gray_psnr"] + 1.0, scores
+
+
+def test_resume_restores_step_and_weights_and_continues_the_same_run(tiny_config, tmp_path):
+    config = tiny_config.with_overrides({"epochs": 2, "steps_per_epoch": 3, "checkpoint_every_steps": 2})
+
+    straight = Trainer(config, progress=False)
+    straight.fit()
+
+    interrupted = Trainer(config.with_overrides({"epochs": 1}), progress=False)
+    saved = []
+    interrupted.fit(lambda report: saved.append(report.step) or interrupted.save_checkpoint(tmp_path / "ckpt"))
+    assert saved == [2, 3]  # every 2 steps and at the epoch end
+
+    resumed = Trainer(config, progress=False)
+    assert resumed.restore_checkpoint(tmp_path / "ckpt") == 3
+    for a, b in zip(_weights(resumed), _weights(interrupted)):
+        np.testing.assert_array_equal(a, b)
+    resumed.fit()
+    assert int(resumed.step.numpy()) == 6
+    for a, b in zip(_weights(resumed), _weights(straight)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_train_locally_writes_checkpoints_and_model_and_resumes(tiny_config, capsys):
+    result, model_dir = train_locally(tiny_config, progress=False)
+    assert result.status == "finished" and (model_dir / "generator.keras").is_file()
+    run_dir = tiny_config.run_dir
+    assert (run_dir / "checkpoints" / "checkpoint").is_file()
+    longer = tiny_config.with_overrides({"epochs": 2})
+    result, _ = train_locally(longer, progress=False)
+    assert "resuming from" in capsys.readouterr().out
+    assert result.step == 8 and len(result.history) == 1  # only the second epoch ran
+
+
+def test_a_diverging_run_stops_with_a_diverged_status(tiny_config):
+    config = tiny_config.with_overrides(
+        {"optim.generator_lr": 1e8, "optim.critic_lr": 1e8, "steps_per_epoch": 30}
+    )
+    result = Trainer(config, progress=False).fit()
+    assert result.status == "diverged"
+    assert "non-finite" in result.message and result.step <= 30
+
+
+def test_semantic_teacher_mode_runs_on_a_local_classifier_file(tiny_config, tmp_path):
+    import keras
+
+    weights_file = tmp_path / "vgg16.weights.h5"
+    keras.applications.VGG16(weights=None).save_weights(weights_file)
+    config = tiny_config.with_overrides(
+        {"loss.semantic": "teacher", "loss.teacher_weights": str(weights_file), "steps_per_epoch": 2}
+    )
+    trainer = Trainer(config, progress=False)
+    assert trainer.num_classes == 1000
+    result = trainer.fit()
+    assert result.status == "finished" and result.history[0]["train_semantic"] > 0
+
+
+def test_bad_configs_are_refused_with_the_file_and_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("loss:\n  adversarial_wieght: 0.2\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: loss.adversarial_wieght: Extra inputs"):
+        load_config(bad)
+    bad.write_text("model:\n  image_size: 100\n")
+    with pytest.raises(ConfigError, match="multiple of 32"):
+        load_config(bad)
+    bad.write_text("loss:\n  semantic: teacher\n")
+    with pytest.raises(ConfigError, match="teacher_weights is not set"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="unknown config path 'optim.lr'"):
+        load_config(None, {"optim.lr": 1.0})
