@@ -25,8 +25,6 @@ class ChromaGAN(keras.Model):
         self.loss_config: LossConfig = config.loss
         self.optim_config: OptimConfig = config.optim
         self.global_batch_size = global_batch_size
-        # Checkpointed with the weights, so a resumed run draws the same penalty points.
-        self.rng = tf.random.Generator.from_seed(config.seed)
         self.generator = build_generator(m.image_size, m.width, num_classes)
         self.critic = build_critic(m.image_size, m.width)
         if m.encoder_weights:
@@ -54,9 +52,13 @@ class ChromaGAN(keras.Model):
     def _critic_scores(self, L, ab) -> tf.Tensor:
         return tf.reduce_mean(self.critic([L, ab], training=True), axis=[1, 2, 3])
 
-    def _gradient_penalty(self, L, real_ab, fake_ab) -> tf.Tensor:
-        """WGAN-GP: (||grad D(x_hat)|| - 1)^2 at random points between real and generated ab."""
-        alpha = self.rng.uniform([tf.shape(real_ab)[0], 1, 1, 1])
+    def _gradient_penalty(self, L, real_ab, fake_ab, alpha) -> tf.Tensor:
+        """WGAN-GP: (||grad D(x_hat)|| - 1)^2 at random points between real and generated ab.
+
+        ``alpha`` (one per example) comes with the batch: drawn per example by the pipeline, the
+        penalty is the same however the batch is split across workers, and on a resume.
+        """
+        alpha = tf.reshape(alpha, [-1, 1, 1, 1])
         mixed = real_ab + alpha * (fake_ab - real_ab)
         with tf.GradientTape() as tape:
             tape.watch(mixed)
@@ -89,7 +91,7 @@ class ChromaGAN(keras.Model):
             with tf.GradientTape() as tape:
                 fake_ab, _ = self.generator(L, training=True)
                 wasserstein = self._batch_mean(self._critic_scores(L, fake_ab) - self._critic_scores(L, real_ab))
-                gp = self._gradient_penalty(L, real_ab, fake_ab)
+                gp = self._gradient_penalty(L, real_ab, fake_ab, batch["gp_alpha"])
                 critic_loss = wasserstein + lc.gradient_penalty * gp
                 scaled = self._scale(self.d_optimizer, critic_loss)
             grads = tape.gradient(scaled, self.critic.trainable_variables)

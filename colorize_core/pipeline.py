@@ -71,19 +71,24 @@ def make_dataset(
     take: int | None = None,
     repeat: bool = False,
 ) -> tf.data.Dataset:
-    """Batches of {"L": [B,S,S,1], "ab": [B,S,S,2], "label": [B]} from ``prepared``'s ``split``.
+    """Batches of {"L", "ab", "label", "gp_alpha"} from ``prepared``'s ``split``.
 
-    ``num_shards``/``shard_index`` give each distributed worker its own share of the examples;
-    ``batch_size`` is then that worker's local batch. Training batches are whole (remainder dropped)
-    so every step has the shape the compiled step was traced for. ``repeat`` makes an endless
-    stream (for epochs defined by a step count), still one fixed sequence per (seed, epoch).
+    ``num_shards``/``shard_index`` give each distributed worker its own share and ``batch_size``
+    is then that worker's local batch. With at least one shard file per worker, workers read
+    disjoint files (what scales to ImageNet); with fewer files, every worker reads the shuffled
+    stream and keeps every n-th example, so the global batch is exactly the one a single worker
+    would have used. Training batches are whole (remainder dropped), so every step has the shape
+    the compiled step was traced for; ``repeat`` makes an endless stream for step-count epochs.
+    Per-example randomness (crop, flip, the gradient penalty's mixing weight) is keyed by the
+    example's place in the epoch's stream, so it does not depend on how the batch is split.
     """
     files = shard_files(prepared, split)
     if not files:
         raise FileNotFoundError(f"{prepared}: no {split}-*.tfrecord shards")
+    by_file = num_shards > 1 and len(files) >= num_shards
+    if by_file:
+        files = files[shard_index::num_shards]
     ds = tf.data.TFRecordDataset(files, num_parallel_reads=min(len(files), 8))
-    if num_shards > 1:
-        ds = ds.shard(num_shards, shard_index)
     if take is not None:
         ds = ds.take(take)
     if training:
@@ -91,16 +96,24 @@ def make_dataset(
             ds = ds.repeat()
         ds = ds.shuffle(shuffle_buffer, seed=seed * 100_003 + epoch, reshuffle_each_iteration=False)
         ds = ds.enumerate()
-        base = tf.constant([seed, epoch], tf.int64)
+        if num_shards > 1 and not by_file:
+            ds = ds.shard(num_shards, shard_index)
+        base = tf.constant([seed, epoch * 10_007 + (shard_index if by_file else 0)], tf.int64)
 
         def augment(index, serialized):
             image, label = decode(serialized)
-            crop = train_crop(image, image_size, tf.cast(base + [0, index * 1_000_003], tf.int64))
-            return to_model_inputs(crop, label)
+            crop_seed, alpha_seed = tf.unstack(
+                tf.random.experimental.stateless_split(base + [0, index * 1_000_003], 2)
+            )
+            example = to_model_inputs(train_crop(image, image_size, crop_seed), label)
+            example["gp_alpha"] = tf.random.stateless_uniform([], alpha_seed)
+            return example
 
         ds = ds.map(augment, num_parallel_calls=AUTOTUNE, deterministic=True)
         ds = ds.batch(batch_size, drop_remainder=True)
     else:
+        if num_shards > 1 and not by_file:
+            ds = ds.shard(num_shards, shard_index)
         ds = ds.map(lambda s: decode(s), num_parallel_calls=AUTOTUNE, deterministic=True)
         ds = ds.map(lambda im, lb: to_model_inputs(eval_crop(im, image_size), lb), num_parallel_calls=AUTOTUNE)
         ds = ds.batch(batch_size)

@@ -106,7 +106,6 @@ class Trainer:
             critic=self.gan.critic,
             g_optimizer=self.gan.g_optimizer,
             d_optimizer=self.gan.d_optimizer,
-            rng=self.gan.rng,
             step=self.step,
         )
         self._train_step = self._compile_step()
