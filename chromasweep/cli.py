@@ -76,30 +76,61 @@ def data_prepare(src: Path, out: str, val_fraction: float, seed: int, workers: i
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override a config field by dotted path, e.g. --set optim.generator_lr=1e-4.")
 @click.option("--out-dir", help="Where runs are written (config out_dir).")
-@click.option("--restart", is_flag=True, help="Ignore existing checkpoints of this run and start over.")
-def train(config_file: Path | None, sets: tuple[str, ...], out_dir: str | None, restart: bool) -> None:
-    """Train a colorizer in this process: progress, checkpoints, and a final model.
+@click.option("--workers", default=1, show_default=True, help="Ray Train workers (one process each).")
+@click.option("--cpus-per-worker", default=1.0, show_default=True)
+@click.option("--gpus-per-worker", default=0.0, show_default=True)
+@click.option("--address", help="Address of a running Ray cluster; default: start a local Ray.")
+@click.option("--storage", help="Checkpoint storage: a folder or bucket URI (gs://...); default: --out-dir. "
+              "Multi-node runs need storage every node can reach.")
+@click.option("--max-failures", default=3, show_default=True, help="Worker-group restarts from the last checkpoint.")
+@click.option("--restart", is_flag=True, help="Discard this run's checkpoints and start over.")
+@click.option("--in-process", is_flag=True, help="Train in this process without Ray (debugging, notebooks).")
+def train(
+    config_file: Path | None, sets: tuple[str, ...], out_dir: str | None, workers: int, cpus_per_worker: float,
+    gpus_per_worker: float, address: str | None, storage: str | None, max_failures: int, restart: bool,
+    in_process: bool,
+) -> None:
+    """Train a colorizer through Ray Train: progress, checkpoints, and a final model.
 
     \b
-    Single machine:  chromasweep train --config my.yaml
-    Re-running the same command resumes from the run's latest checkpoint.
+    Single machine (starts a local Ray):
+      chromasweep train --config my.yaml
+    On a cluster, 4 GPU workers, checkpoints in a bucket:
+      chromasweep train --config my.yaml --address auto --workers 4 \\
+          --gpus-per-worker 1 --cpus-per-worker 8 --storage gs://my-bucket/runs
+    Re-running with the same run name (config `name`) and storage resumes from its latest checkpoint.
     """
     from colorize_core.config import ConfigError, demo_config, load_config
     from colorize_core.sources import DatasetError
-    from colorize_core.trainer import train_locally
 
     overrides = _parse_sets(sets)
     if out_dir:
         overrides["out_dir"] = out_dir
     try:
         config = load_config(config_file, overrides) if config_file else demo_config().with_overrides(overrides)
-        result, model_dir = train_locally(config, resume=not restart)
+        if in_process:
+            from colorize_core.trainer import train_locally
+
+            result, model_dir = train_locally(config, resume=not restart)
+            status, step, model = result.status, result.step, model_dir
+            message = result.message
+        else:
+            from sweeps.ray_train import RayOptions, launch
+
+            options = RayOptions(
+                workers=workers, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
+                address=address, storage=storage, max_failures=max_failures,
+            )  # fmt: skip
+            launched = launch(config, options, restart=restart)
+            status, step, model = launched.status, launched.metrics.get("step"), launched.model_path
+            message = launched.metrics.get("message", "")
+            click.echo(f"Ray Train run took {launched.seconds:.1f} s")
     except (ConfigError, DatasetError, FileNotFoundError) as err:
         raise _fail(err) from None
-    if result.status == "diverged":
-        click.echo(f"training diverged: {result.message}", err=True)
+    if status == "diverged":
+        click.echo(f"training diverged: {message}", err=True)
         sys.exit(3)
-    click.echo(f"finished at step {result.step}; model written to {model_dir}")
+    click.echo(f"finished at step {step}; model written to {model}")
 
 
 @cli.command()

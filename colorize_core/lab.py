@@ -5,15 +5,18 @@ The model sees L and predicts ab, both scaled to about [-1, 1]: L/50 - 1 and ab/
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 # skimage.color's sRGB (D65) matrices and white point, so results agree with rgb2lab/lab2rgb.
-_XYZ_FROM_RGB = tf.constant(
+# NumPy, not tf.constant: creating a tensor at import would start TensorFlow's runtime, and
+# MultiWorkerMirroredStrategy must be created before that happens.
+_XYZ_FROM_RGB = np.array(
     [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]],
-    tf.float32,
+    np.float32,
 )
-_RGB_FROM_XYZ = tf.linalg.inv(_XYZ_FROM_RGB)
-_WHITE_D65 = tf.constant([0.95047, 1.0, 1.08883], tf.float32)
+_RGB_FROM_XYZ = np.linalg.inv(_XYZ_FROM_RGB).astype(np.float32)
+_WHITE_D65 = np.array([0.95047, 1.0, 1.08883], np.float32)
 
 L_SCALE, AB_SCALE = 50.0, 110.0
 

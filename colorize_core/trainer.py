@@ -199,7 +199,7 @@ class Trainer:
                 metrics.update({f"val_{k}": v for k, v in evaluate(self.gan.generator, self.val_batches(), self._scorer).items()})
             metrics["epoch"] = epoch + 1
             history.append(metrics)
-            if self.progress:
+            if self.is_chief:
                 print(_epoch_line(epoch + 1, c.epochs, step, metrics), flush=True)
             if on_report:
                 on_report(Report(epoch + 1, step, metrics, epoch_end=True))

@@ -1,0 +1,222 @@
+"""Ray Train launcher: colorize_core's training loop on N workers (TensorflowTrainer, Train V2).
+
+Each worker runs ``train_loop_per_worker``: one process, a MultiWorkerMirroredStrategy over all
+workers (Ray's TensorFlow backend writes TF_CONFIG), the custom GAN step from colorize_core, and
+its own share of the data. At every epoch end (and every K steps) every worker writes its
+checkpoint and calls ``ray.train.report``; rank 0's checkpoint is the one Ray persists.
+
+Recovery is Ray's: ``FailureConfig(max_failures)`` restarts a failed worker group, and re-running
+with the same run name and storage loads the run's snapshot; either way ``ray.train.get_checkpoint``
+hands the latest checkpoint to the new workers, which restore weights, optimizers and the step.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import ray
+import ray.train
+from pydantic import BaseModel, ConfigDict, Field
+from ray.train import Checkpoint, CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+from ray.train.tensorflow import TensorflowTrainer
+
+from colorize_core.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+# Quiet TensorFlow's C++ start-up lines on every worker; errors still show.
+WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+# Read by Ray Train from the driver's environment and passed on to its controller and workers:
+# keep each worker's working directory (relative paths stay valid) and print lines once.
+TRAIN_ENV = {"RAY_CHDIR_TO_TRIAL_DIR": "0", "RAY_TRAIN_ENABLE_PRINT_PATCH": "0"}
+DIVERGED_MARKER = "DIVERGED.json"
+
+
+class RayOptions(BaseModel):
+    """Where and how wide a training run goes; the training itself is the TrainConfig."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workers: int = Field(1, gt=0)
+    cpus_per_worker: float = Field(1.0, gt=0)
+    gpus_per_worker: float = Field(0.0, ge=0)
+    address: str | None = Field(None, description="An existing cluster; None starts a local Ray.")
+    storage: str | None = Field(None, description="Local folder or URI (gs://...); default: out_dir.")
+    max_failures: int = Field(3, ge=0, description="Worker-group restarts before the run fails.")
+    startup_retries: int = Field(
+        5, ge=0, description="Attempts to place the worker group (about a minute each) before failing."
+    )
+
+    def storage_path(self, config: TrainConfig) -> str:
+        if self.storage:
+            return self.storage if "://" in self.storage else str(Path(self.storage).resolve())
+        return str(Path(config.out_dir).resolve())
+
+
+def _is_uri(path: str) -> bool:
+    return "://" in path
+
+
+def train_loop_per_worker(loop_config: dict) -> None:
+    import tensorflow as tf
+
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    # The strategy comes first: it must configure TensorFlow's runtime before anything starts it.
+    strategy = tf.distribute.MultiWorkerMirroredStrategy() if world > 1 else tf.distribute.get_strategy()
+
+    from colorize_core.trainer import Report, Trainer
+
+    config = TrainConfig.model_validate(loop_config["config"])
+    trainer = Trainer(config, strategy, worker_index=rank, progress=False)
+
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint:
+        with checkpoint.as_directory() as directory:
+            marker = Path(directory) / DIVERGED_MARKER
+            if marker.is_file():  # the run already diverged: say so again rather than retrain
+                _report_diverged(rank, json.loads(marker.read_text()))
+                return
+            resumed_from = trainer.restore_checkpoint(directory)
+        print(f"[rank {rank}] resumed from checkpoint {checkpoint.path} at step {resumed_from}", flush=True)
+    else:
+        resumed_from = 0
+        print(f"[rank {rank}] starting from scratch ({world} workers)", flush=True)
+
+    def on_report(report: Report) -> None:
+        final = report.epoch_end and report.epoch == config.epochs
+        metrics = {
+            **report.metrics,
+            "step": report.step,
+            "epoch": report.epoch,
+            "diverged": 0,
+            # Where this attempt started: after a failure, the checkpoint it resumed from.
+            "resumed_from_step": resumed_from,
+            "workers": world,
+        }
+        with tempfile.TemporaryDirectory() as directory:
+            # Every worker writes (a collective under MultiWorkerMirroredStrategy); rank 0's is kept.
+            trainer.save_checkpoint(directory)
+            if final and rank == 0:
+                trainer.export(Path(directory) / "model")
+            ray.train.report(
+                metrics,
+                checkpoint=Checkpoint.from_directory(directory) if rank == 0 else None,
+                checkpoint_dir_name=f"checkpoint_step_{report.step:08d}",
+            )
+
+    result = trainer.fit(on_report)
+    if result.status == "diverged":
+        # Every worker sees the same all-reduced losses, so all of them report this once.
+        _report_diverged(rank, {"step": result.step, "diverged": 1, "message": result.message})
+
+
+def _report_diverged(rank: int, metrics: dict) -> None:
+    """Report divergence with a marker checkpoint: Ray's result carries the metrics of its latest
+    checkpoint, and a restarted or re-run job finds the marker instead of retraining into NaNs."""
+    with tempfile.TemporaryDirectory() as directory:
+        (Path(directory) / DIVERGED_MARKER).write_text(json.dumps(metrics))
+        ray.train.report(
+            metrics,
+            checkpoint=Checkpoint.from_directory(directory) if rank == 0 else None,
+            checkpoint_dir_name=f"checkpoint_diverged_step_{metrics['step']:08d}",
+        )
+
+
+@dataclass
+class LaunchResult:
+    status: str  # "finished" or "diverged"
+    metrics: dict
+    history: list[dict]  # the metrics of every kept checkpoint, oldest first
+    checkpoint_path: str | None
+    model_path: str | None
+    seconds: float
+    error: str | None = None
+
+
+def connect(address: str | None) -> None:
+    if ray.is_initialized():
+        return
+    ray.init(address=address, runtime_env={"env_vars": WORKER_ENV}, log_to_driver=True)
+
+
+def _warn_if_storage_is_not_shared(storage: str) -> None:
+    alive = [n for n in ray.nodes() if n.get("Alive")]
+    hosts = {n.get("NodeManagerAddress") for n in alive}
+    if len(hosts) > 1 and not _is_uri(storage):
+        log.warning(
+            "the cluster has %d hosts but storage %r is a local path: multi-node runs need shared "
+            "storage (a gs:// or s3:// bucket, or a folder every node mounts) or checkpoints are lost "
+            "with their node",
+            len(hosts),
+            storage,
+        )
+
+
+def launch(config: TrainConfig, options: RayOptions, restart: bool = False) -> LaunchResult:
+    """Train ``config`` through Ray Train; resumes the run ``config.name`` found in storage."""
+    from colorize_core.datasets import resolve_dataset
+
+    # Check the data on the driver before any worker starts: a bad source fails here, in seconds.
+    resolve_dataset(config.data, config.seed)
+    config = _absolute_paths(config)
+    os.environ.update({k: v for k, v in TRAIN_ENV.items() if k not in os.environ})
+    connect(options.address)
+    storage = options.storage_path(config)
+    _warn_if_storage_is_not_shared(storage)
+    if restart and not _is_uri(storage):
+        shutil.rmtree(Path(storage) / config.name, ignore_errors=True)
+
+    trainer = TensorflowTrainer(
+        train_loop_per_worker,
+        train_loop_config={"config": config.model_dump()},
+        scaling_config=ScalingConfig(
+            num_workers=options.workers,
+            use_gpu=options.gpus_per_worker > 0,
+            resources_per_worker={"CPU": options.cpus_per_worker, "GPU": options.gpus_per_worker},
+        ),
+        run_config=RunConfig(
+            name=config.name,
+            storage_path=storage,
+            failure_config=FailureConfig(
+                max_failures=options.max_failures,
+                # Ray's default retries a worker group that cannot be placed forever; a run that
+                # asks for more than the cluster has should fail, not hang.
+                controller_failure_limit=options.startup_retries,
+            ),
+            checkpoint_config=CheckpointConfig(num_to_keep=config.keep_checkpoints),
+        ),
+    )
+    started = time.perf_counter()
+    result = trainer.fit()
+    seconds = time.perf_counter() - started
+    metrics = dict(result.metrics or {})
+    checkpoint = result.checkpoint.path if result.checkpoint else None
+    model = f"{checkpoint}/model" if checkpoint and _has_model(checkpoint) else None
+    status = "diverged" if metrics.get("diverged") else "finished"
+    history = sorted((m for _, m in result.best_checkpoints or []), key=lambda m: m.get("step", 0))
+    error = str(result.error) if result.error else None
+    return LaunchResult(status, metrics, history, checkpoint, model, seconds, error)
+
+
+def _absolute_paths(config: TrainConfig) -> TrainConfig:
+    """Local paths made absolute, so they mean the same in a worker as on the driver."""
+    fields = ["out_dir", "data.source", "data.cache_dir", "model.encoder_weights", "loss.teacher_weights"]
+    overrides = {}
+    for path in fields:
+        section, _, leaf = path.rpartition(".")
+        value = getattr(getattr(config, section) if section else config, leaf)
+        if value and "://" not in value:
+            overrides[path] = str(Path(value).expanduser().resolve())
+    return config.with_overrides(overrides)
+
+
+def _has_model(checkpoint_path: str) -> bool:
+    return "://" in checkpoint_path or os.path.isfile(os.path.join(checkpoint_path, "model", "generator.keras"))
