@@ -1,6 +1,7 @@
 """Distributed training on a real multi-node Ray cluster (head plus worker nodes, on this machine)."""
 
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -37,10 +38,10 @@ def _weights(trainer):
 
 
 def test_two_workers_train_and_the_loss_falls(cluster, tiny_config, tmp_path):
-    config = tiny_config.with_overrides({"name": "two-workers", "epochs": 3, "steps_per_epoch": 10})
+    config = tiny_config.with_overrides({"name": "two-workers", "epochs": 3, "steps_per_epoch": 20})
     result = launch(config, RayOptions(workers=2, storage=str(tmp_path / "storage")))
     assert result.status == "finished", result.error
-    assert result.metrics["step"] == 30 and result.metrics["workers"] == 2
+    assert result.metrics["step"] == 60 and result.metrics["workers"] == 2
     assert [m["epoch"] for m in result.history] == [1, 2, 3]
     assert result.history[-1]["train_ab_mse"] < result.history[0]["train_ab_mse"]
     assert Path(result.model_path, "generator.keras").is_file()
@@ -81,12 +82,14 @@ def test_a_lost_worker_node_costs_only_the_work_since_the_last_checkpoint(cluste
     run = threading.Thread(target=lambda: outcome.update(result=launch(config, RayOptions(workers=2, storage=str(storage)))))
     run.start()
 
-    run_dir = storage / "node-loss"
+    # A checkpoint counts once Ray has registered it in the run's snapshot, not when its folder appears.
+    snapshot = storage / "node-loss" / "checkpoint_manager_snapshot.json"
     deadline = time.monotonic() + 300
-    while not list(run_dir.glob("checkpoint_step_*")) and time.monotonic() < deadline:
+    while time.monotonic() < deadline and not (snapshot.is_file() and "checkpoint_step_" in snapshot.read_text()):
         time.sleep(0.5)
-    assert list(run_dir.glob("checkpoint_step_*")), "no checkpoint within 5 minutes"
-    checkpointed_before_loss = max(int(p.name.rsplit("_", 1)[1]) for p in run_dir.glob("checkpoint_step_*"))
+    registered = [int(step) for step in re.findall(r"checkpoint_step_(\d+)", snapshot.read_text())]
+    assert registered, "no checkpoint within 5 minutes"
+    checkpointed_before_loss = max(registered)
 
     # Remove a node that hosts a training worker (never the head, which holds the driver).
     from ray.util.state import list_actors
