@@ -200,6 +200,11 @@ def launch(config: TrainConfig, options: RayOptions, restart: bool = False) -> L
     metrics = dict(result.metrics or {})
     checkpoint = result.checkpoint.path if result.checkpoint else None
     model = f"{checkpoint}/model" if checkpoint and _has_model(checkpoint) else None
+    if model and not _is_uri(model):
+        # A stable place for the final model beside the run's checkpoints (which rotate).
+        stable = Path(storage) / config.name / "model"
+        shutil.rmtree(stable, ignore_errors=True)
+        model = str(shutil.copytree(model, stable))
     status = "diverged" if metrics.get("diverged") else "finished"
     history = sorted((m for _, m in result.best_checkpoints or []), key=lambda m: m.get("step", 0))
     error = str(result.error) if result.error else None
