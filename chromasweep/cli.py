@@ -134,6 +134,50 @@ def train(
 
 
 @cli.command()
+@click.argument("spec_file", type=click.Path(path_type=Path))
+@click.option("--address", help="Address of a running Ray cluster; default: start a local Ray.")
+@click.option("--storage", default="runs/sweeps", show_default=True,
+              help="Where the sweep and its trials' checkpoints live: a folder or bucket URI.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted sweep (also automatic when it exists).")
+def sweep(spec_file: Path, address: str | None, storage: str, resume: bool) -> None:
+    """Run the sweep SPEC_FILE: Ray Tune + Optuna (+ ASHA), one Ray Train run per trial.
+
+    \b
+    chromasweep sweep sweeps/specs/demo.yaml
+    chromasweep sweep sweeps/specs/imagenet-gcp.yaml --address auto --storage gs://my-bucket/sweeps
+    """
+    from sweeps.spec import SpecError, load_spec
+    from sweeps.tune_sweep import SweepResourcesError, run_sweep
+
+    try:
+        spec, base = load_spec(spec_file)  # refused here, before any cluster time is spent
+    except SpecError as err:
+        raise _fail(err) from None
+    try:
+        outcome = run_sweep(spec, base, storage, address=address, resume=resume)
+    except SweepResourcesError as err:
+        raise click.ClickException(f"{spec_file}: {err}") from None
+    metric = spec.objectives[0]
+    click.echo(f"\nsweep {spec.name}: {len(outcome.rows)} trials in {outcome.seconds:.0f} s, "
+               f"sorted by {metric.name} ({metric.goal})")
+    keys = list(spec.searched)
+    header = ["trial", "status", "epochs", metric.name, *keys]
+    table = [header] + [
+        [row.trial_id, row.status, str(row.epochs), "-" if row.metric is None else f"{row.metric:.4f}",
+         *(f"{row.params.get(k):.4g}" if isinstance(row.params.get(k), float) else str(row.params.get(k)) for k in keys)]
+        for row in outcome.rows
+    ]
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    for r in table:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths)))
+    if outcome.best is None:
+        click.echo("no trial finished", err=True)
+        sys.exit(1)
+    click.echo(f"best trial: {outcome.best.trial_id} ({metric.name} {outcome.best.metric:.4f}); "
+               f"model: {outcome.best.model_path or 'not exported (stopped early)'}")
+
+
+@cli.command()
 @click.option("--model", "model_path", required=True, help="Model folder written by train (or its generator.keras).")
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))

@@ -199,12 +199,7 @@ def launch(config: TrainConfig, options: RayOptions, restart: bool = False) -> L
     seconds = time.perf_counter() - started
     metrics = dict(result.metrics or {})
     checkpoint = result.checkpoint.path if result.checkpoint else None
-    model = f"{checkpoint}/model" if checkpoint and _has_model(checkpoint) else None
-    if model and not _is_uri(model):
-        # A stable place for the final model beside the run's checkpoints (which rotate).
-        stable = Path(storage) / config.name / "model"
-        shutil.rmtree(stable, ignore_errors=True)
-        model = str(shutil.copytree(model, stable))
+    model = publish_model(checkpoint, storage, config.name)
     status = "diverged" if metrics.get("diverged") else "finished"
     history = sorted((m for _, m in result.best_checkpoints or []), key=lambda m: m.get("step", 0))
     error = str(result.error) if result.error else None
@@ -221,6 +216,18 @@ def _absolute_paths(config: TrainConfig) -> TrainConfig:
         if value and "://" not in value:
             overrides[path] = str(Path(value).expanduser().resolve())
     return config.with_overrides(overrides)
+
+
+def publish_model(checkpoint: str | None, storage: str, name: str) -> str | None:
+    """The final model of a run: copied beside its checkpoints (which rotate) when storage is local."""
+    if not checkpoint or not _has_model(checkpoint):
+        return None
+    model = f"{checkpoint}/model"
+    if _is_uri(model):
+        return model
+    stable = Path(storage) / name / "model"
+    shutil.rmtree(stable, ignore_errors=True)
+    return str(shutil.copytree(model, stable))
 
 
 def _has_model(checkpoint_path: str) -> bool:

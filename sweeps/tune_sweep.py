@@ -1,0 +1,240 @@
+"""Running a sweep spec: Ray Tune over a function trainable that fits one Ray Train run per trial.
+
+    spec --compile--> param_space + OptunaSearch(sampler, seed) + ASHA
+         --Tuner.fit--> run_trial(params) --> TensorflowTrainer(train_loop_per_worker).fit()
+                                           <-- TuneReportCallback forwards rank 0's epoch metrics
+
+Interrupted sweeps resume with ``Tuner.restore``: finished trials stay finished, unfinished ones
+restart, and their Ray Train run (named after the trial) resumes from its own latest checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import ray
+from ray import tune
+from ray.train import CheckpointConfig, FailureConfig, ScalingConfig
+from ray.train.tensorflow import TensorflowTrainer
+from ray.tune.integration.ray_train import TuneReportCallback
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.search.optuna import OptunaSearch
+
+from colorize_core.config import TrainConfig
+from sweeps.ray_train import TRAIN_ENV, WORKER_ENV, _absolute_paths, publish_model, train_loop_per_worker
+from sweeps.spec import Distribution, SweepSpec, Values
+
+# A trial's own process only waits on its Ray Train run: it books a sliver of a CPU, so that a
+# 2-core machine can still run a trial beside its one-CPU training worker.
+TRIAL_DRIVER_CPUS = 0.1
+# Diverged trials report a marker without the objective; the trial then fails, which is how Tune
+# and Optuna learn that it is never the best.
+SWEEP_ENV = {"TUNE_DISABLE_STRICT_METRIC_CHECKING": "1"}
+
+
+class TrialDiverged(RuntimeError):
+    pass
+
+
+class SweepResourcesError(ValueError):
+    pass
+
+
+def _tune_domain(p):
+    if isinstance(p, Values):
+        return tune.choice(p.values)
+    if p.distribution == "uniform":
+        return tune.uniform(p.min, p.max)
+    if p.distribution == "log_uniform":
+        return tune.loguniform(p.min, p.max)
+    return tune.randint(int(p.min), int(p.max) + 1)  # upper bound exclusive in Tune
+
+
+def param_space(spec: SweepSpec) -> dict:
+    return {key: _tune_domain(p) for key, p in spec.searched.items()}
+
+
+def sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
+    seed, method = spec.search.seed, spec.search.method
+    if method == "grid":
+        return optuna.samplers.GridSampler({k: p.values for k, p in spec.searched.items()}, seed=seed)
+    return {
+        "tpe": lambda: optuna.samplers.TPESampler(seed=seed, multivariate=True),
+        "random": lambda: optuna.samplers.RandomSampler(seed=seed),
+        "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=seed),
+        "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=seed),
+    }[method]()
+
+
+def searcher(spec: SweepSpec) -> OptunaSearch:
+    names = [m.name for m in spec.objectives]
+    modes = [m.mode for m in spec.objectives]
+    single = len(names) == 1
+    search = OptunaSearch(
+        metric=names[0] if single else names, mode=modes[0] if single else modes, sampler=sampler(spec), seed=None
+    )
+    return search
+
+
+def scheduler(spec: SweepSpec):
+    # ASHA ranks by one number: the first objective. Its time unit is the epoch, which every
+    # report carries, so grace and budget are in epochs as the spec says.
+    if spec.early_stop.type == "none":
+        return FIFOScheduler()
+    first = spec.objectives[0]
+    return ASHAScheduler(
+        time_attr="epoch",
+        metric=first.name,
+        mode=first.mode,
+        max_t=spec.budget.epochs_per_trial,
+        grace_period=spec.early_stop.grace_epochs,
+        reduction_factor=spec.early_stop.reduction_factor,
+        # Let a trial that reached the last epoch end by itself, so it exports its model.
+        stop_last_trials=False,
+    )
+
+
+def trial_config(spec: SweepSpec, base: TrainConfig, params: dict, trial_name: str, storage: str) -> TrainConfig:
+    """The trial's training config: base, then the spec's constants, then the sampled values."""
+    return base.with_overrides(
+        {**spec.constants, **params, "epochs": spec.budget.epochs_per_trial, "name": trial_name, "out_dir": storage}
+    )
+
+
+def run_trial(params: dict, spec: dict, base: dict, storage: str) -> None:
+    """One trial: a Ray Train run of the trial's config, reporting each epoch to Tune."""
+    spec_, base_ = SweepSpec.model_validate(spec), TrainConfig.model_validate(base)
+    context = tune.get_context()
+    name = f"trial-{context.get_trial_id()}"  # stable across Tuner.restore, so the run resumes
+    config = trial_config(spec_, base_, params, name, storage)
+    r = spec_.resources
+    trainer = TensorflowTrainer(
+        train_loop_per_worker,
+        train_loop_config={"config": config.model_dump()},
+        scaling_config=ScalingConfig(
+            num_workers=r.workers,
+            use_gpu=r.gpus_per_worker > 0,
+            resources_per_worker={"CPU": r.cpus_per_worker, "GPU": r.gpus_per_worker},
+        ),
+        run_config=ray.train.RunConfig(
+            name=name,
+            storage_path=storage,
+            callbacks=[TuneReportCallback()],
+            failure_config=FailureConfig(max_failures=2, controller_failure_limit=5),
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+        ),
+    )
+    result = trainer.fit()
+    metrics = result.metrics or {}
+    if metrics.get("diverged"):
+        raise TrialDiverged(metrics.get("message", "non-finite loss"))
+    publish_model(result.checkpoint.path if result.checkpoint else None, storage, name)
+
+
+def check_resources(spec: SweepSpec) -> None:
+    """Refuse, before the first trial, a trial that this cluster can never place."""
+    total = ray.cluster_resources()
+    r = spec.resources
+    need_cpu = r.workers * r.cpus_per_worker + TRIAL_DRIVER_CPUS
+    need_gpu = r.workers * r.gpus_per_worker
+    problems = []
+    if need_cpu > total.get("CPU", 0):
+        problems.append(f"{need_cpu:g} CPUs ({r.workers} workers x {r.cpus_per_worker:g} + the trial's own {TRIAL_DRIVER_CPUS:g})"
+                        f" but the cluster has {total.get('CPU', 0):g}")
+    if need_gpu > total.get("GPU", 0):
+        problems.append(f"{need_gpu:g} GPUs ({r.workers} workers x {r.gpus_per_worker:g}) but the cluster has {total.get('GPU', 0):g}")
+    # A single worker must also fit on one node.
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    if not any(n.get("CPU", 0) >= r.cpus_per_worker and n.get("GPU", 0) >= r.gpus_per_worker for n in nodes):
+        problems.append(f"no node has {r.cpus_per_worker:g} CPUs and {r.gpus_per_worker:g} GPUs for one worker")
+    if problems:
+        raise SweepResourcesError("resources: each trial needs " + "; ".join(problems))
+
+
+@dataclass
+class TrialRow:
+    trial_id: str
+    status: str  # finished, stopped early, diverged, error, running/pending
+    params: dict
+    metric: float | None
+    epochs: int
+    model_path: str | None
+
+
+@dataclass
+class SweepOutcome:
+    rows: list[TrialRow]
+    best: TrialRow | None
+    experiment_path: str
+    seconds: float
+
+
+def _rows(results, spec: SweepSpec, storage: str) -> list[TrialRow]:
+    metric = spec.objectives[0]
+    rows = []
+    for r in results:
+        m = r.metrics or {}
+        params = {k: v for k, v in (r.config or {}).items()}
+        epochs = int(m.get("epoch", 0) or 0)
+        if r.error is not None:
+            status = "diverged" if "TrialDiverged" in repr(r.error) or "diverged" in str(r.error) else "error"
+        elif epochs >= spec.budget.epochs_per_trial:
+            status = "finished"
+        elif m:
+            status = "stopped early"
+        else:
+            status = "not run"
+        value = m.get(metric.name)
+        trial_id = m.get("trial_id") or Path(r.path).name
+        model = Path(storage) / f"trial-{m.get('trial_id')}" / "model"
+        rows.append(TrialRow(str(trial_id), status, params, value if status != "diverged" else None, epochs,
+                             str(model) if model.is_dir() else None))
+    sign = -1 if metric.mode == "max" else 1
+    return sorted(rows, key=lambda row: (row.metric is None or (isinstance(row.metric, float) and math.isnan(row.metric)),
+                                         sign * (row.metric or 0)))
+
+
+def run_sweep(spec: SweepSpec, base: TrainConfig, storage: str, address: str | None = None, resume: bool = False) -> SweepOutcome:
+    storage = storage if "://" in storage else str(Path(storage).resolve())
+    base = _absolute_paths(base)
+    from colorize_core.datasets import resolve_dataset
+
+    resolve_dataset(base.data, base.seed)  # bad data fails here, before any trial
+    os.environ.update({k: v for k, v in {**TRAIN_ENV, **SWEEP_ENV}.items() if k not in os.environ})
+    if not ray.is_initialized():
+        ray.init(address=address, runtime_env={"env_vars": WORKER_ENV})
+    check_resources(spec)
+
+    experiment = f"{storage}/{spec.name}"
+    trials_storage = f"{experiment}/trials"
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, spec=spec.model_dump(), base=base.model_dump(), storage=trials_storage),
+        {"cpu": TRIAL_DRIVER_CPUS},
+    )
+    started = time.perf_counter()
+    if (resume or Path(experiment).is_dir()) and tune.Tuner.can_restore(experiment):
+        print(f"resuming sweep {spec.name} from {experiment}", flush=True)
+        tuner = tune.Tuner.restore(experiment, trainable=trainable, resume_unfinished=True, restart_errored=False)
+    else:
+        tuner = tune.Tuner(
+            trainable,
+            param_space=param_space(spec),
+            tune_config=tune.TuneConfig(
+                search_alg=searcher(spec),
+                scheduler=scheduler(spec),
+                num_samples=spec.budget.max_trials,
+                max_concurrent_trials=spec.budget.max_concurrent,
+                time_budget_s=spec.budget.time_budget,
+            ),
+            run_config=tune.RunConfig(name=spec.name, storage_path=storage, failure_config=tune.FailureConfig(max_failures=0)),
+        )
+    results = tuner.fit()
+    rows = _rows(results, spec, trials_storage)
+    done = [r for r in rows if r.status in ("finished", "stopped early") and r.metric is not None]
+    return SweepOutcome(rows, done[0] if done else None, experiment, time.perf_counter() - started)

@@ -1,0 +1,151 @@
+"""Sweeps as a user runs them: a YAML spec, `chromasweep sweep`, a table of trials at the end."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sweeps.spec import SpecError, load_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_CONFIG = ROOT / "colorize_core" / "configs" / "demo.yaml"
+
+
+def write_spec(tmp_path, text, name="spec.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+GOOD = """
+name: tiny
+base: {base}
+metric: {{name: val_psnr, goal: maximize}}
+search: {{method: tpe, seed: 0}}
+parameters:
+  loss.adversarial_weight: {{distribution: log_uniform, min: 0.01, max: 0.5}}
+  optim.generator_lr: {{values: [1.0e-4, 4.0e-4]}}
+  data.source: {source}
+  steps_per_epoch: 4
+early_stop: {{type: asha, grace_epochs: 1, reduction_factor: 2}}
+budget: {{max_trials: 4, max_concurrent: 1, epochs_per_trial: 3}}
+"""
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (("budget:", "budjet:"), "budjet: unknown key"),
+        (("loss.adversarial_weight:", "loss.adversarial_wait:"), "parameters.loss.adversarial_wait: unknown config path"),
+        (("min: 0.01, max: 0.5", "min: 0.5, max: 0.01"), "loss.adversarial_weight: min 0.5 is above max 0.01"),
+        (("min: 0.01, max: 0.5", "min: 0, max: 0.5"), "log_uniform needs positive bounds, got min 0"),
+        (("method: tpe", "method: bayes"), "search.method: Input should be 'tpe', 'random', 'grid', 'cmaes' or 'nsga2'"),
+        (("name: val_psnr", "name: val_fid"), "metric.name: no trial reports metric 'val_fid'"),
+        (("metric: {", "metric {"), "not valid YAML"),
+        (("values: [1.0e-4, 4.0e-4]", "values: [-1.0]"), "parameters.optim.generator_lr: Input should be greater than 0"),
+        (("method: tpe", "method: grid"), "grid search needs 'values' for every parameter"),
+    ],
+)
+def test_bad_specs_are_refused_with_file_key_and_expectation(tmp_path, change, message):
+    text = GOOD.format(base=DEMO_CONFIG, source="null").replace(*change)
+    path = write_spec(tmp_path, text, "my-sweep.yaml")
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    assert str(err.value).startswith(f"{path}: ")
+    assert message in str(err.value)
+
+
+def test_shipped_specs_are_valid():
+    for spec_file in (ROOT / "sweeps" / "specs").glob("*.yaml"):
+        spec, base = load_spec(spec_file)
+        assert spec.searched, spec_file
+
+
+def sweep(*args, **kwargs):
+    env = {**os.environ, "TUNE_DISABLE_STRICT_METRIC_CHECKING": "1"}
+    return subprocess.run([sys.executable, "-m", "chromasweep.cli", "sweep", *map(str, args)],
+                          capture_output=True, text=True, env=env, timeout=1500, **kwargs)
+
+
+def table(stdout):
+    """The trial rows of the closing table: trial id -> (status, epochs, metric)."""
+    rows = {}
+    after = stdout.split("sorted by", 1)[1].splitlines()[2:]
+    for line in after:
+        m = re.match(r"^([0-9a-f]{8})\s+(finished|stopped early|diverged|error|not run)\s+(\d+)\s+(\S+)", line)
+        if m:
+            rows[m[1]] = (m[2], int(m[3]), m[4])
+    return rows
+
+
+def test_refused_before_the_first_trial_when_the_cluster_can_never_place_one(tmp_path, prepared_sample):
+    text = GOOD.format(base=DEMO_CONFIG, source=prepared_sample) + "resources: {workers: 64, cpus_per_worker: 1}\n"
+    proc = sweep(write_spec(tmp_path, text), "--storage", tmp_path / "storage")
+    assert proc.returncode == 1
+    assert "resources: each trial needs 64.1 CPUs" in proc.stderr
+    assert not list((tmp_path / "storage").glob("*/trials/*"))
+
+
+def test_a_sweep_runs_its_trials_and_asha_stops_some_early(tmp_path, prepared_sample):
+    spec = write_spec(tmp_path, GOOD.format(base=DEMO_CONFIG, source=prepared_sample))
+    proc = sweep(spec, "--storage", tmp_path / "storage")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = table(proc.stdout)
+    assert len(rows) == 4
+    statuses = [status for status, _, _ in rows.values()]
+    assert "stopped early" in statuses and "finished" in statuses
+    assert all(epochs < 3 for status, epochs, _ in rows.values() if status == "stopped early")
+    best = re.search(r"best trial: ([0-9a-f]{8}) .*model: (\S+)", proc.stdout)
+    assert best and rows[best[1]][0] in ("finished", "stopped early")
+    metrics = [float(m) for _, _, m in rows.values()]
+    assert float(rows[best[1]][2]) == max(metrics)
+
+
+def test_a_diverging_trial_is_marked_and_the_sweep_goes_on(tmp_path, prepared_sample):
+    text = (
+        GOOD.format(base=DEMO_CONFIG, source=prepared_sample)
+        .replace("method: tpe", "method: grid")
+        .replace("loss.adversarial_weight: {distribution: log_uniform, min: 0.01, max: 0.5}",
+                 "optim.critic_lr: {values: [2.0e-4, 1.0e+12]}")
+        .replace("optim.generator_lr: {values: [1.0e-4, 4.0e-4]}", "optim.generator_lr: 1.0e+8")
+        .replace("max_trials: 4", "max_trials: 2")
+        .replace("type: asha", "type: none")
+        .replace("epochs_per_trial: 3", "epochs_per_trial: 1")
+    )  # fmt: skip
+    proc = sweep(write_spec(tmp_path, text), "--storage", tmp_path / "storage")
+    rows = table(proc.stdout)
+    assert sorted(status for status, _, _ in rows.values()) == ["diverged", "finished"], proc.stdout[-2000:]
+    diverged = next(t for t, (status, _, _) in rows.items() if status == "diverged")
+    assert rows[diverged][2] == "-"  # no metric, never the best
+    assert f"best trial: {diverged}" not in proc.stdout
+    assert proc.returncode == 0
+
+
+def test_a_killed_sweep_resumes_and_accounts_for_every_trial_once(tmp_path, prepared_sample):
+    spec = write_spec(tmp_path, GOOD.format(base=DEMO_CONFIG, source=prepared_sample).replace("type: asha", "type: none"))
+    storage = tmp_path / "storage"
+    env = {**os.environ, "TUNE_DISABLE_STRICT_METRIC_CHECKING": "1"}
+    driver = subprocess.Popen([sys.executable, "-m", "chromasweep.cli", "sweep", str(spec), "--storage", str(storage)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    trials = storage / "tiny" / "trials"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and not list(trials.glob("*/model/generator.keras")):
+        time.sleep(1)
+    finished_before = {p.parent.parent.name: p.stat().st_mtime for p in trials.glob("*/model/generator.keras")}
+    assert finished_before, "no trial finished within 10 minutes"
+    os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started, at once
+    driver.wait()
+
+    proc = sweep(spec, "--storage", storage, "--resume")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "resuming sweep tiny" in proc.stdout
+    rows = table(proc.stdout)
+    assert len(rows) == 4 and all(status == "finished" for status, _, _ in rows.values())
+    for trial, mtime in finished_before.items():  # finished trials were not trained again
+        assert (trials / trial / "model" / "generator.keras").stat().st_mtime == mtime
+    assert len(list(trials.glob("trial-*"))) == 4
