@@ -33,13 +33,20 @@ from sweeps.spec import Distribution, SweepSpec, Values
 # A trial's own process only waits on its Ray Train run: it books a sliver of a CPU, so that a
 # 2-core machine can still run a trial beside its one-CPU training worker.
 TRIAL_DRIVER_CPUS = 0.1
-# Diverged trials report a marker without the objective; the trial then fails, which is how Tune
-# and Optuna learn that it is never the best.
-SWEEP_ENV = {"TUNE_DISABLE_STRICT_METRIC_CHECKING": "1"}
 
 
 class TrialDiverged(RuntimeError):
     pass
+
+
+class EpochReportCallback(TuneReportCallback):
+    """Forward epoch results to Tune, but not a divergence marker: it has no objective to rank,
+    and the trial's failure (TrialDiverged) is how Tune and Optuna learn of it."""
+
+    def after_report(self, run_context, metrics, checkpoint):
+        if metrics and metrics[0].get("diverged"):
+            return
+        super().after_report(run_context, metrics, checkpoint)
 
 
 class SweepResourcesError(ValueError):
@@ -125,7 +132,7 @@ def run_trial(params: dict, spec: dict, base: dict, storage: str) -> None:
         run_config=ray.train.RunConfig(
             name=name,
             storage_path=storage,
-            callbacks=[TuneReportCallback()],
+            callbacks=[EpochReportCallback()],
             failure_config=FailureConfig(max_failures=2, controller_failure_limit=5),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
         ),
@@ -206,7 +213,7 @@ def run_sweep(spec: SweepSpec, base: TrainConfig, storage: str, address: str | N
     from colorize_core.datasets import resolve_dataset
 
     resolve_dataset(base.data, base.seed)  # bad data fails here, before any trial
-    os.environ.update({k: v for k, v in {**TRAIN_ENV, **SWEEP_ENV}.items() if k not in os.environ})
+    os.environ.update({k: v for k, v in TRAIN_ENV.items() if k not in os.environ})
     if not ray.is_initialized():
         ray.init(address=address, runtime_env={"env_vars": WORKER_ENV})
     check_resources(spec)
