@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/chromasweep train --out-dir runs
+	$(BIN)/chromasweep sweep sweeps/specs/demo.yaml --storage runs/sweeps
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
