@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ray.train import Checkpoint, CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.tensorflow import TensorflowTrainer
 
-from colorize_core.config import TrainConfig
+from colorize_core.config import ConfigError, TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +130,52 @@ def _report_diverged(rank: int, metrics: dict) -> None:
         )
 
 
+def check_batch_split(config: TrainConfig, workers: int, gpus_per_worker: float) -> None:
+    replicas = workers * max(1, int(gpus_per_worker))
+    if config.data.batch_size % replicas:
+        raise ConfigError(
+            f"data.batch_size {config.data.batch_size} does not split evenly over {replicas} replicas "
+            f"({workers} workers x {max(1, int(gpus_per_worker))} devices); the global batch must be a multiple"
+        )
+
+
+def build_trainer(
+    config: TrainConfig,
+    workers: int,
+    cpus_per_worker: float,
+    gpus_per_worker: float,
+    storage: str,
+    *,
+    max_failures: int,
+    startup_retries: int,
+    keep_checkpoints: int,
+    callbacks: list | None = None,
+) -> TensorflowTrainer:
+    """The Ray Train run of one training config: the same for ``chromasweep train`` and a sweep trial."""
+    check_batch_split(config, workers, gpus_per_worker)
+    return TensorflowTrainer(
+        train_loop_per_worker,
+        train_loop_config={"config": config.model_dump()},
+        scaling_config=ScalingConfig(
+            num_workers=workers,
+            use_gpu=gpus_per_worker > 0,
+            resources_per_worker={"CPU": cpus_per_worker, "GPU": gpus_per_worker},
+        ),
+        run_config=RunConfig(
+            name=config.name,
+            storage_path=storage,
+            callbacks=callbacks or [],
+            failure_config=FailureConfig(
+                max_failures=max_failures,
+                # Ray's default retries a worker group that cannot be placed forever; a run that
+                # asks for more than the cluster has should fail, not hang.
+                controller_failure_limit=startup_retries,
+            ),
+            checkpoint_config=CheckpointConfig(num_to_keep=keep_checkpoints),
+        ),
+    )
+
+
 @dataclass
 class LaunchResult:
     status: str  # "finished" or "diverged"
@@ -164,9 +210,10 @@ def launch(config: TrainConfig, options: RayOptions, restart: bool = False) -> L
     """Train ``config`` through Ray Train; resumes the run ``config.name`` found in storage."""
     from colorize_core.datasets import resolve_dataset
 
-    # Check the data on the driver before any worker starts: a bad source fails here, in seconds.
+    # Check the data and the batch split on the driver: a bad run fails here, in seconds.
+    check_batch_split(config, options.workers, options.gpus_per_worker)
     resolve_dataset(config.data, config.seed)
-    config = _absolute_paths(config)
+    config = absolute_paths(config)
     os.environ.update({k: v for k, v in TRAIN_ENV.items() if k not in os.environ})
     connect(options.address)
     storage = options.storage_path(config)
@@ -174,26 +221,11 @@ def launch(config: TrainConfig, options: RayOptions, restart: bool = False) -> L
     if restart and not _is_uri(storage):
         shutil.rmtree(Path(storage) / config.name, ignore_errors=True)
 
-    trainer = TensorflowTrainer(
-        train_loop_per_worker,
-        train_loop_config={"config": config.model_dump()},
-        scaling_config=ScalingConfig(
-            num_workers=options.workers,
-            use_gpu=options.gpus_per_worker > 0,
-            resources_per_worker={"CPU": options.cpus_per_worker, "GPU": options.gpus_per_worker},
-        ),
-        run_config=RunConfig(
-            name=config.name,
-            storage_path=storage,
-            failure_config=FailureConfig(
-                max_failures=options.max_failures,
-                # Ray's default retries a worker group that cannot be placed forever; a run that
-                # asks for more than the cluster has should fail, not hang.
-                controller_failure_limit=options.startup_retries,
-            ),
-            checkpoint_config=CheckpointConfig(num_to_keep=config.keep_checkpoints),
-        ),
-    )
+    trainer = build_trainer(
+        config, options.workers, options.cpus_per_worker, options.gpus_per_worker, storage,
+        max_failures=options.max_failures, startup_retries=options.startup_retries,
+        keep_checkpoints=config.keep_checkpoints,
+    )  # fmt: skip
     started = time.perf_counter()
     result = trainer.fit()
     seconds = time.perf_counter() - started
@@ -206,7 +238,7 @@ def launch(config: TrainConfig, options: RayOptions, restart: bool = False) -> L
     return LaunchResult(status, metrics, history, checkpoint, model, seconds, error)
 
 
-def _absolute_paths(config: TrainConfig) -> TrainConfig:
+def absolute_paths(config: TrainConfig) -> TrainConfig:
     """Local paths made absolute, so they mean the same in a worker as on the driver."""
     fields = ["out_dir", "data.source", "data.cache_dir", "model.encoder_weights", "loss.teacher_weights"]
     overrides = {}

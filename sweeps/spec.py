@@ -200,6 +200,15 @@ def load_spec(path: str | Path) -> tuple[SweepSpec, TrainConfig]:
             raise SpecError(f"{path}: parameters.{key}: {err}") from None
         except ValidationError as err:
             raise SpecError(f"{path}: parameters.{key}: " + "; ".join(e["msg"] for e in err.errors())) from None
+    trial = base.with_overrides(spec.example_overrides())
+    replicas = spec.resources.workers * max(1, int(spec.resources.gpus_per_worker))
+    batches = spec.parameters.get("data.batch_size")
+    for batch in batches.values if isinstance(batches, Values) else [trial.data.batch_size]:
+        if batch % replicas:
+            raise SpecError(
+                f"{path}: data.batch_size {batch} does not split evenly over resources.workers "
+                f"({replicas} replicas); use a multiple of {replicas}"
+            )
     if isinstance(spec.parameters.get("epochs"), (Values, Distribution)):
         raise SpecError(f"{path}: parameters.epochs: the trial length is budget.epochs_per_trial, not a parameter")
     return spec, base

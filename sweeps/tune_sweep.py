@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,15 +19,13 @@ from pathlib import Path
 import optuna
 import ray
 from ray import tune
-from ray.train import CheckpointConfig, FailureConfig, ScalingConfig
-from ray.train.tensorflow import TensorflowTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from colorize_core.config import TrainConfig
-from sweeps.ray_train import TRAIN_ENV, WORKER_ENV, _absolute_paths, publish_model, train_loop_per_worker
-from sweeps.spec import Distribution, SweepSpec, Values
+from sweeps.ray_train import TRAIN_ENV, WORKER_ENV, absolute_paths, build_trainer, publish_model
+from sweeps.spec import SweepSpec, Values
 
 # A trial's own process only waits on its Ray Train run: it books a sliver of a CPU, so that a
 # 2-core machine can still run a trial beside its one-CPU training worker.
@@ -121,22 +118,10 @@ def run_trial(params: dict, spec: dict, base: dict, storage: str) -> None:
     name = f"trial-{context.get_trial_id()}"  # stable across Tuner.restore, so the run resumes
     config = trial_config(spec_, base_, params, name, storage)
     r = spec_.resources
-    trainer = TensorflowTrainer(
-        train_loop_per_worker,
-        train_loop_config={"config": config.model_dump()},
-        scaling_config=ScalingConfig(
-            num_workers=r.workers,
-            use_gpu=r.gpus_per_worker > 0,
-            resources_per_worker={"CPU": r.cpus_per_worker, "GPU": r.gpus_per_worker},
-        ),
-        run_config=ray.train.RunConfig(
-            name=name,
-            storage_path=storage,
-            callbacks=[EpochReportCallback()],
-            failure_config=FailureConfig(max_failures=2, controller_failure_limit=5),
-            checkpoint_config=CheckpointConfig(num_to_keep=2),
-        ),
-    )
+    trainer = build_trainer(
+        config, r.workers, r.cpus_per_worker, r.gpus_per_worker, storage,
+        max_failures=2, startup_retries=5, keep_checkpoints=2, callbacks=[EpochReportCallback()],
+    )  # fmt: skip
     result = trainer.fit()
     metrics = result.metrics or {}
     if metrics.get("diverged"):
@@ -209,7 +194,7 @@ def _rows(results, spec: SweepSpec, storage: str) -> list[TrialRow]:
 
 def run_sweep(spec: SweepSpec, base: TrainConfig, storage: str, address: str | None = None, resume: bool = False) -> SweepOutcome:
     storage = storage if "://" in storage else str(Path(storage).resolve())
-    base = _absolute_paths(base)
+    base = absolute_paths(base)
     from colorize_core.datasets import resolve_dataset
 
     resolve_dataset(base.data, base.seed)  # bad data fails here, before any trial

@@ -69,6 +69,8 @@ def test_errors_name_the_file_and_key(tmp_path):
     assert "bad.yaml: optim.generator_lr: Input should be greater than 0" in proc.stderr
     proc = run("train", "--set", "data.source=" + str(tmp_path / "nowhere"), check=False)
     assert proc.returncode == 1 and "nowhere: not a folder" in proc.stderr
+    proc = run("train", "--workers", "3", check=False)  # refused before Ray starts
+    assert proc.returncode == 1 and "data.batch_size 16 does not split evenly over 3 replicas" in proc.stderr
     proc = run("predict", "--model", tmp_path / "no-model", Path(__file__), "--out", tmp_path, check=False)
     assert proc.returncode == 1 and "no-model: no generator.keras" in proc.stderr
 

@@ -49,6 +49,7 @@ budget: {{max_trials: 4, max_concurrent: 1, epochs_per_trial: 3}}
         (("metric: {", "metric {"), "not valid YAML"),
         (("values: [1.0e-4, 4.0e-4]", "values: [-1.0]"), "parameters.optim.generator_lr: Input should be greater than 0"),
         (("method: tpe", "method: grid"), "grid search needs 'values' for every parameter"),
+        (("budget:", "resources: {workers: 3}\nbudget:"), "data.batch_size 16 does not split evenly over resources.workers"),
     ],
 )
 def test_bad_specs_are_refused_with_file_key_and_expectation(tmp_path, change, message):

@@ -96,3 +96,15 @@ def test_bad_configs_are_refused_with_the_file_and_key(tmp_path):
         load_config(bad)
     with pytest.raises(ConfigError, match="unknown config path 'optim.lr'"):
         load_config(None, {"optim.lr": 1.0})
+
+
+def test_mixed_precision_switch_trains_on_this_device(tiny_config):
+    import keras
+
+    trainer = Trainer(tiny_config.with_overrides({"mixed_precision": True, "steps_per_epoch": 2}), progress=False)
+    # float16 where a GPU is present, bfloat16 on CPUs (no loss scaling needed there).
+    assert keras.mixed_precision.dtype_policy().name in ("mixed_float16", "mixed_bfloat16")
+    result = trainer.fit()
+    assert result.status == "finished" and np.isfinite(result.history[0]["val_psnr"])
+    Trainer(tiny_config, progress=False)  # a plain config puts float32 back
+    assert keras.mixed_precision.dtype_policy().name == "float32"
