@@ -46,6 +46,11 @@ def test_two_workers_train_and_the_loss_falls(cluster, tiny_config, tmp_path):
     assert result.history[-1]["train_ab_mse"] < result.history[0]["train_ab_mse"]
     assert Path(result.model_path, "generator.keras").is_file()
 
+    # The same run name on the same storage, asked for one more epoch: it resumes, not restarts.
+    longer = launch(config.with_overrides({"epochs": 4}), RayOptions(workers=2, storage=str(tmp_path / "storage")))
+    assert longer.status == "finished", longer.error
+    assert longer.metrics["resumed_from_step"] == 60 and longer.metrics["step"] == 80
+
 
 def test_one_and_two_workers_make_the_same_first_update(cluster, tiny_config, tmp_path):
     """Global batch 8 on one worker, or 4 + 4 on two: the same examples, synchronised batch-norm

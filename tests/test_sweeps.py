@@ -84,10 +84,10 @@ def table(stdout):
 
 
 def test_refused_before_the_first_trial_when_the_cluster_can_never_place_one(tmp_path, prepared_sample):
-    text = GOOD.format(base=DEMO_CONFIG, source=prepared_sample) + "resources: {workers: 64, cpus_per_worker: 1}\n"
+    text = GOOD.format(base=DEMO_CONFIG, source=prepared_sample) + "resources: {workers: 16, cpus_per_worker: 1}\n"
     proc = sweep(write_spec(tmp_path, text), "--storage", tmp_path / "storage")
     assert proc.returncode == 1
-    assert "resources: each trial needs 64.1 CPUs" in proc.stderr
+    assert "resources: each trial needs 16.1 CPUs" in proc.stderr
     assert not list((tmp_path / "storage").glob("*/trials/*"))
 
 
@@ -148,3 +148,28 @@ def test_a_killed_sweep_resumes_and_accounts_for_every_trial_once(tmp_path, prep
     for trial, mtime in finished_before.items():  # finished trials were not trained again
         assert (trials / trial / "model" / "generator.keras").stat().st_mtime == mtime
     assert len(list(trials.glob("trial-*"))) == 4
+
+
+def test_several_metrics_compile_to_a_multi_objective_search(tmp_path):
+    from optuna.samplers import NSGAIISampler
+    from ray.tune.schedulers import ASHAScheduler
+
+    from sweeps.tune_sweep import param_space, scheduler, searcher
+
+    text = GOOD.format(base=DEMO_CONFIG, source="null").replace(
+        "metric: {name: val_psnr, goal: maximize}",
+        "metrics: [{name: val_psnr, goal: maximize}, {name: val_colorfulness_gap, goal: minimize}]",
+    ).replace("method: tpe", "method: nsga2")
+    spec, _ = load_spec(write_spec(tmp_path, text))
+    search = searcher(spec)
+    assert search.metric == ["val_psnr", "val_colorfulness_gap"] and search.mode == ["max", "min"]
+    assert isinstance(search._sampler, NSGAIISampler)
+    asha = scheduler(spec)  # early stopping ranks by the first objective
+    assert isinstance(asha, ASHAScheduler) and asha.metric == "val_psnr"
+    space = param_space(spec)
+    assert set(space) == {"loss.adversarial_weight", "optim.generator_lr"}
+    assert space["loss.adversarial_weight"].lower == 0.01 and space["optim.generator_lr"].categories == [1.0e-4, 4.0e-4]
+
+    with pytest.raises(SpecError, match="give exactly one of 'metric'"):
+        load_spec(write_spec(tmp_path, GOOD.format(base=DEMO_CONFIG, source="null").replace(
+            "metric: {name: val_psnr, goal: maximize}", ""), "no-metric.yaml"))
