@@ -37,6 +37,7 @@ WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
 # keep each worker's working directory (relative paths stay valid) and print lines once.
 TRAIN_ENV = {"RAY_CHDIR_TO_TRIAL_DIR": "0", "RAY_TRAIN_ENABLE_PRINT_PATCH": "0"}
 DIVERGED_MARKER = "DIVERGED.json"
+METRICS_FILE = "metrics.json"  # the reported metrics, kept with the checkpoint they belong to
 
 
 class RayOptions(BaseModel):
@@ -85,7 +86,13 @@ def train_loop_per_worker(loop_config: dict) -> None:
                 _report_diverged(rank, json.loads(marker.read_text()))
                 return
             resumed_from = trainer.restore_checkpoint(directory)
+            last_metrics = _read_json(Path(directory) / METRICS_FILE)
         print(f"[rank {rank}] resumed from checkpoint {checkpoint.path} at step {resumed_from}", flush=True)
+        if resumed_from >= config.epochs * trainer.steps_per_epoch and last_metrics:
+            # Finished before its driver was lost (the Tune driver was killed after the last
+            # checkpoint): report the final result again, so whoever waits on it hears it.
+            ray.train.report(last_metrics)
+            return
     else:
         resumed_from = 0
         print(f"[rank {rank}] starting from scratch ({world} workers)", flush=True)
@@ -104,6 +111,8 @@ def train_loop_per_worker(loop_config: dict) -> None:
         with tempfile.TemporaryDirectory() as directory:
             # Every worker writes (a collective under MultiWorkerMirroredStrategy); rank 0's is kept.
             trainer.save_checkpoint(directory)
+            if rank == 0:
+                (Path(directory) / METRICS_FILE).write_text(json.dumps(metrics))
             if final and rank == 0:
                 trainer.export(Path(directory) / "model")
             ray.train.report(
@@ -116,6 +125,10 @@ def train_loop_per_worker(loop_config: dict) -> None:
     if result.status == "diverged":
         # Every worker sees the same all-reduced losses, so all of them report this once.
         _report_diverged(rank, {"step": result.step, "diverged": 1, "message": result.message})
+
+
+def _read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def _report_diverged(rank: int, metrics: dict) -> None:

@@ -80,10 +80,9 @@ def searcher(spec: SweepSpec) -> OptunaSearch:
     names = [m.name for m in spec.objectives]
     modes = [m.mode for m in spec.objectives]
     single = len(names) == 1
-    search = OptunaSearch(
-        metric=names[0] if single else names, mode=modes[0] if single else modes, sampler=sampler(spec), seed=None
+    return OptunaSearch(
+        metric=names[0] if single else names, mode=modes[0] if single else modes, sampler=sampler(spec)
     )
-    return search
 
 
 def scheduler(spec: SweepSpec):
@@ -172,7 +171,7 @@ def _rows(results, spec: SweepSpec, storage: str) -> list[TrialRow]:
     rows = []
     for r in results:
         m = r.metrics or {}
-        params = {k: v for k, v in (r.config or {}).items()}
+        params = dict(r.config or {})
         epochs = int(m.get("epoch", 0) or 0)
         if r.error is not None:
             status = "diverged" if "TrialDiverged" in repr(r.error) or "diverged" in str(r.error) else "error"
@@ -187,9 +186,10 @@ def _rows(results, spec: SweepSpec, storage: str) -> list[TrialRow]:
         model = Path(storage) / f"trial-{m.get('trial_id')}" / "model"
         rows.append(TrialRow(str(trial_id), status, params, value if status != "diverged" else None, epochs,
                              str(model) if model.is_dir() else None))
+    # Best first; trials without a finite metric (diverged, errored, not run) last.
     sign = -1 if metric.mode == "max" else 1
-    return sorted(rows, key=lambda row: (row.metric is None or (isinstance(row.metric, float) and math.isnan(row.metric)),
-                                         sign * (row.metric or 0)))
+    scored = [r for r in rows if r.metric is not None and math.isfinite(r.metric)]
+    return sorted(scored, key=lambda r: sign * r.metric) + [r for r in rows if r not in scored]
 
 
 def run_sweep(spec: SweepSpec, base: TrainConfig, storage: str, address: str | None = None, resume: bool = False) -> SweepOutcome:
