@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 
-from colorize_core.lab import lab_to_rgb, normalize_lab, rgb_to_lab
+from colorize_core.lab import AB_SCALE, lab_to_rgb, normalize_lab, rgb_to_lab
 from colorize_core.model import GrayToVGGInput  # noqa: F401  registers the custom layer for loading
 from colorize_core.trainer import MODEL_FILE, MODEL_INFO
 
@@ -44,7 +44,7 @@ class Colorizer:
         L_full = lab[..., :1]
         small = tf.image.resize(rgb, (self.image_size, self.image_size), antialias=True)
         L_small, _ = normalize_lab(rgb_to_lab(tf.clip_by_value(small, 0.0, 1.0)))
-        ab_small = self._predict_ab(L_small[None])[0] * 110.0
+        ab_small = self._predict_ab(L_small[None])[0] * AB_SCALE
         ab_full = tf.image.resize(ab_small, tf.shape(L_full)[:2], method="bilinear")
         out = lab_to_rgb(tf.concat([L_full, ab_full], axis=-1))
         return np.asarray(tf.round(out * 255.0), dtype=np.uint8)
