@@ -33,6 +33,22 @@ def cli() -> None:
     """Train a ChromaGAN colorizer and sweep its hyperparameters on Ray, tracked in MLflow."""
 
 
+def tracking_option(command):
+    return click.option(
+        "--tracking-uri", envvar="MLFLOW_TRACKING_URI", show_envvar=True,
+        help="MLflow tracking store or server; default: sqlite:///mlflow.db here (artifacts in mlartifacts/).",
+    )(command)  # fmt: skip
+
+
+def _connect(tracking_uri: str | None) -> str:
+    from tracking.store import TrackingUnavailable, connect
+
+    try:
+        return connect(tracking_uri)
+    except TrackingUnavailable as err:
+        raise _fail(err) from None
+
+
 @cli.group()
 def data() -> None:
     """Build and prepare datasets."""
@@ -84,11 +100,13 @@ def data_prepare(src: Path, out: str, val_fraction: float, seed: int, workers: i
               "Multi-node runs need storage every node can reach.")
 @click.option("--max-failures", default=3, show_default=True, help="Worker-group restarts from the last checkpoint.")
 @click.option("--restart", is_flag=True, help="Discard this run's checkpoints and start over.")
-@click.option("--in-process", is_flag=True, help="Train in this process without Ray (debugging, notebooks).")
+@click.option("--in-process", is_flag=True, help="Train in this process without Ray (debugging, notebooks; not tracked).")
+@click.option("--experiment", default="train", show_default=True, help="MLflow experiment of the run.")
+@tracking_option
 def train(
     config_file: Path | None, sets: tuple[str, ...], out_dir: str | None, workers: int, cpus_per_worker: float,
     gpus_per_worker: float, address: str | None, storage: str | None, max_failures: int, restart: bool,
-    in_process: bool,
+    in_process: bool, experiment: str, tracking_uri: str | None,
 ) -> None:
     """Train a colorizer through Ray Train: progress, checkpoints, and a final model.
 
@@ -116,12 +134,14 @@ def train(
             message = result.message
         else:
             from sweeps.ray_train import RayOptions, launch
+            from tracking.trial_run import train_context
 
+            tracking = train_context(_connect(tracking_uri), experiment, config.name, restart)
             options = RayOptions(
                 workers=workers, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
                 address=address, storage=storage, max_failures=max_failures,
             )  # fmt: skip
-            launched = launch(config, options, restart=restart)
+            launched = launch(config, options, restart=restart, tracking=tracking)
             status, step, model = launched.status, launched.metrics.get("step"), launched.model_path
             message = launched.metrics.get("message", "")
             click.echo(f"Ray Train run took {launched.seconds:.1f} s")
@@ -139,12 +159,15 @@ def train(
 @click.option("--storage", default="runs/sweeps", show_default=True,
               help="Where the sweep and its trials' checkpoints live: a folder or bucket URI.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted sweep (also automatic when it exists).")
-def sweep(spec_file: Path, address: str | None, storage: str, resume: bool) -> None:
+@tracking_option
+def sweep(spec_file: Path, address: str | None, storage: str, resume: bool, tracking_uri: str | None) -> None:
     """Run the sweep SPEC_FILE: Ray Tune + Optuna (+ ASHA), one Ray Train run per trial.
 
     \b
     chromasweep sweep sweeps/specs/demo.yaml
     chromasweep sweep sweeps/specs/imagenet-gcp.yaml --address auto --storage gs://my-bucket/sweeps
+
+    Tracked in MLflow: a parent run for the sweep (experiment = the sweep's name), a child per trial.
     """
     from sweeps.spec import SpecError, load_spec
     from sweeps.tune_sweep import SweepResourcesError, run_sweep
@@ -153,8 +176,10 @@ def sweep(spec_file: Path, address: str | None, storage: str, resume: bool) -> N
         spec, base = load_spec(spec_file)  # refused here, before any cluster time is spent
     except SpecError as err:
         raise _fail(err) from None
+    uri = _connect(tracking_uri)  # an unreachable server too, before Ray starts
     try:
-        outcome = run_sweep(spec, base, storage, address=address, resume=resume)
+        outcome = run_sweep(spec, base, storage, address=address, resume=resume, tracking_uri=uri,
+                            spec_yaml=spec_file.read_text())  # fmt: skip
     except SweepResourcesError as err:
         raise click.ClickException(f"{spec_file}: {err}") from None
     metric = spec.objectives[0]
@@ -178,16 +203,24 @@ def sweep(spec_file: Path, address: str | None, storage: str, resume: bool) -> N
 
 
 @cli.command()
-@click.option("--model", "model_path", required=True, help="Model folder written by train (or its generator.keras).")
+@click.option("--model", "model_path", required=True,
+              help="Model folder written by train (or its generator.keras), or an MLflow model URI "
+              "such as models:/colorizer@champion.")
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
-def predict(model_path: str, images: tuple[Path, ...], out_dir: Path) -> None:
+@tracking_option
+def predict(model_path: str, images: tuple[Path, ...], out_dir: Path, tracking_uri: str | None) -> None:
     """Colorize IMAGES (gray or colour, any size) at their full resolution into --out as PNG."""
     from colorize_core.inference import Colorizer, colorize_files
+    from tracking.models import is_mlflow_uri, load_generator
+    from tracking.store import TrackingUnavailable
 
     try:
-        colorizer = Colorizer.load(model_path)
-    except (FileNotFoundError, ValueError, OSError) as err:
+        if is_mlflow_uri(model_path):
+            colorizer = Colorizer(load_generator(model_path, tracking_uri))
+        else:
+            colorizer = Colorizer.load(model_path)
+    except (FileNotFoundError, ValueError, OSError, TrackingUnavailable) as err:
         raise _fail(err) from None
     written, failed = colorize_files(colorizer, list(images), out_dir)
     for path in written:
@@ -196,6 +229,57 @@ def predict(model_path: str, images: tuple[Path, ...], out_dir: Path) -> None:
         click.echo(f"skipped {path}: unreadable image ({reason})", err=True)
     if not written:
         raise click.ClickException("no image could be colorized")
+
+
+@cli.command()
+@click.argument("sweep_name", metavar="SWEEP")
+@click.option("--metric", default="psnr", show_default=True,
+              type=click.Choice(["psnr", "ssim", "colorfulness_gap", "ab_mse"]),
+              help="Held-out score that picks the trial and decides against the champion.")
+@click.option("--model-name", default="colorizer", show_default=True, help="Registered model to add a version to.")
+@click.option("--alias", default="champion", show_default=True)
+@tracking_option
+def promote(sweep_name: str, metric: str, model_name: str, alias: str, tracking_uri: str | None) -> None:
+    """Register SWEEP's best finished trial; move @champion to it only if it beats the current one.
+
+    SWEEP is a sweep's name (its latest run) or a sweep run's id. Both models are scored on the
+    held-out split; the decision and its reason are printed and stored as tags on the new version.
+    """
+    from tracking.promote import PromotionError, promote as promote_best
+    from tracking.store import TrackingUnavailable
+
+    try:
+        result = promote_best(sweep_name, metric, model_name, tracking_uri, alias)
+    except (PromotionError, TrackingUnavailable, FileNotFoundError) as err:
+        raise _fail(err) from None
+    s = result.candidate_scores
+    click.echo(f"{result.trial}: held-out PSNR {s['psnr']:.2f} dB (gray {s['gray_psnr']:.2f}), "
+               f"SSIM {s['ssim']:.3f}, colorfulness gap {s['colorfulness_gap']:.1f} on {int(s['images'])} images")
+    click.echo(f"registered {result.model_name} version {result.version}")
+    verdict = f"{alias} -> version {result.version}" if result.promoted else "not promoted"
+    click.echo(f"{verdict}: {result.reason}")
+
+
+@cli.command()
+@click.option("--port", default=5000, show_default=True)
+@tracking_option
+def ui(port: int, tracking_uri: str | None) -> None:
+    """Start the MLflow UI (a real mlflow server) for the local store, on 127.0.0.1 only."""
+    import subprocess
+
+    from tracking.server import server_command
+    from tracking.store import TrackingUnavailable
+
+    _connect(tracking_uri)  # creates the store if this is the first command run here
+    try:
+        command = server_command(tracking_uri, "127.0.0.1", port)
+    except TrackingUnavailable as err:
+        raise _fail(err) from None
+    click.echo(f"MLflow UI: http://127.0.0.1:{port}  (store {command[3]}; Ctrl-C stops it)", err=True)
+    try:
+        sys.exit(subprocess.call(command))
+    except KeyboardInterrupt:
+        pass
 
 
 if __name__ == "__main__":

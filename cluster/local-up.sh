@@ -5,6 +5,12 @@
 #   cluster/local-up.sh [WORKER_NODES=2] [CPUS_PER_NODE=1]
 #   eval "$(cluster/local-up.sh --env)"   # only print the variables clients need
 #
+# RAY_PORT (default 6390) and RAY_DASHBOARD_PORT (default 8265) pick the ports, so that several
+# such clusters can live side by side. Each keeps its files in its own temp folder
+# (${TMPDIR:-/tmp}/ray-local-RAY_PORT), by which cluster/local-down.sh finds its processes, and
+# each node in a folder of its own inside it, as on separate machines: nodes that shared one would
+# delete each other's copies of a job's working directory.
+#
 # Ray 2.60 authenticates every connection with a token: the same token file (~/.ray/auth_token)
 # and RAY_AUTH_MODE=token must be seen by every node and every client (ray.init, ray job submit).
 set -euo pipefail
@@ -14,6 +20,7 @@ ray_bin="${RAY_BIN:-$here/../.venv/bin/ray}"
 port="${RAY_PORT:-6390}"
 dashboard_port="${RAY_DASHBOARD_PORT:-8265}"
 address="127.0.0.1:$port"
+temp_dir="${TMPDIR:-/tmp}/ray-local-$port"
 
 env_lines() {
   echo "export RAY_AUTH_MODE=token"
@@ -27,11 +34,17 @@ cpus="${2:-1}"
 export RAY_AUTH_MODE=token
 "$ray_bin" get-auth-token --generate >/dev/null
 
-# Everything listens on loopback only: this is a cluster for one machine.
-"$ray_bin" start --head --node-ip-address=127.0.0.1 --port="$port" --num-cpus=0 \
-  --dashboard-host=127.0.0.1 --dashboard-port="$dashboard_port" --disable-usage-stats >/dev/null
+# The dashboard and the nodes' addresses are on loopback: this is a cluster for one machine.
+# Each node's dashboard agent (which also runs job drivers) and the Ray Client server get ports
+# of their own, derived from RAY_PORT: on one machine, Ray's fixed defaults (52365, 10001) would
+# collide between the nodes, and with any other Ray running here.
+agent_port() { echo $((46000 + port + 10 * $1)); }
+"$ray_bin" start --head --node-ip-address=127.0.0.1 --port="$port" --num-cpus=0 --temp-dir="$temp_dir/head" \
+  --dashboard-host=127.0.0.1 --dashboard-port="$dashboard_port" --dashboard-agent-listen-port="$(agent_port 0)" \
+  --ray-client-server-port=$((46000 + port + 5)) --disable-usage-stats >/dev/null
 for i in $(seq 1 "$workers"); do
-  "$ray_bin" start --address="$address" --node-ip-address=127.0.0.1 --num-cpus="$cpus" \
+  "$ray_bin" start --address="$address" --node-ip-address=127.0.0.1 --num-cpus="$cpus" --temp-dir="$temp_dir/worker-$i" \
+    --dashboard-agent-listen-port="$(agent_port "$i")" \
     --resources="{\"local_worker_node_$i\": 1}" --disable-usage-stats >/dev/null
 done
 

@@ -16,6 +16,7 @@ import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 
 from colorize_core.lab import AB_SCALE, lab_to_rgb, normalize_lab, rgb_to_lab
+from colorize_core.metrics import predicted_ab
 from colorize_core.model import GrayToVGGInput  # noqa: F401  registers the custom layer for loading
 from colorize_core.trainer import MODEL_FILE, MODEL_INFO
 
@@ -24,7 +25,7 @@ class Colorizer:
     def __init__(self, generator: keras.Model, image_size: int | None = None):
         self.generator = generator
         self.image_size = image_size or int(generator.inputs[0].shape[1])
-        self._predict_ab = tf.function(lambda L: generator(L, training=False)[0], reduce_retracing=True)
+        self._predict_ab = tf.function(lambda L: predicted_ab(generator(L, training=False)), reduce_retracing=True)
 
     @classmethod
     def load(cls, path: str | Path) -> "Colorizer":

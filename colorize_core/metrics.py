@@ -54,12 +54,18 @@ def batch_scores(L: tf.Tensor, pred_ab: tf.Tensor, true_ab: tf.Tensor) -> dict[s
     }
 
 
+def predicted_ab(outputs) -> tf.Tensor:
+    """The ab output of a generator: the training model returns (ab, class logits), the logged
+    colorizer returns ab alone."""
+    return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+
+
 def make_scorer(generator):
     """A compiled per-batch scorer for ``generator``; build once, call every epoch."""
 
     @tf.function(reduce_retracing=True)
     def scores(L, ab):
-        return batch_scores(L, generator(L, training=False)[0], ab)
+        return batch_scores(L, predicted_ab(generator(L, training=False)), ab)
 
     return scores
 

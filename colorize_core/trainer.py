@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 import keras
+import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
@@ -23,6 +24,7 @@ from colorize_core.datasets import resolve_dataset
 from colorize_core.gan import ChromaGAN
 from colorize_core.metrics import evaluate, make_scorer
 from colorize_core.pipeline import make_dataset
+from colorize_core.samples import sample_grid
 from colorize_core.sources import DatasetError
 
 log = logging.getLogger(__name__)
@@ -150,6 +152,17 @@ class Trainer:
             training=False, take=c.data.max_val_images,
         )  # fmt: skip
 
+    def sample_grid(self, count: int = 4) -> np.ndarray:
+        """``count`` validation images spread evenly over the split (centre crops, the same ones
+        every time: neighbours are often crops of one photo) as a sample grid."""
+        L, ab = [], []
+        for batch in self.val_batches():
+            L.append(batch["L"].numpy())
+            ab.append(batch["ab"].numpy())
+        L, ab = np.concatenate(L), np.concatenate(ab)
+        pick = np.unique(np.linspace(0, len(L) - 1, min(count, len(L))).round().astype(int))
+        return sample_grid(self.gan.generator, tf.constant(L[pick]), tf.constant(ab[pick]))
+
     # -- checkpoints ------------------------------------------------------------------------
     def save_checkpoint(self, directory: str | Path) -> str:
         """Write generator, critic, both optimizers and the step (which is the data position)."""
@@ -211,14 +224,17 @@ class Trainer:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.gan.generator.save(directory / MODEL_FILE)
-        info = {
+        (directory / MODEL_INFO).write_text(json.dumps(self.model_info(), indent=1))
+        return directory
+
+    def model_info(self) -> dict:
+        """What inference and promotion need to know about the generator besides its weights."""
+        return {
             "image_size": self.config.model.image_size,
             "class_names": self.meta.class_names,
             "config": self.config.model_dump(),
             "step": int(self.step.numpy()),
         }
-        (directory / MODEL_INFO).write_text(json.dumps(info, indent=1))
-        return directory
 
 
 def _epoch_line(epoch: int, epochs: int, step: int, m: dict[str, float]) -> str:

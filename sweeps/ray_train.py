@@ -40,6 +40,11 @@ DIVERGED_MARKER = "DIVERGED.json"
 METRICS_FILE = "metrics.json"  # the reported metrics, kept with the checkpoint they belong to
 
 
+def is_uri(path: str) -> bool:
+    """A bucket or other remote URI (gs://, s3://) rather than a local path."""
+    return "://" in path
+
+
 class RayOptions(BaseModel):
     """Where and how wide a training run goes; the training itself is the TrainConfig."""
 
@@ -57,12 +62,8 @@ class RayOptions(BaseModel):
 
     def storage_path(self, config: TrainConfig) -> str:
         if self.storage:
-            return self.storage if "://" in self.storage else str(Path(self.storage).resolve())
+            return self.storage if is_uri(self.storage) else str(Path(self.storage).resolve())
         return str(Path(config.out_dir).resolve())
-
-
-def _is_uri(path: str) -> bool:
-    return "://" in path
 
 
 def train_loop_per_worker(loop_config: dict) -> None:
@@ -78,19 +79,26 @@ def train_loop_per_worker(loop_config: dict) -> None:
     config = TrainConfig.model_validate(loop_config["config"])
     trainer = Trainer(config, strategy, worker_index=rank, progress=False)
 
+    run = _open_tracking(loop_config, config) if rank == 0 else None
+    final_step = config.epochs * trainer.steps_per_epoch
+
     checkpoint = ray.train.get_checkpoint()
     if checkpoint:
         with checkpoint.as_directory() as directory:
             marker = Path(directory) / DIVERGED_MARKER
             if marker.is_file():  # the run already diverged: say so again rather than retrain
                 _report_diverged(rank, json.loads(marker.read_text()))
+                if run:
+                    run.finish("diverged")
                 return
             resumed_from = trainer.restore_checkpoint(directory)
             last_metrics = _read_json(Path(directory) / METRICS_FILE)
         print(f"[rank {rank}] resumed from checkpoint {checkpoint.path} at step {resumed_from}", flush=True)
-        if resumed_from >= config.epochs * trainer.steps_per_epoch and last_metrics:
+        if resumed_from >= final_step and last_metrics:
             # Finished before its driver was lost (the Tune driver was killed after the last
             # checkpoint): report the final result again, so whoever waits on it hears it.
+            if run and not run.has_model():  # killed between the checkpoint and the MLflow log
+                _log_epoch(run, trainer, config, last_metrics, final=True)
             ray.train.report(last_metrics)
             return
     else:
@@ -108,6 +116,10 @@ def train_loop_per_worker(loop_config: dict) -> None:
             "resumed_from_step": resumed_from,
             "workers": world,
         }
+        if run and report.epoch_end:
+            # Before the report: once Tune hears it, ASHA may stop this trial at any moment. A crash
+            # between here and the checkpoint re-runs the epoch and logs its step again.
+            _log_epoch(run, trainer, config, metrics, final)
         with tempfile.TemporaryDirectory() as directory:
             # Every worker writes (a collective under MultiWorkerMirroredStrategy); rank 0's is kept.
             trainer.save_checkpoint(directory)
@@ -125,6 +137,27 @@ def train_loop_per_worker(loop_config: dict) -> None:
     if result.status == "diverged":
         # Every worker sees the same all-reduced losses, so all of them report this once.
         _report_diverged(rank, {"step": result.step, "diverged": 1, "message": result.message})
+        if run:
+            run.finish("diverged")
+
+
+def _open_tracking(loop_config: dict, config: TrainConfig):
+    """Rank 0's MLflow run, when the launcher asked for tracking (a sweep, or train with a store)."""
+    if not loop_config.get("tracking"):
+        return None
+    from tracking.trial_run import TrackingContext, TrialRun
+
+    return TrialRun(TrackingContext.model_validate(loop_config["tracking"]), config.name, config.model_dump())
+
+
+def _log_epoch(run, trainer, config: TrainConfig, metrics: dict, final: bool) -> None:
+    epoch = int(metrics["epoch"])
+    run.log_epoch(epoch, metrics)
+    if run.wants_samples(epoch, config.epochs):
+        run.log_samples(epoch, trainer.sample_grid(run.context.sample_images))
+    if final:
+        run.log_model(trainer.gan.generator, trainer.model_info(), epoch)
+        run.finish("finished")
 
 
 def _read_json(path: Path) -> dict | None:
@@ -163,12 +196,13 @@ def build_trainer(
     startup_retries: int,
     keep_checkpoints: int,
     callbacks: list | None = None,
+    tracking: dict | None = None,
 ) -> TensorflowTrainer:
     """The Ray Train run of one training config: the same for ``chromasweep train`` and a sweep trial."""
     check_batch_split(config, workers, gpus_per_worker)
     return TensorflowTrainer(
         train_loop_per_worker,
-        train_loop_config={"config": config.model_dump()},
+        train_loop_config={"config": config.model_dump(), "tracking": tracking},
         scaling_config=ScalingConfig(
             num_workers=workers,
             use_gpu=gpus_per_worker > 0,
@@ -200,16 +234,27 @@ class LaunchResult:
     error: str | None = None
 
 
+def pin_ray_address() -> None:
+    """Worker set-up hook: name this cluster in RAY_ADDRESS inside every Ray worker process.
+
+    Ray Train's PlacementGroupCleaner finds its cluster by looking around; with another Ray on the
+    machine (``cluster/local-up.sh``, a second sweep) it fails with "Found multiple active Ray
+    instances", a stopped trial's placement group is never removed, and the next trial waits for
+    its CPU until the worker group start times out."""
+    os.environ.setdefault("RAY_ADDRESS", ray.get_runtime_context().gcs_address)
+
+
 def connect(address: str | None) -> None:
     if ray.is_initialized():
         return
-    ray.init(address=address, runtime_env={"env_vars": WORKER_ENV}, log_to_driver=True)
+    runtime_env = {"env_vars": WORKER_ENV, "worker_process_setup_hook": "sweeps.ray_train.pin_ray_address"}
+    ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
 
 
 def _warn_if_storage_is_not_shared(storage: str) -> None:
     alive = [n for n in ray.nodes() if n.get("Alive")]
     hosts = {n.get("NodeManagerAddress") for n in alive}
-    if len(hosts) > 1 and not _is_uri(storage):
+    if len(hosts) > 1 and not is_uri(storage):
         log.warning(
             "the cluster has %d hosts but storage %r is a local path: multi-node runs need shared "
             "storage (a gs:// or s3:// bucket, or a folder every node mounts) or checkpoints are lost "
@@ -219,8 +264,9 @@ def _warn_if_storage_is_not_shared(storage: str) -> None:
         )
 
 
-def launch(config: TrainConfig, options: RayOptions, restart: bool = False) -> LaunchResult:
-    """Train ``config`` through Ray Train; resumes the run ``config.name`` found in storage."""
+def launch(config: TrainConfig, options: RayOptions, restart: bool = False, tracking: dict | None = None) -> LaunchResult:
+    """Train ``config`` through Ray Train; resumes the run ``config.name`` found in storage.
+    ``tracking`` (a ``tracking.trial_run.TrackingContext``) makes rank 0 log an MLflow run."""
     from colorize_core.datasets import resolve_dataset
 
     # Check the data and the batch split on the driver: a bad run fails here, in seconds.
@@ -231,13 +277,13 @@ def launch(config: TrainConfig, options: RayOptions, restart: bool = False) -> L
     connect(options.address)
     storage = options.storage_path(config)
     _warn_if_storage_is_not_shared(storage)
-    if restart and not _is_uri(storage):
+    if restart and not is_uri(storage):
         shutil.rmtree(Path(storage) / config.name, ignore_errors=True)
 
     trainer = build_trainer(
         config, options.workers, options.cpus_per_worker, options.gpus_per_worker, storage,
         max_failures=options.max_failures, startup_retries=options.startup_retries,
-        keep_checkpoints=config.keep_checkpoints,
+        keep_checkpoints=config.keep_checkpoints, tracking=tracking,
     )  # fmt: skip
     started = time.perf_counter()
     result = trainer.fit()
@@ -258,7 +304,7 @@ def absolute_paths(config: TrainConfig) -> TrainConfig:
     for path in fields:
         section, _, leaf = path.rpartition(".")
         value = getattr(getattr(config, section) if section else config, leaf)
-        if value and "://" not in value:
+        if value and not is_uri(value):
             overrides[path] = str(Path(value).expanduser().resolve())
     return config.with_overrides(overrides)
 
@@ -268,12 +314,18 @@ def publish_model(checkpoint: str | None, storage: str, name: str) -> str | None
     if not checkpoint or not _has_model(checkpoint):
         return None
     model = f"{checkpoint}/model"
-    if _is_uri(model):
+    if is_uri(model):
         return model
     stable = Path(storage) / name / "model"
+    # Copy beside and rename: whoever sees ``model/`` (a user, a resumed sweep) sees it whole, and
+    # a driver killed mid-copy leaves only a ``.partial`` folder that the next publish replaces.
+    partial = stable.with_name("model.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(model, partial)
     shutil.rmtree(stable, ignore_errors=True)
-    return str(shutil.copytree(model, stable))
+    partial.rename(stable)
+    return str(stable)
 
 
 def _has_model(checkpoint_path: str) -> bool:
-    return "://" in checkpoint_path or os.path.isfile(os.path.join(checkpoint_path, "model", "generator.keras"))
+    return is_uri(checkpoint_path) or os.path.isfile(os.path.join(checkpoint_path, "model", "generator.keras"))

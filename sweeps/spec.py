@@ -111,6 +111,13 @@ class Resources(_Strict):
     gpus_per_worker: float = Field(0.0, ge=0)
 
 
+class Tracking(_Strict):
+    """What each trial's MLflow run gets beyond its metrics."""
+
+    sample_every: int = Field(1, ge=1, description="Epochs between sample grids; the last epoch always gets one.")
+    sample_images: int = Field(4, ge=1, le=16, description="Validation images in each sample grid.")
+
+
 class SweepSpec(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     base: str | dict | None = None
@@ -121,6 +128,7 @@ class SweepSpec(_Strict):
     early_stop: EarlyStop = EarlyStop()
     budget: Budget = Budget()
     resources: Resources = Resources()
+    tracking: Tracking = Tracking()
 
     @field_validator("parameters", mode="before")
     @classmethod

@@ -24,7 +24,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from colorize_core.config import TrainConfig
-from sweeps.ray_train import TRAIN_ENV, WORKER_ENV, absolute_paths, build_trainer, publish_model
+from sweeps.ray_train import TRAIN_ENV, absolute_paths, build_trainer, connect, is_uri, publish_model
 from sweeps.spec import SweepSpec, Values
 
 # A trial's own process only waits on its Ray Train run: it books a sliver of a CPU, so that a
@@ -103,23 +103,25 @@ def scheduler(spec: SweepSpec):
     )
 
 
-def trial_config(spec: SweepSpec, base: TrainConfig, params: dict, trial_name: str, storage: str) -> TrainConfig:
-    """The trial's training config: base, then the spec's constants, then the sampled values."""
-    return base.with_overrides(
-        {**spec.constants, **params, "epochs": spec.budget.epochs_per_trial, "name": trial_name, "out_dir": storage}
+def trial_config(spec: SweepSpec, shared: TrainConfig, params: dict, trial_name: str, storage: str) -> TrainConfig:
+    """The trial's training config: ``shared`` (the base with the spec's constants), then the
+    sampled values."""
+    return shared.with_overrides(
+        {**params, "epochs": spec.budget.epochs_per_trial, "name": trial_name, "out_dir": storage}
     )
 
 
-def run_trial(params: dict, spec: dict, base: dict, storage: str) -> None:
+def run_trial(params: dict, spec: dict, shared: dict, storage: str, tracking: dict | None = None) -> None:
     """One trial: a Ray Train run of the trial's config, reporting each epoch to Tune."""
-    spec_, base_ = SweepSpec.model_validate(spec), TrainConfig.model_validate(base)
+    spec_, shared_ = SweepSpec.model_validate(spec), TrainConfig.model_validate(shared)
     context = tune.get_context()
     name = f"trial-{context.get_trial_id()}"  # stable across Tuner.restore, so the run resumes
-    config = trial_config(spec_, base_, params, name, storage)
+    config = trial_config(spec_, shared_, params, name, storage)
     r = spec_.resources
     trainer = build_trainer(
         config, r.workers, r.cpus_per_worker, r.gpus_per_worker, storage,
         max_failures=2, startup_retries=5, keep_checkpoints=2, callbacks=[EpochReportCallback()],
+        tracking=tracking,
     )  # fmt: skip
     result = trainer.fit()
     metrics = result.metrics or {}
@@ -183,34 +185,60 @@ def _rows(results, spec: SweepSpec, storage: str) -> list[TrialRow]:
             status = "not run"
         value = m.get(metric.name)
         trial_id = m.get("trial_id") or Path(r.path).name
-        model = Path(storage) / f"trial-{m.get('trial_id')}" / "model"
         rows.append(TrialRow(str(trial_id), status, params, value if status != "diverged" else None, epochs,
-                             str(model) if model.is_dir() else None))
+                             _published_model(storage, f"trial-{trial_id}", status)))
     # Best first; trials without a finite metric (diverged, errored, not run) last.
     sign = -1 if metric.mode == "max" else 1
     scored = [r for r in rows if r.metric is not None and math.isfinite(r.metric)]
     return sorted(scored, key=lambda r: sign * r.metric) + [r for r in rows if r not in scored]
 
 
-def run_sweep(spec: SweepSpec, base: TrainConfig, storage: str, address: str | None = None, resume: bool = False) -> SweepOutcome:
-    storage = storage if "://" in storage else str(Path(storage).resolve())
-    base = absolute_paths(base)
+def _published_model(storage: str, trial: str, status: str) -> str | None:
+    """Where ``publish_model`` put a trial's final model: local storage is checked, a bucket is
+    trusted for finished trials (they export at their last epoch)."""
+    if is_uri(storage):
+        return f"{storage}/{trial}/model" if status == "finished" else None
+    model = Path(storage) / trial / "model"
+    return str(model) if model.is_dir() else None
+
+
+def run_sweep(
+    spec: SweepSpec, base: TrainConfig, storage: str, address: str | None = None, resume: bool = False,
+    tracking_uri: str | None = None, spec_yaml: str = "",
+) -> SweepOutcome:
+    """Run (or continue) the sweep; with ``tracking_uri`` (already checked by ``tracking.store.connect``)
+    it is a parent MLflow run with a child per trial."""
+    storage = storage if is_uri(storage) else str(Path(storage).resolve())
     from colorize_core.datasets import resolve_dataset
 
-    resolve_dataset(base.data, base.seed)  # bad data fails here, before any trial
+    # What every trial shares, the spec's constants (data.source among them) included, with its
+    # paths made absolute here on the driver and checked before any trial.
+    shared = absolute_paths(base.with_overrides(spec.constants))
+    resolve_dataset(shared.data, shared.seed)
     os.environ.update({k: v for k, v in TRAIN_ENV.items() if k not in os.environ})
-    if not ray.is_initialized():
-        ray.init(address=address, runtime_env={"env_vars": WORKER_ENV})
+    connect(address)
     check_resources(spec)
 
     experiment = f"{storage}/{spec.name}"
     trials_storage = f"{experiment}/trials"
+    restoring = (resume or is_uri(experiment) or Path(experiment).is_dir()) and tune.Tuner.can_restore(experiment)
+    parent = None
+    if tracking_uri:
+        from tracking.sweep_run import SweepRun
+
+        parent = SweepRun(tracking_uri, spec.name, experiment, resume=restoring)
+        parent.log_start(spec.model_dump(), spec_yaml, shared.data.source or "sample dataset")
+        print(f"MLflow: {'continuing' if parent.resumed else 'sweep'} run {parent.run_id} at {tracking_uri} "
+              f"({parent.url_path})", flush=True)  # fmt: skip
+    context = parent.context(spec.tracking.sample_every, spec.tracking.sample_images) if parent else None
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, spec=spec.model_dump(), base=base.model_dump(), storage=trials_storage),
+        tune.with_parameters(
+            run_trial, spec=spec.model_dump(), shared=shared.model_dump(), storage=trials_storage, tracking=context
+        ),
         {"cpu": TRIAL_DRIVER_CPUS},
     )
     started = time.perf_counter()
-    if (resume or Path(experiment).is_dir()) and tune.Tuner.can_restore(experiment):
+    if restoring:
         print(f"resuming sweep {spec.name} from {experiment}", flush=True)
         tuner = tune.Tuner.restore(experiment, trainable=trainable, resume_unfinished=True, restart_errored=False)
     else:
@@ -226,7 +254,32 @@ def run_sweep(spec: SweepSpec, base: TrainConfig, storage: str, address: str | N
             ),
             run_config=tune.RunConfig(name=spec.name, storage_path=storage, failure_config=tune.FailureConfig(max_failures=0)),
         )
-    results = tuner.fit()
+    try:
+        results = tuner.fit()
+    except BaseException as err:
+        if parent:
+            parent.fail(err)
+        raise
     rows = _rows(results, spec, trials_storage)
     done = [r for r in rows if r.status in ("finished", "stopped early") and r.metric is not None]
-    return SweepOutcome(rows, done[0] if done else None, experiment, time.perf_counter() - started)
+    best = done[0] if done else None
+    if parent:
+        histories = {_trial_id(r): _history(r) for r in results}
+        trials = [
+            {"name": f"trial-{row.trial_id}", "status": row.status, "params": row.params, "metric": row.metric,
+             "epochs": row.epochs, "history": histories.get(row.trial_id, [])}
+            for row in rows
+        ]  # fmt: skip
+        first = spec.objectives[0]
+        parent.log_outcome(trials, first.name, first.mode, {k: p.model_dump() for k, p in spec.searched.items()},
+                           next((t for t in trials if best and t["name"] == f"trial-{best.trial_id}"), None))
+    return SweepOutcome(rows, best, experiment, time.perf_counter() - started)
+
+
+def _trial_id(result) -> str:
+    return str((result.metrics or {}).get("trial_id") or Path(result.path).name)
+
+
+def _history(result) -> list[dict]:
+    frame = result.metrics_dataframe
+    return [] if frame is None else frame.to_dict("records")

@@ -1,4 +1,8 @@
+import contextlib
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -10,7 +14,19 @@ def isolated_cache(tmp_path_factory):
     """Every test session prepares its datasets in its own cache, never in the user's home."""
     cache = tmp_path_factory.mktemp("cache")
     os.environ["CHROMASWEEP_CACHE"] = str(cache)
+    # Module-wide fixtures run before the per-test store below: they track here, never into ./mlflow.db.
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path_factory.mktemp('mlflow')}/mlflow.db"
     return cache
+
+
+@pytest.fixture(autouse=True)
+def isolated_tracking(tmp_path, monkeypatch):
+    """Commands a test runs track into the test's own MLflow store, never ./mlflow.db."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    yield uri
+    if "mlflow" in sys.modules:  # a test that selected another store does not leak it
+        sys.modules["mlflow"].set_tracking_uri(None)
 
 
 @pytest.fixture(scope="session")
@@ -37,3 +53,23 @@ def tiny_config(prepared_sample, tmp_path):
     return demo_config().with_overrides(
         {"data.source": prepared_sample, "out_dir": str(tmp_path / "runs"), "epochs": 1, "steps_per_epoch": 4}
     )
+
+
+@contextlib.contextmanager
+def local_cluster_up(env: dict):
+    """``cluster/local-up.sh 2 1`` with ``env`` (its ports), as a user starts it; yields ``env`` with
+    the exported variables a user would eval, and always runs ``local-down.sh``."""
+    root = Path(__file__).resolve().parents[1]
+    for name in ("RAY_AUTH_MODE", "RAY_ADDRESS", "RAY_API_SERVER_ADDRESS"):
+        env.pop(name, None)
+    try:
+        up = subprocess.run([root / "cluster/local-up.sh", "2", "1"], check=False, env=env, capture_output=True,
+                            text=True)  # fmt: skip
+        assert up.returncode == 0, up.stderr
+        assert "head + 2 worker nodes" in up.stderr
+        for line in up.stdout.splitlines():  # the `export NAME=value` lines a user would eval
+            name, _, value = line.removeprefix("export ").partition("=")
+            env[name] = value
+        yield env
+    finally:
+        subprocess.run([root / "cluster/local-down.sh"], check=False, env=env, capture_output=True)

@@ -28,10 +28,18 @@ def trained_model(prepared_sample, tmp_path_factory):
         f"data:\n  source: {prepared_sample}\n  batch_size: 8\n"
         "model:\n  image_size: 64\n  width: 0.25\n"
     )
-    proc = run("train", "--config", config, "--out-dir", out)
+    uri = f"sqlite:///{out}/mlflow.db"
+    proc = run("train", "--config", config, "--out-dir", out, "--tracking-uri", uri)
     assert "epoch 1/1" in proc.stdout and "val PSNR" in proc.stdout
     model = out / "tiny" / "model"
     assert (model / "generator.keras").is_file() and (model / "colorizer.json").is_file()
+
+    # Tracked as a run of the experiment "train", with its model.
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("train").experiment_id])
+    assert [r.info.run_name for r in runs] == ["tiny"] and "chromasweep.model_uri" in runs[0].data.tags
     return model
 
 

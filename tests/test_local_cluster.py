@@ -6,23 +6,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import local_cluster_up
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
 def local_cluster():
-    env = {**os.environ, "RAY_PORT": "6391", "RAY_DASHBOARD_PORT": "8266"}
-    env.pop("RAY_AUTH_MODE", None)
-    env.pop("RAY_ADDRESS", None)
-    up = subprocess.run([ROOT / "cluster/local-up.sh", "2", "1"], env=env, capture_output=True, text=True)
-    assert up.returncode == 0, up.stderr
-    assert "head + 2 worker nodes" in up.stderr
-    for line in up.stdout.splitlines():  # the `export NAME=value` lines a user would eval
-        name, _, value = line.removeprefix("export ").partition("=")
-        env[name] = value
-    yield env
-    subprocess.run([ROOT / "cluster/local-down.sh"], env=env, capture_output=True)
+    with local_cluster_up({**os.environ, "RAY_PORT": "6391", "RAY_DASHBOARD_PORT": "8266"}) as env:
+        yield env
 
 
 def test_local_cluster_needs_the_token_and_trains_on_two_worker_nodes(local_cluster, prepared_sample, tmp_path):

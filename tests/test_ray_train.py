@@ -77,14 +77,19 @@ def test_one_and_two_workers_make_the_same_first_update(cluster, tiny_config, tm
     assert close.mean() > 0.999, f"{(~close).sum()} of {close.size} weights differ"
 
 
-def test_a_lost_worker_node_costs_only_the_work_since_the_last_checkpoint(cluster, tiny_config, tmp_path):
+def test_a_lost_worker_node_costs_only_the_work_since_the_last_checkpoint(cluster, tiny_config, tmp_path, isolated_tracking):
+    from tracking.store import connect
+    from tracking.trial_run import train_context
+
     cluster_handle, nodes = cluster
     storage = tmp_path / "storage"
     config = tiny_config.with_overrides(
         {"name": "node-loss", "epochs": 4, "steps_per_epoch": 15, "checkpoint_every_steps": 5}
     )
+    tracking = train_context(connect(isolated_tracking), "train", "node-loss", restart=False)
     outcome = {}
-    run = threading.Thread(target=lambda: outcome.update(result=launch(config, RayOptions(workers=2, storage=str(storage)))))
+    run = threading.Thread(target=lambda: outcome.update(
+        result=launch(config, RayOptions(workers=2, storage=str(storage)), tracking=tracking)))
     run.start()
 
     # A checkpoint counts once Ray has registered it in the run's snapshot, not when its folder appears.
@@ -111,3 +116,11 @@ def test_a_lost_worker_node_costs_only_the_work_since_the_last_checkpoint(cluste
     resumed = result.metrics["resumed_from_step"]
     assert resumed >= checkpointed_before_loss > 0  # restarted from a checkpoint, not from zero
     assert resumed % 5 == 0  # a checkpoint step: at most 5 steps of work were lost
+
+    # The restarted workers continued the run's own MLflow run: one run, every epoch in it.
+    from mlflow import MlflowClient
+
+    client = MlflowClient(isolated_tracking)
+    runs = client.search_runs([tracking["experiment_id"]])
+    assert [r.info.run_name for r in runs] == ["node-loss"] and runs[0].info.status == "FINISHED"
+    assert {m.step for m in client.get_metric_history(runs[0].info.run_id, "val_psnr")} == {1, 2, 3, 4}

@@ -126,7 +126,7 @@ def test_a_diverging_trial_is_marked_and_the_sweep_goes_on(tmp_path, prepared_sa
     assert proc.returncode == 0
 
 
-def test_a_killed_sweep_resumes_and_accounts_for_every_trial_once(tmp_path, prepared_sample):
+def test_a_killed_sweep_resumes_and_accounts_for_every_trial_once(tmp_path, prepared_sample, isolated_tracking):
     spec = write_spec(tmp_path, GOOD.format(base=DEMO_CONFIG, source=prepared_sample).replace("type: asha", "type: none"))
     storage = tmp_path / "storage"
     driver = subprocess.Popen([sys.executable, "-m", "chromasweep.cli", "sweep", str(spec), "--storage", str(storage)],
@@ -148,6 +148,19 @@ def test_a_killed_sweep_resumes_and_accounts_for_every_trial_once(tmp_path, prep
     for trial, mtime in finished_before.items():  # finished trials were not trained again
         assert (trials / trial / "model" / "generator.keras").stat().st_mtime == mtime
     assert len(list(trials.glob("trial-*"))) == 4
+
+    # MLflow: the resumed sweep continued its own runs, one per trial, every epoch logged.
+    from mlflow import MlflowClient
+
+    client = MlflowClient(isolated_tracking)
+    runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
+    parents = [r for r in runs if r.data.tags.get("chromasweep.kind") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("chromasweep.kind") == "trial"]
+    assert len(parents) == 1 and len(children) == 4
+    assert sorted(c.info.run_name for c in children) == sorted(f"trial-{t}" for t in rows)
+    for child in children:
+        assert child.info.status == "FINISHED" and child.data.tags["chromasweep.model_uri"]
+        assert {m.step for m in client.get_metric_history(child.info.run_id, "val_psnr")} == {1, 2, 3}
 
 
 def test_several_metrics_compile_to_a_multi_objective_search(tmp_path):

@@ -1,0 +1,193 @@
+"""Shared pieces: timing statistics, the machine and versions, and how a figure is recorded."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@dataclass
+class Stat:
+    """Repeated measurements of one figure: median, spread (min-max) and the samples."""
+
+    samples: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples) if self.samples else float("nan")
+
+    @property
+    def low(self) -> float:
+        return min(self.samples) if self.samples else float("nan")
+
+    @property
+    def high(self) -> float:
+        return max(self.samples) if self.samples else float("nan")
+
+    def spread(self, digits: int = 1) -> str:
+        """min-max, or empty for a single sample."""
+        return f"{self.low:.{digits}f}-{self.high:.{digits}f}" if len(self.samples) > 1 else ""
+
+    def fmt(self, digits: int = 1) -> str:
+        if not self.samples:
+            return "n/a"
+        if len(self.samples) == 1:
+            return f"{self.median:.{digits}f} (n=1)"
+        return f"{self.median:.{digits}f} [{self.low:.{digits}f}-{self.high:.{digits}f}] n={len(self.samples)}"
+
+
+@dataclass
+class Figure:
+    """One line of the results table."""
+
+    name: str
+    value: Stat
+    unit: str
+    note: str = ""
+    digits: int = 1
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["value"] = {"samples": self.value.samples, "median": self.value.median}
+        return d
+
+
+@dataclass
+class Goal:
+    text: str
+    met: bool | None  # None: not measurable here
+    detail: str
+
+
+@dataclass
+class Section:
+    """What one benchmark hands back: its figures, the goals it checks and a closing note."""
+
+    key: str
+    title: str
+    setup: str
+    figures: list[Figure] = field(default_factory=list)
+    goals: list[Goal] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def add(
+        self,
+        name: str,
+        samples: list[float] | Stat,
+        unit: str,
+        note: str = "",
+        digits: int = 1,
+    ) -> Stat:
+        stat = samples if isinstance(samples, Stat) else Stat(list(samples))
+        self.figures.append(Figure(name, stat, unit, note, digits))
+        return stat
+
+    def to_json(self) -> dict:
+        return {
+            "key": self.key, "title": self.title, "setup": self.setup, "seconds": self.seconds,
+            "figures": [f.to_json() for f in self.figures],
+            "goals": [asdict(g) for g in self.goals], "notes": self.notes,
+        }  # fmt: skip
+
+    @staticmethod
+    def from_json(d: dict) -> Section:
+        s = Section(
+            d["key"],
+            d["title"],
+            d["setup"],
+            seconds=d.get("seconds", 0.0),
+            notes=d.get("notes", []),
+        )
+        for f in d["figures"]:
+            s.figures.append(
+                Figure(
+                    f["name"],
+                    Stat(f["value"]["samples"]),
+                    f["unit"],
+                    f.get("note", ""),
+                    f.get("digits", 1),
+                )
+            )
+        s.goals = [Goal(**g) for g in d.get("goals", [])]
+        return s
+
+
+def ratio_samples(a: list[float], b: list[float]) -> list[float]:
+    """Pairwise ratios a[i]/b[i] of interleaved repeats: each pair ran back to back."""
+    return [x / y for x, y in zip(a, b) if y]
+
+
+def timed(fn: Callable[[], object]) -> tuple[float, object]:
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 2**20:.1f} GiB"
+                break
+    except OSError:
+        pass
+    flags = ""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        have = [
+            f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f" {f}" in text
+        ]
+        flags = " ".join(have)
+    except OSError:
+        pass
+    try:
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        load = "?"
+    return {
+        "cpu": cpu, "cores": str(os.cpu_count()), "memory": mem, "cpu_flags": flags,
+        "os": f"{platform.system()} {platform.release()}", "load_at_start": load,
+    }  # fmt: skip
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in (
+        "tensorflow",
+        "keras",
+        "ray",
+        "optuna",
+        "mlflow",
+        "numpy",
+        "opencv-python-headless",
+    ):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def gpus() -> list[str]:
+    import tensorflow as tf
+
+    return [d.name for d in tf.config.list_physical_devices("GPU")]

@@ -1,0 +1,120 @@
+"""A Tune trial that trains in its own process: colorize_core's Trainer, no nested Ray Train.
+
+This is the alternative measured against the product's trial (a Ray Train ``TensorflowTrainer``
+per trial) in benchmark 4, and the fast trainable of benchmark 3. Same spec compilation
+(``sweeps.tune_sweep.param_space/searcher/scheduler/trial_config``), same metrics each epoch;
+what differs is where the training runs: in the Tune trial's actor (reused across trials with
+``reuse_actors``), so TensorFlow is imported once and no worker group is started per trial.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def inprocess_trial(params: dict, spec: dict, base: dict, storage: str) -> None:
+    entered = time.time()
+    import keras
+    from ray import tune
+
+    from colorize_core.config import TrainConfig
+    from colorize_core.trainer import Trainer
+    from sweeps.spec import SweepSpec
+    from sweeps.tune_sweep import trial_config
+
+    imported = time.time()
+    spec_, base_ = SweepSpec.model_validate(spec), TrainConfig.model_validate(base)
+    name = f"trial-{tune.get_context().get_trial_id()}"
+    # The spec's constants first, as run_sweep does (applying them twice changes nothing).
+    shared = base_.with_overrides(spec_.constants)
+    config = trial_config(spec_, shared, params, name, storage)
+    keras.backend.clear_session()  # a reused actor: drop the previous trial's graphs
+    trainer = Trainer(config, progress=False)
+    built = time.time()
+    last, blocked = [built], [0.0]
+
+    def on_report(report) -> None:
+        if not report.epoch_end:
+            return
+        now = time.time()
+        train_s = (
+            trainer.steps_per_epoch
+            * trainer.global_batch
+            / max(report.metrics["images_per_second"], 1e-9)
+        )
+        tune.report({
+            **report.metrics, "step": report.step, "epoch": report.epoch,
+            "bench_entered": entered, "bench_imported": imported, "bench_built": built,
+            "bench_epoch_wall_s": now - last[0], "bench_train_s": train_s, "bench_pid": os.getpid(),
+            "bench_prev_report_blocked_s": blocked[0],
+        })  # fmt: skip
+        last[0] = time.time()
+        blocked[0] = last[0] - now  # how long tune.report held the training thread
+
+    trainer.fit(on_report)
+
+
+@dataclass
+class SweepRun:
+    method: str
+    seed: int
+    wall_s: float  # Tuner.fit
+    trials: list[dict] = field(
+        default_factory=list
+    )  # per trial: params, reports (dicts), status
+    error: str | None = None
+
+
+def run_inprocess_sweep(
+    spec, base, storage: str, trial_cpus: float = 1.0, reuse_actors: bool = True
+) -> SweepRun:
+    """The spec's search and scheduler over in-process trials; every report of every trial kept."""
+    import ray
+    from ray import tune
+
+    from sweeps.tune_sweep import param_space, scheduler, searcher
+
+    if not ray.is_initialized():
+        ray.init(
+            runtime_env={"env_vars": ENV}, include_dashboard=False, log_to_driver=False
+        )
+    trainable = tune.with_resources(
+        tune.with_parameters(
+            inprocess_trial,
+            spec=spec.model_dump(),
+            base=base.model_dump(),
+            storage=storage,
+        ),
+        {"cpu": trial_cpus},
+    )
+    tuner = tune.Tuner(
+        trainable,
+        param_space=param_space(spec),
+        tune_config=tune.TuneConfig(
+            search_alg=searcher(spec), scheduler=scheduler(spec), num_samples=spec.budget.max_trials,
+            max_concurrent_trials=spec.budget.max_concurrent, reuse_actors=reuse_actors,
+        ),
+        run_config=tune.RunConfig(
+            name=f"{spec.name}-{spec.search.method}-{spec.search.seed}", storage_path=str(Path(storage).resolve()),
+            verbose=0,
+        ),
+    )  # fmt: skip
+    started = time.perf_counter()
+    results = tuner.fit()
+    out = SweepRun(spec.search.method, spec.search.seed, time.perf_counter() - started)
+    for r in results:
+        frame = r.metrics_dataframe
+        reports = [] if frame is None else frame.to_dict("records")
+        out.trials.append(
+            {
+                "params": dict(r.config or {}),
+                "reports": reports,
+                "error": str(r.error) if r.error else None,
+            }
+        )
+    return out

@@ -1,0 +1,217 @@
+"""Benchmark 2: the input pipeline, JPEG to normalised Lab batches.
+
+A few hundred JPEGs of realistic size (500x375 and 375x500 crops of the bundled sample photos,
+quality 90) are written to a temporary folder and prepared with ``colorize_core.shards.prepare``
+(one TFRecord shard, as ``chromasweep data prepare`` writes). Then, each pass over all of them:
+
+- ours: ``colorize_core.pipeline.make_dataset`` for training (decode, random resized crop, flip,
+  sRGB to Lab in TF ops, normalise, gradient-penalty weights, batch, prefetch) at 224 px;
+- decode-only: the same TFRecords parsed and ``tf.io.decode_jpeg`` alone, with the same parallel
+  reads and ``map(num_parallel_calls=AUTOTUNE)``: the practical ceiling;
+- reference: ChromaGAN's ``dataClass.py`` loop, one image at a time in Python: ``cv2.imread``,
+  ``cv2.resize`` to 224x224, ``cv2.cvtColor(BGR2Lab)``, split, stack, divide by 255 (PIL and
+  skimage's rgb2lab stand in when OpenCV, the ``bench`` extra, is not installed).
+
+Repeats are interleaved, so every ratio compares neighbouring passes. Where ours falls short of
+decode-only, stage variants (decode to float only; plus the crop; plus Lab) show where it goes.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import Goal, Section, Stat, ratio_samples
+
+IMAGE_SIZE, BATCH = 224, 16
+
+
+def write_jpegs(folder: Path, count: int, seed: int = 0) -> list[Path]:
+    """``count`` 500x375 (or 375x500) JPEGs cut from the sample photos."""
+    from PIL import Image
+
+    from colorize_core.sample_data import CLASSES
+
+    rng = random.Random(seed)
+    photos = [Image.open(p).convert("RGB") for _, _, paths in CLASSES for p in paths]
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i in range(count):
+        img = photos[i % len(photos)]
+        w, h = img.size
+        portrait = rng.random() < 0.25
+        target = (375, 500) if portrait else (500, 375)
+        scale = rng.uniform(0.6, 1.0)
+        cw = min(w, round(min(w, h * target[0] / target[1]) * scale))
+        ch = min(h, round(cw * target[1] / target[0]))
+        x, y = rng.randint(0, w - cw), rng.randint(0, h - ch)
+        crop = img.crop((x, y, x + cw, y + ch)).resize(target, Image.BICUBIC)
+        if rng.random() < 0.5:
+            crop = crop.transpose(Image.FLIP_LEFT_RIGHT)
+        path = folder / f"img_{i:05d}.jpg"
+        crop.save(path, quality=90)
+        out.append(path)
+    return out
+
+
+def ours_dataset(prepared: str, stage: str = "full"):
+    import tensorflow as tf
+
+    from colorize_core import pipeline
+
+    if stage == "full":
+        return pipeline.make_dataset(
+            prepared, "train", IMAGE_SIZE, BATCH, training=True, shuffle_buffer=1024
+        )
+    # Stage variants for the profile: the same reader and parallelism, later stages left out.
+    files = pipeline.shard_files(prepared, "train")
+    ds = tf.data.TFRecordDataset(files, num_parallel_reads=min(len(files), 8))
+    seed = tf.constant([0, 0], tf.int64)
+
+    def fn(s):
+        image, _ = pipeline.decode(s)
+        if stage == "decode+crop":
+            image = pipeline.train_crop(image, IMAGE_SIZE, seed)
+        return image[:1, :1, 0]
+
+    return (
+        ds.map(fn, num_parallel_calls=pipeline.AUTOTUNE, deterministic=True)
+        .batch(BATCH)
+        .prefetch(pipeline.AUTOTUNE)
+    )
+
+
+def decode_only_dataset(prepared: str):
+    import tensorflow as tf
+
+    from colorize_core import pipeline
+
+    files = pipeline.shard_files(prepared, "train")
+    ds = tf.data.TFRecordDataset(files, num_parallel_reads=min(len(files), 8))
+
+    def fn(s):
+        parsed = tf.io.parse_single_example(
+            s, {"image/encoded": tf.io.FixedLenFeature([], tf.string)}
+        )
+        image = tf.io.decode_jpeg(parsed["image/encoded"], channels=3)
+        return image[:1, :1, 0]  # a pixel, so that nothing prunes the decode
+
+    return (
+        ds.map(fn, num_parallel_calls=pipeline.AUTOTUNE, deterministic=True)
+        .batch(BATCH)
+        .prefetch(pipeline.AUTOTUNE)
+    )
+
+
+def count_images(ds) -> int:
+    n = 0
+    for b in ds:
+        first = b["L"] if isinstance(b, dict) else b
+        n += int(first.shape[0])
+    return n
+
+
+def reference_loop(files: list[Path]) -> int:
+    """ChromaGAN's DATA.generate_batch / read_img over ``files``, batch by batch."""
+    try:
+        import cv2
+    except ImportError:
+        cv2 = None
+    n = 0
+    for start in range(0, len(files) - BATCH + 1, BATCH):
+        batch, labels = [], []
+        for f in files[start : start + BATCH]:
+            if cv2 is not None:
+                img = cv2.imread(str(f), 3)
+                labimg = cv2.cvtColor(
+                    cv2.resize(img, (IMAGE_SIZE, IMAGE_SIZE)), cv2.COLOR_BGR2Lab
+                )
+            else:  # pragma: no cover - the stand-in without OpenCV
+                from PIL import Image
+                from skimage.color import rgb2lab
+
+                img = (
+                    Image.open(f)
+                    .convert("RGB")
+                    .resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
+                )
+                labimg = rgb2lab(np.asarray(img))
+            batch.append(np.reshape(labimg[:, :, 0], (IMAGE_SIZE, IMAGE_SIZE, 1)))
+            labels.append(labimg[:, :, 1:])
+        batch_arr = np.asarray(batch) / 255  # values between 0 and 1
+        labels_arr = np.asarray(labels) / 255
+        n += batch_arr.shape[0] + 0 * labels_arr.shape[0]
+    return n
+
+
+def run(quick: bool = False) -> Section:
+    import tensorflow as tf
+
+    from colorize_core.shards import prepare
+
+    count, repeats = (160, 3) if quick else (320, 5)
+    section = Section(
+        "pipeline",
+        "2. Input pipeline: JPEG files to normalised Lab batches",
+        f"{count} JPEGs (500x375 / 375x500, q90) from the sample photos, prepared as one TFRecord shard; "
+        f"training batches of {BATCH} at {IMAGE_SIZE} px; one pass = every image once; repeats interleaved; "
+        f"tf.data on all {__import__('os').cpu_count()} cores (AUTOTUNE), the reference loop in one Python thread.",
+    )
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
+        files = write_jpegs(Path(tmp) / "jpegs", count)
+        prepared = str(Path(tmp) / "prepared")
+        prepare(Path(tmp) / "jpegs", prepared, val_fraction=0.0, progress=False)
+        sides = {
+            "ours (make_dataset, training)": lambda: count_images(
+                ours_dataset(prepared)
+            ),
+            "decode-only (tf.io.decode_jpeg)": lambda: count_images(
+                decode_only_dataset(prepared)
+            ),
+            "reference (per-image cv2 loop)": lambda: reference_loop(files),
+            "profile: decode to float only": lambda: count_images(
+                ours_dataset(prepared, "decode")
+            ),
+            "profile: decode + crop/flip": lambda: count_images(
+                ours_dataset(prepared, "decode+crop")
+            ),
+        }
+        for fn in sides.values():  # warm-up: graph building, page cache
+            fn()
+        ips = {k: [] for k in sides}
+        for _ in range(repeats):
+            for label, fn in sides.items():
+                t = time.perf_counter()
+                n = fn()
+                ips[label].append(n / (time.perf_counter() - t))
+        tf.keras.backend.clear_session() if False else None
+    for label, s in ips.items():
+        section.add(label, s, "img/s")
+    ours, dec, ref = (ips[k] for k in list(sides)[:3])
+    r = section.add(
+        "ours / decode-only", ratio_samples(ours, dec), "x", "goal >= 0.8", 2
+    )
+    section.add("ours / reference loop", ratio_samples(ours, ref), "x", "", 2)
+    # Per-image cost of each stage, from the medians (ms of pipeline time per image).
+    per = {k: 1000.0 / Stat(v).median for k, v in ips.items()}
+    d_float = (
+        per["profile: decode to float only"] - per["decode-only (tf.io.decode_jpeg)"]
+    )
+    d_crop = per["profile: decode + crop/flip"] - per["profile: decode to float only"]
+    d_lab = per["ours (make_dataset, training)"] - per["profile: decode + crop/flip"]
+    section.notes.append(
+        f"Where ours spends its time per image (pipeline ms/img from the medians, all cores): decode_jpeg "
+        f"{per['decode-only (tf.io.decode_jpeg)']:.2f}; decode_image to float32 +{d_float:.2f}; random "
+        f"resized crop and flip (antialiased resize of the whole image) +{d_crop:.2f}; Lab, normalise, "
+        f"alpha and batching +{d_lab:.2f}; total {per['ours (make_dataset, training)']:.2f}."
+    )
+    section.goals.append(
+        Goal("ours >= 0.8 of decode-only", r.median >= 0.8, f"{r.median:.2f}")
+    )
+    section.seconds = time.perf_counter() - started
+    return section

@@ -1,0 +1,159 @@
+"""Benchmark 3: search efficiency on the demo problem.
+
+TPE + ASHA (``sweeps/specs/demo.yaml`` as shipped) against random search without early stopping,
+the same trial budget, three search seeds. Both run the spec's own ``searcher()``/``scheduler()``
+from ``sweeps.tune_sweep`` over the in-process trainable (``benchmarks.inprocess``), one trial
+at a time as the spec says. For every sweep: the best validation PSNR reached, the trial-epochs it
+spent, and the trial-epochs spent (in the order they ran) until a report first reached the target
+PSNR. The target is the median over seeds of random search's best PSNR, unless given.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import Goal, Section, Stat
+
+
+def _chronological(run) -> list[dict]:
+    reports = [rep for t in run.trials for rep in t["reports"]]
+    return sorted(reports, key=lambda rep: rep.get("timestamp", 0) or 0)
+
+
+def summarise(run, metric: str) -> dict:
+    reports = _chronological(run)
+    values = [
+        rep.get(metric)
+        for rep in reports
+        if rep.get(metric) is not None and math.isfinite(rep.get(metric))
+    ]
+    return {
+        "best": max(values) if values else float("nan"),
+        "epochs": len(reports),
+        "reports": reports,
+    }
+
+
+def epochs_to_target(reports: list[dict], metric: str, target: float) -> int | None:
+    for i, rep in enumerate(reports, 1):
+        v = rep.get(metric)
+        if v is not None and math.isfinite(v) and v >= target - 1e-9:
+            return i
+    return None
+
+
+def run(quick: bool = False, seeds: tuple[int, ...] = (0, 1, 2), trials: int | None = None,
+        target: float | None = None) -> Section:  # fmt: skip
+    import ray
+
+    from sweeps.spec import EarlyStop, Search, load_spec
+
+    spec_path = (
+        Path(__file__).resolve().parent.parent / "sweeps" / "specs" / "demo.yaml"
+    )
+    spec, base = load_spec(spec_path)
+    if quick:
+        seeds = seeds[:2]
+        spec = spec.model_copy(
+            update={
+                "budget": spec.budget.model_copy(
+                    update={"max_trials": 2, "epochs_per_trial": 2}
+                )
+            }
+        )
+    if trials:
+        spec = spec.model_copy(
+            update={"budget": spec.budget.model_copy(update={"max_trials": trials})}
+        )
+    metric = spec.objectives[0].name
+    b = spec.budget
+    section = Section(
+        "search",
+        "3. Search efficiency: TPE + ASHA vs random search without early stopping",
+        f"{spec_path.name}: {b.max_trials} trials x up to {b.epochs_per_trial} epochs of "
+        f"{spec.constants.get('steps_per_epoch')} steps, one at a time; seeds {list(seeds)}; in-process trials "
+        f"(benchmarks/inprocess.py) with the spec's own searcher() and scheduler(); metric {metric}.",
+    )
+    started = time.perf_counter()
+    methods = {
+        "tpe+asha": lambda s: spec.model_copy(
+            update={"search": Search(method="tpe", seed=s)}
+        ),
+        "random, no early stop": lambda s: spec.model_copy(
+            update={
+                "search": Search(method="random", seed=s),
+                "early_stop": EarlyStop(type="none"),
+            }
+        ),
+    }
+    from benchmarks.inprocess import run_inprocess_sweep
+
+    runs: dict[str, list] = {m: [] for m in methods}
+    with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
+        for seed in seeds:
+            for m, make in methods.items():
+                run_ = run_inprocess_sweep(
+                    make(seed), base, f"{tmp}/{m.split(',')[0]}-{seed}"
+                )
+                runs[m].append(
+                    summarise(run_, metric) | {"wall": run_.wall_s, "seed": seed}
+                )
+    ray.shutdown()
+    if target is None:
+        target = Stat([r["best"] for r in runs["random, no early stop"]]).median
+    for m, rs in runs.items():
+        section.add(
+            f"{m}: best {metric}",
+            [r["best"] for r in rs],
+            "dB",
+            "per seed: " + ", ".join(f"{r['best']:.2f}" for r in rs),
+            2,
+        )
+        section.add(
+            f"{m}: trial-epochs spent", [r["epochs"] for r in rs], "epochs", "", 0
+        )
+        hits = [epochs_to_target(r["reports"], metric, target) for r in rs]
+        reached = [h for h in hits if h is not None]
+        section.add(
+            f"{m}: trial-epochs to reach {target:.2f} dB",
+            reached,
+            "epochs",
+            f"reached in {len(reached)}/{len(rs)} seeds: "
+            + ", ".join("-" if h is None else str(h) for h in hits),
+            1,
+        )
+        section.add(f"{m}: sweep wall time", [r["wall"] for r in rs], "s", "", 0)
+    tpe, rnd = runs["tpe+asha"], runs["random, no early stop"]
+    best_gap = Stat([a["best"] - b_["best"] for a, b_ in zip(tpe, rnd)])
+    section.add("best PSNR, tpe+asha minus random", best_gap, "dB", "paired by seed", 2)
+    ep_ratio = Stat([a["epochs"] / b_["epochs"] for a, b_ in zip(tpe, rnd)])
+    section.add("trial-epochs, tpe+asha / random", ep_ratio, "x", "paired by seed", 2)
+    hit_t = [epochs_to_target(r["reports"], metric, target) for r in tpe]
+    hit_r = [epochs_to_target(r["reports"], metric, target) for r in rnd]
+    paired = [a / b_ for a, b_ in zip(hit_t, hit_r) if a and b_]
+    if paired:
+        section.add(
+            "trial-epochs to target, tpe+asha / random",
+            paired,
+            "x",
+            "seeds where both reached it",
+            2,
+        )
+    same_best = best_gap.median >= -0.1  # within 0.1 dB
+    half = ep_ratio.median <= 0.5
+    section.goals.append(Goal(
+        "same best PSNR for at most half the trial-epochs", same_best and half,
+        f"best PSNR gap {best_gap.median:+.2f} dB (median over seeds), trial-epochs ratio {ep_ratio.median:.2f}",
+    ))  # fmt: skip
+    startup_trials = 10  # optuna's TPESampler default n_startup_trials
+    if b.max_trials <= startup_trials:
+        section.notes.append(
+            f"With {b.max_trials} trials TPE never leaves its {startup_trials} random start-up trials (Optuna's "
+            "n_startup_trials default): both arms sample at random, and the difference measured is ASHA's."
+        )
+    section.notes.append(f"Target PSNR {target:.2f} dB.")
+    section.seconds = time.perf_counter() - started
+    return section

@@ -1,0 +1,266 @@
+"""cluster/gcp-gpu.yaml as `ray up` reads it, and what cluster/README.md promises about it: nothing
+public but SSH, storage in the bucket, the versions pyproject.toml pins, no secret in the repo.
+Offline: no Google Cloud account is needed, nor used."""
+
+import copy
+import re
+import shlex
+import subprocess
+import tomllib
+from pathlib import Path
+
+import jsonschema
+import pytest
+import ray
+import yaml
+from packaging.specifiers import SpecifierSet
+from ray.autoscaler._private.util import (
+    check_legacy_fields,
+    prepare_config,
+    validate_config,
+)
+
+from sweeps.spec import load_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+CLUSTER = ROOT / "cluster"
+CONFIG = CLUSTER / "gcp-gpu.yaml"
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def as_ray_up_has_it(raw: dict) -> dict:
+    """What `ray up` does with the file before it first asks Google for anything
+    (ray.autoscaler._private.commands._bootstrap_config): fill in Ray's GCP defaults, merge the
+    setup commands, check against Ray's launcher schema. Raises what `ray up` would report."""
+    config = prepare_config(copy.deepcopy(raw))
+    validate_config(config)
+    check_legacy_fields(config)
+    return config
+
+
+@pytest.fixture(scope="module")
+def raw():
+    return yaml.safe_load(CONFIG.read_text())
+
+
+@pytest.fixture(scope="module")
+def config(raw):
+    return as_ray_up_has_it(raw)
+
+
+def all_commands(config: dict) -> list[str]:
+    """Every shell command that runs on a node: setup (already merged), start and initialization."""
+    keys = ["initialization_commands", "head_setup_commands", "worker_setup_commands",
+            "head_start_ray_commands", "worker_start_ray_commands"]  # fmt: skip
+    commands = [c for key in keys for c in config[key]]
+    for node_type in config["available_node_types"].values():
+        commands += node_type.get("initialization_commands", []) + node_type.get("worker_setup_commands", [])
+    return commands
+
+
+def flag(command: str, name: str) -> str | None:
+    """The value of `--name value` or `--name=value` in a command line."""
+    m = re.search(rf"(?:^|\s){re.escape(name)}[= ](\S+)", command)
+    return m[1] if m else None
+
+
+def public_listeners(commands: list[str]) -> list[str]:
+    """Commands that bind a service to every interface without an allowed-host list."""
+    bad = []
+    for command in commands:
+        for m in re.finditer(r"--[\w-]*(?:host|bind|listen)[\w-]*[= ](\S+)", command):
+            if m[1].strip("'\"[]") in ("0.0.0.0", "::", ""):
+                allowed = flag(command, "--allowed-hosts")
+                if not allowed or "*" in allowed:
+                    bad.append(command)
+    return bad
+
+
+def scalars(node: yaml.Node, where: str = ""):
+    """Every scalar of a composed YAML document with its key path; an alias yields its anchor's node."""
+    if isinstance(node, yaml.ScalarNode):
+        yield where, node
+    elif isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            yield from scalars(value, f"{where}.{key.value}")
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            yield from scalars(item, f"{where}[{i}]")
+
+
+def mlflow_command(config: dict) -> str:
+    (command,) = [c for c in config["head_start_ray_commands"] if "/mlflow server" in c]
+    return command
+
+
+def test_ray_up_accepts_the_config_and_refuses_a_typo(raw, config):
+    assert config["provider"]["type"] == "gcp"
+    assert config["head_node_type"] == "head" and set(config["available_node_types"]) == {"head", "gpu_worker"}
+    assert config["available_node_types"]["head"]["max_workers"] == 0
+    # The same check turns away what Ray does not know, so passing it above means something.
+    with pytest.raises(jsonschema.ValidationError, match="idle_timout_minutes"):
+        as_ray_up_has_it({**raw, "idle_timout_minutes": 5})
+    with pytest.raises(jsonschema.ValidationError, match="min_worker"):
+        broken = copy.deepcopy(raw)
+        broken["available_node_types"]["gpu_worker"]["min_worker"] = 1
+        as_ray_up_has_it(broken)
+
+
+def test_project_region_zone_and_bucket_are_named_in_one_place(raw):
+    m = raw["metadata"]
+    p, r, z, b = m["project"], m["region"], m["zone"], m["bucket"]
+    assert z.startswith(f"{r}-")
+    # Spelled out from the four (YAML cannot join strings), and they must agree.
+    assert m["subnetwork"] == f"projects/{p}/regions/{r}/subnetworks/chromasweep"
+    assert m["worker_service_account"] == f"chromasweep-worker@{p}.iam.gserviceaccount.com"
+    assert m["mlflow_disk"] == f"projects/{p}/zones/{z}/disks/chromasweep-mlflow"
+    assert m["boot_disk_type"] == f"zones/{z}/diskTypes/pd-balanced"
+    assert (raw["provider"]["project_id"], raw["provider"]["region"], raw["provider"]["availability_zone"]) == (p, r, z)
+    # Everywhere else the file uses them by alias (*project, ...): no second copy to forget.
+    document = yaml.compose(CONFIG.read_text())
+    (metadata,) = [value for key, value in document.value if key.value == "metadata"]
+    named = [value for _, value in metadata.value]
+    for where, node in scalars(document):
+        for value in (p, r, z, b):
+            assert node in named or value not in node.value, f"gcp-gpu.yaml:{node.start_mark.line + 1}: {where}"
+
+
+def test_gpu_workers_are_spot_l4s_with_their_driver_sized_for_the_shipped_spec(config):
+    head, worker = config["available_node_types"]["head"], config["available_node_types"]["gpu_worker"]
+    assert "guestAccelerators" not in head["node_config"] and "GPU" not in head["resources"]
+    assert "scheduling" not in head["node_config"]  # on-demand: a preempted head would end the sweep
+
+    node = worker["node_config"]
+    assert node["machineType"].startswith("g2-")
+    (gpus,) = node["guestAccelerators"]
+    assert gpus["acceleratorType"] == "nvidia-l4" and gpus["acceleratorCount"] == worker["resources"]["GPU"] == 1
+    assert node["scheduling"] == {"provisioningModel": "SPOT", "instanceTerminationAction": "DELETE",
+                                  "onHostMaintenance": "TERMINATE", "automaticRestart": False}  # fmt: skip
+    assert {"key": "install-nvidia-driver", "value": "True"} in node["metadata"]["items"]
+    assert any("nvidia-smi" in c for c in worker["initialization_commands"])
+    assert 0 < config["idle_timeout_minutes"] <= 15
+    assert 0 < worker["min_workers"] <= worker["max_workers"] <= config["max_workers"]
+
+    # sweeps/specs/imagenet-gcp.yaml: one trial fits on the workers that stay up, a worker per node,
+    # and max_concurrent trials fit on the most workers the autoscaler starts.
+    spec, _ = load_spec(ROOT / "sweeps" / "specs" / "imagenet-gcp.yaml")
+    r = spec.resources
+    assert r.gpus_per_worker <= worker["resources"]["GPU"] and r.cpus_per_worker <= worker["resources"]["CPU"]
+    assert r.workers <= worker["min_workers"]
+    assert r.workers * spec.budget.max_concurrent <= worker["max_workers"]
+    assert head["resources"]["CPU"] >= 0.1 * spec.budget.max_concurrent  # the trial drivers
+
+
+def test_nothing_listens_publicly_and_only_ssh_comes_in(config):
+    commands = all_commands(config)
+    assert public_listeners(commands) == []
+    assert public_listeners(["mlflow server --host 0.0.0.0 --port 5000"])  # the check does catch one
+    assert public_listeners(["ray start --head --dashboard-host=0.0.0.0"])
+
+    (ray_head,) = [c for c in config["head_start_ray_commands"] if "ray start --head" in c]
+    assert flag(ray_head, "--dashboard-host") == "127.0.0.1"
+    assert "--ray-debugger-external" not in " ".join(commands)
+    assert not config.get("docker")
+    mlflow = mlflow_command(config)
+    assert flag(mlflow, "--allowed-hosts").split(",") == ["localhost:5000", "127.0.0.1:5000", "$head_ip:5000"]
+    assert flag(mlflow, "--cors-allowed-origins") is None  # MLflow's default: localhost origins only
+
+    # Every node sits on the network of cluster/gcp-setup.sh, not on the project's default network
+    # (whose default rules let RDP and ICMP in from anywhere).
+    subnetwork = config["metadata"]["subnetwork"]
+    for node_type in config["available_node_types"].values():
+        assert [i["subnetwork"] for i in node_type["node_config"]["networkInterfaces"]] == [subnetwork]
+
+    setup = subprocess.run([CLUSTER / "gcp-setup.sh", "--dry-run"], check=False, capture_output=True, text=True,
+                           env={"PATH": "/usr/bin:/bin"})  # fmt: skip
+    assert setup.returncode == 0, setup.stderr
+    gcloud = [shlex.split(line) for line in setup.stdout.splitlines()]
+    (network,) = [c for c in gcloud if c[1:4] == ["compute", "networks", "create"]]
+    assert flag(shlex.join(network), "--subnet-mode") == "custom"  # no automatic subnets, no default rules
+    (subnet,) = [c for c in gcloud if c[1:5] == ["compute", "networks", "subnets", "create"]]
+    subnet_range = flag(shlex.join(subnet), "--range")
+    assert subnet[5] == subnetwork.rsplit("/", 1)[1]
+    rules = {c[4]: shlex.join(c) for c in gcloud if c[1:4] == ["compute", "firewall-rules", "create"]}
+    assert set(rules) == {"chromasweep-allow-ssh", "chromasweep-allow-internal"}
+    for rule in rules.values():
+        assert flag(rule, "--network") == "chromasweep" and flag(rule, "--direction") == "INGRESS"
+    assert flag(rules["chromasweep-allow-ssh"], "--allow") == "tcp:22"
+    assert flag(rules["chromasweep-allow-internal"], "--source-ranges") == subnet_range == "10.42.0.0/24"
+
+
+def test_checkpoints_and_mlflow_live_in_the_bucket_and_on_a_disk_that_outlives_the_cluster(config):
+    bucket = config["metadata"]["bucket"]
+    for node_type in config["available_node_types"].values():
+        assert {"key": "chromasweep-bucket", "value": bucket} in node_type["node_config"]["metadata"]["items"]
+
+    mlflow = mlflow_command(config)
+    assert "computeMetadata/v1/instance/attributes/chromasweep-bucket" in mlflow
+    assert flag(mlflow, "--artifacts-destination") == "gs://$bucket/mlflow"
+    store = flag(mlflow, "--backend-store-uri")
+    assert store == "sqlite:////mnt/mlflow/mlflow.db"
+    disks = config["available_node_types"]["head"]["node_config"]["disks"]
+    (kept,) = [d for d in disks if not d.get("boot")]
+    assert kept == {"source": config["metadata"]["mlflow_disk"], "deviceName": "chromasweep-mlflow",
+                    "autoDelete": False, "type": "PERSISTENT", "mode": "READ_WRITE"}  # fmt: skip
+    (mount,) = [c for c in config["head_setup_commands"] if "/mnt/mlflow" in c]
+    assert "/dev/disk/by-id/google-chromasweep-mlflow" in mount and "mount " in mount
+
+    # Every Ray process, and so every job and trial, knows where MLflow is: the head's internal IP.
+    (head,) = [c for c in config["head_start_ray_commands"] if "ray start" in c]
+    assert "MLFLOW_TRACKING_URI=http://$(cat ~/.chromasweep-head-ip):5000" in head
+    assert "~/.chromasweep-head-ip" in " ".join(c for c in config["head_setup_commands"] if "network-interfaces/0/ip" in c)
+    (worker,) = [c for c in config["worker_start_ray_commands"] if "ray start" in c]
+    assert "MLFLOW_TRACKING_URI=http://$RAY_HEAD_IP:5000" in worker
+
+    # The README's launch command writes the sweep to the same bucket.
+    readme = (CLUSTER / "README.md").read_text()
+    (launch,) = [line for line in readme.splitlines() if line.startswith("ray job submit ") and " sweep " in line]
+    assert flag(launch, "--storage").startswith(f"gs://{bucket}/")
+
+
+def test_every_node_installs_the_versions_pyproject_pins(config):
+    (ray_pin,) = [d for d in PYPROJECT["project"]["dependencies"] if re.match(r"ray\[", d)]
+    assert ray_pin == "ray[default,tune,train]==2.60.0"
+    assert ray.__version__ == ray_pin.split("==")[1]  # the `ray up` here is the cluster's Ray
+
+    python = re.search(r"uv venv .*--python (\S+)", " ".join(config["setup_commands"]))[1]
+    assert python in SpecifierSet(PYPROJECT["project"]["requires-python"])
+    for key, project in (("head_setup_commands", '"$HOME/chromasweep"'),
+                         ("worker_setup_commands", '"$HOME/chromasweep[gpu]"')):  # fmt: skip
+        (install,) = [c for c in config[key] if "uv pip install" in c]
+        assert f'"{ray_pin}"' in install and f"-e {project}" in install
+        packages = [a for a in shlex.split(install.split("--quiet", 1)[1]) if a != "-e"]
+        for requirement in packages:  # anything besides the project is pinned exactly
+            assert "==" in requirement or requirement.startswith("$HOME/chromasweep"), requirement
+    assert re.search(r"pip install --user --quiet uv==[\d.]+$", "\n".join(config["setup_commands"]), re.MULTILINE)
+
+    # ~/chromasweep holds what pip needs to install this project: its packages and files.
+    mounts = config["file_mounts"]
+    assert mounts["~/chromasweep/pyproject.toml"] == "./pyproject.toml"
+    assert mounts[f"~/chromasweep/{PYPROJECT['project']['readme']}"] == f"./{PYPROJECT['project']['readme']}"
+    for package in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]:
+        name = package.rstrip("*")
+        assert mounts[f"~/chromasweep/{name}"] == f"./{name}" and (ROOT / name).is_dir()
+
+
+def test_the_token_is_made_on_the_head_and_no_secret_is_in_the_repo(config):
+    for start in config["head_start_ray_commands"] + config["worker_start_ray_commands"]:
+        if "ray start" in start:
+            assert start.index("RAY_AUTH_MODE=token") < start.index("ray start")
+    (generate,) = [c for c in config["head_setup_commands"] if "get-auth-token" in c]
+    assert "--generate" in generate and generate.endswith("> /dev/null")  # never in `ray up`'s output
+    assert config["cluster_synced_files"] == ["~/.ray/auth_token"]  # head -> workers, not from here
+    for remote, local in config["file_mounts"].items():
+        assert not re.search(r"\.ray|\.ssh|gcloud|credential|token|\.pem|\.json", local + remote), local
+    assert set(config["auth"]) == {"ssh_user"} and "gcp_credentials" not in config["provider"]
+    for path in (p for p in CLUSTER.iterdir() if p.is_file()):
+        text = path.read_text()
+        assert "PRIVATE KEY" not in text and '"type": "service_account"' not in text, path
+
+
+def test_every_command_is_valid_bash(config):
+    for command in all_commands(config):
+        check = subprocess.run(["bash", "-n", "-c", command], check=False, capture_output=True, text=True)
+        assert check.returncode == 0, f"{command}\n{check.stderr}"
+    for script in CLUSTER.glob("*.sh"):
+        assert subprocess.run(["bash", "-n", script], check=False).returncode == 0, script

@@ -1,0 +1,112 @@
+"""The launch command of cluster/README.md, the one for the GCP cluster, run as it is written on the
+local multi-node cluster of cluster/local-up.sh: `ray job submit ... -- chromasweep sweep SPEC ...`."""
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+from conftest import local_cluster_up
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_CONFIG = ROOT / "colorize_core" / "configs" / "demo.yaml"
+# Ports of their own: tests/test_local_cluster.py has 6391/8266, a plain local Ray the defaults.
+RAY_PORT, DASHBOARD_PORT = "6392", "8267"
+
+
+def readme_launch_command() -> list[str]:
+    """The README's `ray job submit ... -- chromasweep sweep ...` line, as the shell splits it."""
+    lines = [line for line in (ROOT / "cluster" / "README.md").read_text().splitlines()
+             if line.startswith("ray job submit ") and " -- chromasweep sweep " in line]  # fmt: skip
+    assert len(lines) == 1, lines
+    return shlex.split(lines[0])
+
+
+@pytest.fixture
+def local_cluster(tmp_path):
+    env = {
+        **os.environ,
+        "RAY_PORT": RAY_PORT,
+        "RAY_DASHBOARD_PORT": DASHBOARD_PORT,
+        # As on the GCP nodes: the project's commands on the nodes' PATH, MLflow named by the
+        # nodes' environment (a store of this test's own here, the head's server there).
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+    }
+    with local_cluster_up(env) as env:
+        yield env
+
+
+def trial_rows(stdout: str) -> dict[str, tuple[str, int]]:
+    """The closing table of `chromasweep sweep`: trial id -> (status, epochs)."""
+    after = stdout.split("sorted by", 1)[1].splitlines()[2:]
+    matches = (re.match(r"^([0-9a-f]{8})\s+(finished|stopped early|diverged|error|not run)\s+(\d+)\s", line)
+               for line in after)  # fmt: skip
+    return {m[1]: (m[2], int(m[3])) for m in matches if m}
+
+
+def test_the_readme_launch_command_runs_a_sweep_through_ray_job_submit(local_cluster, prepared_sample, tmp_path):
+    env = local_cluster
+    command = readme_launch_command()
+    # ray job submit --address URL --working-dir . -- chromasweep sweep SPEC --storage gs://BUCKET/...
+    split = command.index("--")
+    submit, entrypoint = command[:split], command[split + 1:]
+    assert submit[:3] == ["ray", "job", "submit"] and submit[submit.index("--working-dir") + 1] == "."
+    assert entrypoint[:2] == ["chromasweep", "sweep"] and entrypoint[3] == "--storage"
+
+    # The README's three cluster-specific values, for this cluster: its job API, a tiny spec on the
+    # bundled sample photos, storage every node can reach (the nodes share this machine's disk).
+    spec = tmp_path / "on-cluster.yaml"
+    spec.write_text(f"""
+name: on-cluster
+base: {DEMO_CONFIG}
+metric: {{name: val_psnr, goal: maximize}}
+search: {{method: random, seed: 0}}
+parameters:
+  loss.adversarial_weight: {{distribution: log_uniform, min: 0.01, max: 0.5}}
+  data.source: {prepared_sample}
+  data.max_val_images: 8
+  steps_per_epoch: 3
+early_stop: {{type: none}}
+budget: {{max_trials: 2, max_concurrent: 1, epochs_per_trial: 1}}
+resources: {{workers: 1, cpus_per_worker: 1, gpus_per_worker: 0}}
+""")
+    storage = tmp_path / "storage"
+    submit[submit.index("--address") + 1] = env["RAY_API_SERVER_ADDRESS"]
+    assert submit[submit.index("--address") + 1] == f"http://127.0.0.1:{DASHBOARD_PORT}"
+    entrypoint[2], entrypoint[4] = str(spec), str(storage)
+
+    # The job API, like every Ray connection here, turns away a client without the token.
+    without_token = {**env, "RAY_AUTH_MODE": "disabled"}
+    refused = subprocess.run(["ray", "job", "list", "--address", env["RAY_API_SERVER_ADDRESS"]], check=False,
+                             env=without_token, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert refused.returncode != 0
+
+    job = subprocess.run([*submit, "--", *entrypoint], check=False, cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=900)  # fmt: skip
+    out = job.stdout + job.stderr
+    assert job.returncode == 0, job.stdout[-6000:] + job.stderr[-2000:]
+    assert "gcs://_ray_pkg_" in out  # the working directory went up to the cluster, as on GCP
+    assert re.search(r"Job 'raysubmit_\w+' succeeded", out), out[-2000:]
+
+    assert "sweep on-cluster: 2 trials" in job.stdout
+    rows = trial_rows(job.stdout)
+    assert sorted(rows.values()) == [("finished", 1), ("finished", 1)], job.stdout[-2000:]
+    best = re.search(r"best trial: ([0-9a-f]{8}) \(val_psnr [-\d.]+\); model: (\S+)", job.stdout)
+    assert best and best[1] in rows
+    trials = storage / "on-cluster" / "trials"
+    assert Path(best[2]) == trials / f"trial-{best[1]}" / "model"
+    for trial in rows:  # each trial's final model, written by its Ray Train worker on a worker node
+        assert (trials / f"trial-{trial}" / "model" / "generator.keras").is_file()
+
+    # The job and its trials found MLflow through the nodes' environment, as on GCP: the sweep is
+    # an experiment there, with its parent run and a run per trial.
+    client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
+    experiment = client.get_experiment_by_name("on-cluster")
+    assert experiment is not None
+    kinds = sorted(run.data.tags.get("chromasweep.kind") for run in client.search_runs([experiment.experiment_id]))
+    assert kinds == ["sweep", "trial", "trial"]

@@ -1,0 +1,275 @@
+"""MLflow as a user meets it: a sweep leaves a parent run with a child per trial, `promote` moves
+@champion only for a better model, `predict` loads the champion, and an unreachable server is
+reported before any training. Everything runs against a real sqlite store."""
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_CONFIG = ROOT / "colorize_core" / "configs" / "demo.yaml"
+
+SPEC = """
+name: tracked
+base: {base}
+metric: {{name: val_psnr, goal: maximize}}
+search: {{method: random, seed: 3}}
+parameters:
+  loss.adversarial_weight: {{distribution: log_uniform, min: 0.01, max: 0.2}}
+  optim.generator_lr: {{values: [2.0e-4, 4.0e-4]}}
+  data.source: {source}
+  steps_per_epoch: 4
+early_stop: {{type: none}}
+budget: {{max_trials: 2, max_concurrent: 1, epochs_per_trial: 2}}
+tracking: {{sample_every: 1, sample_images: 3}}
+"""
+
+
+def chromasweep(*args, uri, cwd, timeout=1500):
+    return subprocess.run([sys.executable, "-m", "chromasweep.cli", *map(str, args), "--tracking-uri", uri],
+                          capture_output=True, text=True, timeout=timeout, cwd=cwd)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tracked_sweep(prepared_sample, tmp_path_factory):
+    """One small sweep (2 trials x 2 epochs), tracked in its own sqlite store."""
+    home = tmp_path_factory.mktemp("tracked")
+    spec = home / "tracked.yaml"
+    spec.write_text(SPEC.format(base=DEMO_CONFIG, source=prepared_sample))
+    uri = f"sqlite:///{home}/mlflow.db"
+    proc = chromasweep("sweep", spec, "--storage", home / "storage", uri=uri, cwd=home)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return {"home": home, "spec": spec, "uri": uri, "stdout": proc.stdout, "source": prepared_sample}
+
+
+@pytest.fixture
+def tracked_store(tracked_sweep, monkeypatch):
+    """The sweep's store as this process's MLflow store, as a user's MLFLOW_TRACKING_URI would make it."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracked_sweep["uri"])
+    mlflow.set_tracking_uri(tracked_sweep["uri"])
+    return tracked_sweep
+
+
+def runs_of(client, experiment_name):
+    experiment = client.get_experiment_by_name(experiment_name)
+    runs = client.search_runs([experiment.experiment_id], max_results=100)
+    parents = [r for r in runs if r.data.tags.get("chromasweep.kind") == "sweep"]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    return experiment, parents, children
+
+
+def test_a_sweep_is_one_parent_run_with_a_child_per_trial(tracked_store):
+    tracked_sweep = tracked_store
+    client = MlflowClient(tracked_sweep["uri"])
+    _, parents, children = runs_of(client, "tracked")
+    assert len(parents) == 1 and len(children) == 2
+    parent = parents[0]
+    assert all(c.data.tags["mlflow.parentRunId"] == parent.info.run_id for c in children)
+
+    # The parent: the spec as params and artifact, provenance tags, the trial table, Optuna's plots.
+    assert parent.data.params["search.method"] == "random" and parent.data.params["budget.max_trials"] == "2"
+    assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?", parent.data.tags["git_commit"])
+    assert Path(parent.data.tags["data_source"]) == Path(tracked_sweep["source"]).resolve()
+    assert parent.data.tags["version.ray"] == "2.60.0" and parent.data.tags["version.mlflow"] == "3.17.2"
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"sweep_spec.yaml", "trials.csv", "optuna"} <= artifacts
+    plots = {a.path for a in client.list_artifacts(parent.info.run_id, "optuna")}
+    assert {f"optuna/{p}.{ext}" for p in ("optimization_history", "parallel_coordinate") for ext in ("html", "png")} <= plots
+    table = Path(mlflow.artifacts.download_artifacts(run_id=parent.info.run_id, artifact_path="trials.csv",
+                                                     tracking_uri=tracked_sweep["uri"])).read_text()  # fmt: skip
+    assert table.count("finished") == 2 and "loss.adversarial_weight" in table.splitlines()[0]
+
+    for child in children:
+        assert child.info.status == "FINISHED" and child.data.tags["chromasweep.status"] == "finished"
+        assert float(child.data.params["loss.adversarial_weight"]) <= 0.2  # the sampled value, by its spec path
+        for metric in ("val_psnr", "val_ssim", "val_colorfulness", "val_colorfulness_gap", "images_per_second",
+                       "train_ab_mse", "train_critic_loss"):  # fmt: skip
+            history = client.get_metric_history(child.info.run_id, metric)
+            assert sorted(m.step for m in history) == [1, 2], metric
+        samples = {a.path for a in client.list_artifacts(child.info.run_id, "samples")}
+        assert samples == {"samples/epoch_001.png", "samples/epoch_002.png"}
+        grid = mlflow.artifacts.download_artifacts(run_id=child.info.run_id, artifact_path="samples/epoch_002.png",
+                                                   tracking_uri=tracked_sweep["uri"])  # fmt: skip
+        from PIL import Image
+
+        with Image.open(grid) as image:  # 3 rows (images) of gray | prediction | truth, 64 px each
+            assert image.size == (3 * 64 + 2 * 4, 3 * 64 + 2 * 4)
+        model = mlflow.models.get_model_info(child.data.tags["chromasweep.model_uri"])
+        assert model.flavors.keys() >= {"keras", "python_function"}
+        assert model.signature.inputs.inputs[0].shape == (-1, 64, 64, 1)
+        assert model.saved_input_example_info is not None
+
+
+def test_running_the_sweep_again_resumes_it_without_duplicate_runs(tracked_sweep):
+    proc = chromasweep("sweep", tracked_sweep["spec"], "--storage", tracked_sweep["home"] / "storage",
+                       uri=tracked_sweep["uri"], cwd=tracked_sweep["home"])  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "resuming sweep tracked" in proc.stdout and "MLflow: continuing run" in proc.stdout
+    _, parents, children = runs_of(MlflowClient(tracked_sweep["uri"]), "tracked")
+    assert len(parents) == 1 and len(children) == 2
+
+
+def _register_broken_champion(uri, best_model_uri):
+    """A previous champion that is clearly worse: the best trial's model with its colour output
+    pinned to saturation (ab ~ (+1, -1) everywhere)."""
+    import keras
+
+    from tracking.models import load_generator
+    from tracking.store import experiment_id
+    from tracking.trial_run import TrackingContext, TrialRun
+
+    model = load_generator(best_model_uri, uri)
+    last_conv = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)][-1]
+    kernel, bias = last_conv.get_weights()
+    last_conv.set_weights([np.zeros_like(kernel), np.array([20.0, -20.0], np.float32)])
+    client = MlflowClient(uri)
+    context = TrackingContext(uri=uri, experiment_id=experiment_id(client, "older-sweep"))
+    run = TrialRun(context, "saturated", {})
+    logged = run.log_model(model, {"image_size": 64}, epoch=1)
+    version = mlflow.register_model(logged, "colorizer")
+    client.set_registered_model_alias("colorizer", "champion", version.version)
+    return version.version
+
+
+def test_promote_moves_the_champion_only_for_a_better_model_and_predict_loads_it(tracked_store, tmp_path):
+    tracked_sweep = tracked_store
+    uri, home = tracked_sweep["uri"], tracked_sweep["home"]
+    client = MlflowClient(uri)
+    _, _, children = runs_of(client, "tracked")
+    best = max(children, key=lambda c: c.data.metrics["val_psnr"])
+    old = _register_broken_champion(uri, best.data.tags["chromasweep.model_uri"])
+
+    first = chromasweep("promote", "tracked", "--metric", "psnr", uri=uri, cwd=home)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert f"{best.info.run_name}: held-out PSNR" in first.stdout
+    assert re.search(rf"champion -> version (\d+): held-out psnr .* beats champion v{old}'s", first.stdout), first.stdout
+    champion = client.get_model_version_by_alias("colorizer", "champion")
+    assert champion.version != old
+    tags = champion.tags
+    assert tags["promotion"] == "promoted" and "beats" in tags["promotion_reason"]
+    assert tags["sweep"] == "tracked" and tags["trial"] == best.info.run_name and tags["trial_run_id"] == best.info.run_id
+    assert tags["data_source"] and tags["git_commit"]
+
+    # The same trial again: equal on the held-out split is not better, so the alias stays.
+    second = chromasweep("promote", "tracked", uri=uri, cwd=home)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "not promoted: held-out psnr" in second.stdout and f"champion stays on v{champion.version}" in second.stdout
+    assert client.get_model_version_by_alias("colorizer", "champion").version == champion.version
+    newest = max(client.search_model_versions("name = 'colorizer'"), key=lambda v: int(v.version))
+    assert newest.tags["promotion"] == "not promoted" and "does not beat" in newest.tags["promotion_reason"]
+
+    from skimage import data
+    from PIL import Image
+
+    Image.fromarray(data.astronaut()).convert("L").save(tmp_path / "gray.png")
+    predicted = chromasweep("predict", "--model", "models:/colorizer@champion", tmp_path / "gray.png",
+                            "--out", tmp_path / "out", uri=uri, cwd=home)  # fmt: skip
+    assert predicted.returncode == 0, predicted.stderr[-3000:]
+    with Image.open(tmp_path / "out" / "gray.png") as out:
+        assert out.size == (512, 512) and out.mode == "RGB"
+
+
+def test_promote_names_what_is_missing(tracked_sweep):
+    proc = chromasweep("promote", "no-such-sweep", uri=tracked_sweep["uri"], cwd=tracked_sweep["home"])
+    assert proc.returncode == 1
+    assert "no sweep 'no-such-sweep'" in proc.stderr and "tracked" in proc.stderr
+
+
+def test_an_unreachable_tracking_server_is_reported_before_any_training(tmp_path, prepared_sample):
+    spec = tmp_path / "tracked.yaml"
+    spec.write_text(SPEC.format(base=DEMO_CONFIG, source=prepared_sample))
+    started = time.monotonic()
+    proc = chromasweep("sweep", spec, "--storage", tmp_path / "storage", uri="http://127.0.0.1:9", cwd=tmp_path,
+                       timeout=120)  # fmt: skip
+    assert proc.returncode == 1
+    assert "MLflow tracking server http://127.0.0.1:9 is not reachable" in proc.stderr
+    assert time.monotonic() - started < 60 and not (tmp_path / "storage").exists()
+
+
+@pytest.fixture
+def mlflow_ui(tracked_sweep):
+    """`chromasweep ui` on a free loopback port, serving the sweep's store; stopped afterwards."""
+    import os
+    import signal
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "chromasweep.cli", "ui", "--port", str(port), "--tracking-uri", tracked_sweep["uri"]],
+        cwd=tracked_sweep["home"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        assert server.poll() is None, server.stdout.read().decode()[-3000:]
+        assert time.monotonic() < deadline, "mlflow server did not answer within 2 minutes"
+        time.sleep(1)
+    yield url
+    os.killpg(server.pid, signal.SIGTERM)
+    server.wait(timeout=30)
+
+
+@pytest.fixture
+def browser():
+    """Debian's Chromium, headless, driven through its chromedriver (both installed by `make`)."""
+    import shutil
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--window-size=1600,1000"):  # fmt: skip
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_the_mlflow_ui_shows_the_sweep_its_trials_and_a_sample_grid(tracked_sweep, mlflow_ui, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    shots = ROOT / "runs" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    experiment = MlflowClient(tracked_sweep["uri"]).get_experiment_by_name("tracked")
+    wait = WebDriverWait(browser, 60)
+
+    # The experiment's training runs: the sweep's parent run, its children folded under it.
+    browser.get(f"{mlflow_ui}/#/experiments/{experiment.experiment_id}/runs")
+    parent_link = "//a[span[text()='tracked']]"
+    wait.until(lambda b: b.find_elements(By.XPATH, parent_link))
+    trial_links = "//a[span[starts-with(text(), 'trial-')]]"
+    assert not browser.find_elements(By.XPATH, trial_links)  # folded
+    expand = wait.until(lambda b: b.find_elements(By.XPATH, f"{parent_link}/ancestor::div[@role='gridcell']//button"))
+    expand[0].click()
+    children = wait.until(lambda b: b.find_elements(By.XPATH, trial_links))
+    names = sorted(a.text for a in children)
+    assert len(names) == 2 and all(re.fullmatch(r"trial-[0-9a-f]{8}", n) for n in names)
+    browser.save_screenshot(str(shots / "mlflow-sweep-runs.png"))
+
+    # A child's artifacts: its last sample grid rendered as an image.
+    browser.get(children[0].get_attribute("href") + "/artifacts/samples/epoch_002.png")
+    wait.until(lambda b: "samples/epoch_002.png" in b.find_element(By.TAG_NAME, "body").text)
+    grid = wait.until(lambda b: [i for i in b.find_elements(By.TAG_NAME, "img")
+                                 if b.execute_script("return arguments[0].naturalWidth", i) == 3 * 64 + 2 * 4])  # fmt: skip
+    assert grid[0].is_displayed()
+    browser.save_screenshot(str(shots / "mlflow-trial-sample-grid.png"))
+    assert (shots / "mlflow-trial-sample-grid.png").stat().st_size > 10_000

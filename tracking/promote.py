@@ -1,0 +1,140 @@
+"""Promotion: a sweep's best finished trial becomes a registered model version, and the alias
+``@champion`` moves to it only if it beats the current champion on the held-out split.
+
+Both models are scored now, by the same code, on the same images (the candidate's held-out split),
+so the decision does not rest on numbers logged under different conditions. The decision and its
+reason are tags on the new version either way, beside the lineage: sweep, trial, runs, data, commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from tracking.store import connect, latest_run
+from tracking.trial_run import KIND_TAG, MODEL_URI_TAG, STATUS_TAG
+
+# Held-out scores a promotion can be decided on, and which way is better.
+METRICS = {"psnr": "max", "ssim": "max", "colorfulness_gap": "min", "ab_mse": "min"}
+UNITS = {"psnr": " dB"}
+
+
+class PromotionError(ValueError):
+    """Nothing can be promoted: no such sweep, no finished trial with a model, a bad metric."""
+
+
+@dataclass
+class Promotion:
+    model_name: str
+    version: str
+    promoted: bool
+    reason: str
+    candidate_scores: dict[str, float]
+    champion_version: str | None
+    champion_scores: dict[str, float] | None
+    trial: str
+
+
+def find_sweep_run(client: MlflowClient, sweep: str):
+    """The latest parent run of the sweep named ``sweep`` (its experiment), or a run id."""
+    experiment = client.get_experiment_by_name(sweep)
+    if experiment is not None:
+        run = latest_run(client, experiment.experiment_id, f"tags.`{KIND_TAG}` = 'sweep'")
+        if run is not None:
+            return run
+    try:
+        run = client.get_run(sweep)
+        if run.data.tags.get(KIND_TAG) == "sweep":
+            return run
+    except MlflowException:
+        pass
+    known = sorted(e.name for e in client.search_experiments() if e.name != "Default")
+    raise PromotionError(f"no sweep {sweep!r} in {client.tracking_uri}; sweeps there: {known or 'none'}")
+
+
+def best_trial(client: MlflowClient, sweep_run, metric: str):
+    """The finished child with a logged model and the best final ``val_<metric>``."""
+    query = f"tags.`mlflow.parentRunId` = '{sweep_run.info.run_id}' and tags.`{STATUS_TAG}` = 'finished'"
+    children = client.search_runs([sweep_run.info.experiment_id], query, max_results=1000)
+    key = f"val_{metric}"
+    ranked = [r for r in children if MODEL_URI_TAG in r.data.tags and key in r.data.metrics]
+    if not ranked:
+        raise PromotionError(
+            f"sweep {sweep_run.info.run_name!r} ({sweep_run.info.run_id}) has no finished trial with a logged "
+            f"model and metric {key!r} ({len(children)} finished trials)"
+        )
+    sign = 1 if METRICS[metric] == "max" else -1
+    return max(ranked, key=lambda r: sign * r.data.metrics[key])
+
+
+def _beats(candidate: float, champion: float, metric: str) -> bool:
+    return candidate > champion if METRICS[metric] == "max" else candidate < champion
+
+
+def _fmt(value: float, metric: str) -> str:
+    return f"{value:.4f}{UNITS.get(metric, '')}"
+
+
+def promote(
+    sweep: str, metric: str = "psnr", model_name: str = "colorizer", tracking_uri: str | None = None,
+    alias: str = "champion", max_images: int | None = None,
+) -> Promotion:  # fmt: skip
+    if metric not in METRICS:
+        raise PromotionError(f"--metric {metric!r}: expected one of {sorted(METRICS)}")
+    from colorize_core.config import TrainConfig
+    from colorize_core.evaluation import evaluate_heldout
+    from tracking.models import load_generator
+
+    uri = connect(tracking_uri)
+    client = MlflowClient(uri)
+    sweep_run = find_sweep_run(client, sweep)
+    trial = best_trial(client, sweep_run, metric)
+    model_uri = trial.data.tags[MODEL_URI_TAG]
+    info = mlflow.artifacts.load_dict(f"runs:/{trial.info.run_id}/colorizer.json")
+    config = TrainConfig.model_validate(info["config"])
+
+    candidate = evaluate_heldout(load_generator(model_uri, uri), config.data, config.seed, max_images)
+    champion_version, champion = None, None
+    try:
+        current = client.get_model_version_by_alias(model_name, alias)
+        champion_version = current.version
+        champion = evaluate_heldout(
+            load_generator(f"models:/{model_name}/{current.version}", uri), config.data, config.seed, max_images
+        )
+    except MlflowException:
+        pass  # no registered model yet, or no version holds the alias
+
+    label = f"held-out {metric}"
+    if champion is None:
+        promoted = True
+        reason = f"no current {model_name}@{alias}; {label} {_fmt(candidate[metric], metric)}"
+    elif _beats(candidate[metric], champion[metric], metric):
+        promoted = True
+        reason = (f"{label} {_fmt(candidate[metric], metric)} beats {alias} v{champion_version}'s "
+                  f"{_fmt(champion[metric], metric)}")  # fmt: skip
+    else:
+        promoted = False
+        reason = (f"{label} {_fmt(candidate[metric], metric)} does not beat {alias} v{champion_version}'s "
+                  f"{_fmt(champion[metric], metric)}; {alias} stays on v{champion_version}")  # fmt: skip
+
+    parent_tags = sweep_run.data.tags
+    tags = {
+        "sweep": sweep_run.info.run_name,
+        "sweep_run_id": sweep_run.info.run_id,
+        "trial": trial.info.run_name,
+        "trial_run_id": trial.info.run_id,
+        "data_source": parent_tags.get("data_source", config.data.source or "sample dataset"),
+        "git_commit": parent_tags.get("git_commit", "unknown"),
+        "promotion_metric": metric,
+        "promotion": "promoted" if promoted else "not promoted",
+        "promotion_reason": reason,
+        **{f"heldout_{k}": f"{v:.6g}" for k, v in candidate.items()},
+    }
+    version = mlflow.register_model(model_uri, model_name, tags=tags)
+    if promoted:
+        client.set_registered_model_alias(model_name, alias, version.version)
+    return Promotion(model_name, version.version, promoted, reason, candidate, champion_version, champion,
+                     trial.info.run_name)  # fmt: skip

@@ -1,0 +1,87 @@
+"""Where runs are tracked: an MLflow tracking URI, checked before any training starts.
+
+The embedded default is a sqlite file in the working directory (``sqlite:///mlflow.db``) with
+artifacts in ``mlartifacts/`` beside it; ``--tracking-uri`` or ``MLFLOW_TRACKING_URI`` points at a
+server instead (``http://127.0.0.1:5000``, as on the GCP head behind an SSH tunnel).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import mlflow
+from mlflow import MlflowClient
+
+DEFAULT_URI = "sqlite:///mlflow.db"
+ARTIFACTS_DIR = "mlartifacts"
+
+
+class TrackingUnavailable(RuntimeError):
+    """The tracking store cannot be reached or opened; names the URI tried."""
+
+
+def resolve_uri(uri: str | None = None) -> str:
+    """The URI to use: the argument, else ``MLFLOW_TRACKING_URI``, else the local sqlite file.
+
+    A relative sqlite path is made absolute, so Ray workers (other processes, maybe another
+    working directory) write to the same file as the driver."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        uri = "sqlite:///" + str(Path(uri.removeprefix("sqlite:///")).resolve())
+    elif "://" not in uri:
+        raise TrackingUnavailable(
+            f"tracking URI {uri!r}: MLflow 3 refuses a plain folder store; use sqlite:///path/mlflow.db "
+            "or a server address such as http://127.0.0.1:5000"
+        )
+    return uri
+
+
+def sqlite_path(uri: str) -> Path | None:
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
+def artifact_root(uri: str) -> str | None:
+    """Where a new experiment's artifacts go: beside a sqlite file; a server decides its own."""
+    db = sqlite_path(uri)
+    return (db.parent / ARTIFACTS_DIR).as_uri() if db else None
+
+
+def connect(uri: str | None = None, timeout: float = 10.0) -> str:
+    """Resolve, check and select the tracking URI; raises TrackingUnavailable naming it."""
+    uri = resolve_uri(uri)
+    db = sqlite_path(uri)
+    if db is not None:
+        try:
+            db.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise TrackingUnavailable(f"tracking store {uri}: cannot create {db.parent}: {err}") from None
+    elif uri.startswith(("http://", "https://")):
+        import requests
+
+        try:
+            requests.get(uri.rstrip("/") + "/health", timeout=timeout).raise_for_status()
+        except requests.RequestException as err:
+            raise TrackingUnavailable(f"MLflow tracking server {uri} is not reachable: {err}") from None
+    try:
+        # Creates (and migrates) a new sqlite store here, once, before workers race to open it.
+        MlflowClient(uri).search_experiments(max_results=1)
+    except Exception as err:  # noqa: BLE001 - any failure here means the store is unusable
+        raise TrackingUnavailable(f"tracking store {uri} cannot be opened: {err}") from None
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
+def experiment_id(client: MlflowClient, name: str) -> str:
+    """The experiment ``name``, created on first use with its artifacts next to a local store."""
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    root = artifact_root(client.tracking_uri)
+    return client.create_experiment(name, artifact_location=f"{root}/{name}" if root else None)
+
+
+def latest_run(client: MlflowClient, experiment_id: str, query: str):
+    """The most recently started run of the experiment matching ``query`` (an MLflow filter), or None."""
+    runs = client.search_runs([experiment_id], query, max_results=1, order_by=["attributes.start_time DESC"])
+    return runs[0] if runs else None

@@ -1,0 +1,127 @@
+"""A sweep's parent run: the spec, its provenance, and at the end the trial table and Optuna's plots.
+
+Opened on the driver before the first trial; its id goes down to every trial (``TrackingContext``)
+so that each trial's rank-0 worker logs a child run under it. One experiment per sweep name, so the
+MLflow UI shows a sweep's runs together, children folded under their parent.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+from mlflow import MlflowClient
+from mlflow.entities import Param
+
+from tracking.store import experiment_id, latest_run
+from tracking.trial_run import KIND_TAG, STATUS_TAG, TrackingContext, find_run, flatten
+
+SWEEP_PATH_TAG = "chromasweep.sweep_path"  # where the sweep's Tune state lives: how a resume finds its run
+VERSIONED = ["chromasweep", "tensorflow", "keras", "ray", "mlflow", "optuna"]
+
+
+def git_commit() -> str:
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=10)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    if out.returncode:
+        return "unknown (not a git checkout)"
+    return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+class SweepRun:
+    def __init__(self, uri: str, sweep_name: str, sweep_path: str, resume: bool):
+        self.uri = uri
+        self.client = MlflowClient(uri)
+        self.experiment_id = experiment_id(self.client, sweep_name)
+        self.resumed = False
+        found = self._find(sweep_path) if resume else None
+        if found:
+            self.run_id, self.resumed = found, True
+            self.client.update_run(found, status="RUNNING")
+        else:
+            tags = {KIND_TAG: "sweep", SWEEP_PATH_TAG: sweep_path, STATUS_TAG: "running"}
+            self.run_id = self.client.create_run(self.experiment_id, run_name=sweep_name, tags=tags).info.run_id
+
+    def _find(self, sweep_path: str) -> str | None:
+        query = f"tags.`{KIND_TAG}` = 'sweep' and tags.`{SWEEP_PATH_TAG}` = '{sweep_path}'"
+        run = latest_run(self.client, self.experiment_id, query)
+        return run.info.run_id if run else None
+
+    def context(self, sample_every: int, sample_images: int) -> dict:
+        return TrackingContext(
+            uri=self.uri, experiment_id=self.experiment_id, parent_run_id=self.run_id,
+            sample_every=sample_every, sample_images=sample_images,
+        ).model_dump()  # fmt: skip
+
+    def log_start(self, spec: dict, spec_yaml: str, data_source: str) -> None:
+        """The spec as an artifact and as params; provenance as tags. Once: a resume keeps them."""
+        if self.resumed:
+            return
+        params = {k: v for k, v in flatten(spec).items() if k != "base" and not k.startswith("base.")}
+        self.client.log_batch(self.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
+        tags = {"git_commit": git_commit(), "data_source": data_source}
+        tags.update({f"version.{p}": _version(p) for p in VERSIONED})
+        for key, value in tags.items():
+            self.client.set_tag(self.run_id, key, value)
+        self.client.log_text(self.run_id, spec_yaml, "sweep_spec.yaml")
+
+    def log_outcome(self, trials: list[dict], objective: str, mode: str, space: dict, best: dict | None) -> None:
+        """Close every child with its final status; the trial table and Optuna's plots on the parent.
+
+        ``trials``: one dict per trial with name, status, params, metric, epochs and history (a list
+        of per-epoch metric dicts); ``space``: the spec's searched parameters."""
+        for trial in trials:
+            child = find_run(self.client, self.experiment_id, trial["name"], self.run_id)
+            if child is not None:
+                status = {"finished": "FINISHED", "stopped early": "KILLED"}.get(trial["status"], "FAILED")
+                self.client.set_tag(child, STATUS_TAG, trial["status"])
+                self.client.set_terminated(child, status)
+        self.client.log_text(self.run_id, _table_csv(trials, space), "trials.csv")
+        with tempfile.TemporaryDirectory() as tmp:
+            from tracking.optuna_plots import write_plots
+
+            notes = write_plots(trials, objective, mode, space, Path(tmp))
+            self.client.log_artifacts(self.run_id, tmp, "optuna")
+        for note in notes:
+            print(f"[mlflow] {note}", flush=True)
+        if best is not None:
+            self.client.set_tag(self.run_id, "best_trial", best["name"])
+            self.client.log_metric(self.run_id, f"best_{objective}", float(best["metric"]))
+        finished = sum(t["status"] == "finished" for t in trials)
+        self.client.set_tag(self.run_id, STATUS_TAG, f"{finished} of {len(trials)} trials finished")
+        self.client.set_terminated(self.run_id, "FINISHED")
+
+    def fail(self, error: BaseException) -> None:
+        self.client.set_tag(self.run_id, STATUS_TAG, f"failed: {type(error).__name__}: {error}"[:5000])
+        self.client.set_terminated(self.run_id, "FAILED")
+
+    @property
+    def url_path(self) -> str:
+        return f"#/experiments/{self.experiment_id}/runs/{self.run_id}"
+
+
+def _table_csv(trials: list[dict], space: dict) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    keys = list(space)
+    writer.writerow(["trial", "status", "epochs", "metric", *keys])
+    for t in trials:
+        writer.writerow([t["name"], t["status"], t["epochs"], "" if t["metric"] is None else t["metric"],
+                         *(t["params"].get(k, "") for k in keys)])  # fmt: skip
+    return out.getvalue()
