@@ -1,22 +1,21 @@
 """Benchmark 4: orchestration overhead of a sweep.
 
-Product: ``sweeps.tune_sweep.run_sweep`` on ``sweeps/specs/demo.yaml`` as shipped (each trial a Tune
-function trainable fitting its own Ray Train ``TensorflowTrainer`` with one worker), timed from
-before Ray starts to the outcome. Alternative: the same spec, searcher, scheduler and trial configs,
-each trial training in its Tune actor (``benchmarks.inprocess``, actors reused), timed the same way.
+Both sides are ``sweeps.tune_sweep.run_sweep`` on ``sweeps/specs/demo.yaml`` (one worker per trial),
+in one invocation, timed from before Ray starts to the outcome:
+- as shipped: each trial trains in its Tune trial's own process (``sweeps.in_trial``), actors reused;
+- ``resources.train_in_trial: false``: each trial fits its own Ray Train ``TensorflowTrainer`` (what
+  every trial did before, and what trials of several workers still do).
 
-Pure training time is what the trials' own loops report: per epoch, steps x batch / images_per_second
-(the training steps, first-step tracing included). Overhead = wall - sum of pure training.
+Pure training time is what the trials' own loops report each epoch (``train_seconds``: the training
+steps, first-step tracing included; ``eval_seconds``: validation). Overhead = wall - pure training.
 Per trial, from Tune's results: first report's ``time_total_s`` (trial start to end of its first
-epoch), later epochs' ``time_this_iter_s``; start-up = first report - first epoch's training -
-validation (validation measured in the in-process trials, the same model and data in both).
-Ray's state API gives each actor's start (trial actor, Train controller, Train worker).
+epoch), later epochs' ``time_this_iter_s``; start-up = first report - first epoch's training and
+validation. Ray's state API gives each actor's start (trial actor, Train controller, Train worker).
 """
 
 from __future__ import annotations
 
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,26 +50,6 @@ def _actor_timeline() -> list[dict]:
         return [{"error": repr(err)}]
 
 
-def pin_ray_address() -> None:
-    """Worker set-up hook: name this cluster in RAY_ADDRESS inside every Ray worker process.
-
-    Ray Train's PlacementGroupCleaner looks its cluster up through the state API; with another Ray
-    instance on the machine (a test run, ``cluster/local-up.sh``) and no RAY_ADDRESS it fails
-    ("Found multiple active Ray instances"), the finished trials' placement groups are never
-    removed, and the third trial of the demo sweep waits for a CPU until it errors.
-    """
-    import os
-
-    import ray
-
-    os.environ.setdefault("RAY_ADDRESS", ray.get_runtime_context().gcs_address)
-
-
-def _train_seconds(rep: dict, steps: int, batch: int) -> float:
-    ips = rep.get("images_per_second") or 0
-    return steps * batch / ips if ips else 0.0
-
-
 def tf_import_seconds(repeats: int) -> list[float]:
     code = "import time; t=time.perf_counter(); import tensorflow, keras; print(time.perf_counter()-t)"
     return [float(subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True,
@@ -78,21 +57,15 @@ def tf_import_seconds(repeats: int) -> list[float]:
             for _ in range(repeats)]  # fmt: skip
 
 
-def run_product(spec, base, storage: str) -> dict:
+def run_side(spec, base, storage: str) -> dict:
     import ray
 
     from sweeps.ray_train import WORKER_ENV
     from sweeps.tune_sweep import run_sweep
 
     t0 = time.perf_counter()
-    # run_sweep's own ray.init call, made here so the state API below can name this cluster, with
-    # a hook that does the same for Ray Train's placement-group cleaner (see pin_ray_address).
-    ray.init(
-        runtime_env={
-            "env_vars": WORKER_ENV,
-            "worker_process_setup_hook": "benchmarks.orchestration.pin_ray_address",
-        }
-    )
+    # run_sweep's own ray.init call, made here so the state API below can name this cluster.
+    ray.init(runtime_env={"env_vars": WORKER_ENV, "worker_process_setup_hook": "sweeps.ray_train.pin_ray_address"})
     outcome = run_sweep(spec, base, storage)
     wall = time.perf_counter() - t0
     actors = _actor_timeline()
@@ -102,47 +75,26 @@ def run_product(spec, base, storage: str) -> dict:
             "statuses": [r.status for r in outcome.rows]}  # fmt: skip
 
 
-def run_alternative(spec, base, storage: str) -> dict:
-    import ray
-
-    from benchmarks.inprocess import ENV, run_inprocess_sweep
-    from colorize_core.datasets import resolve_dataset
-
-    t0 = time.perf_counter()
-    resolve_dataset(base.data, base.seed, progress=False)
-    ray.init(
-        runtime_env={
-            "env_vars": ENV,
-            "worker_process_setup_hook": "benchmarks.orchestration.pin_ray_address",
-        }
-    )
-    run = run_inprocess_sweep(spec, base, storage, trial_cpus=1.0, reuse_actors=True)
-    wall = time.perf_counter() - t0
-    actors = _actor_timeline()
-    ray.shutdown()
-    return {"wall": wall, "tune": run.wall_s, "trials": {str(i): t["reports"] for i, t in enumerate(run.trials)},
-            "actors": actors}  # fmt: skip
-
-
-def analyse(side: dict, steps: int, batch: int, eval_s: float) -> dict:
-    train, startups, per_epoch_extra, trial_totals, epochs = 0.0, [], [], [], 0
+def analyse(side: dict) -> dict:
+    train, evals, startups, per_epoch_extra, trial_totals, epochs = 0.0, 0.0, [], [], [], 0
     for reps in side["trials"].values():
         reps = sorted(reps, key=lambda r: r.get("time_total_s", 0))
         if not reps:
             continue
         epochs += len(reps)
-        t = [_train_seconds(r, steps, batch) for r in reps]
-        train += sum(t)
-        first = reps[0].get("time_total_s", 0.0)
-        startups.append(first - t[0] - eval_s)
-        for r, ti in zip(reps[1:], t[1:]):
-            per_epoch_extra.append(r.get("time_this_iter_s", 0.0) - ti - eval_s)
+        t = [r.get("train_seconds", 0.0) for r in reps]
+        e = [r.get("eval_seconds", 0.0) for r in reps]
+        train, evals = train + sum(t), evals + sum(e)
+        startups.append(reps[0].get("time_total_s", 0.0) - t[0] - e[0])
+        for r, ti, ei in zip(reps[1:], t[1:], e[1:]):
+            per_epoch_extra.append(r.get("time_this_iter_s", 0.0) - ti - ei)
         trial_totals.append(reps[-1].get("time_total_s", 0.0))
     overhead = side["wall"] - train
     return {
         "wall": side["wall"],
         "tune": side["tune"],
         "train": train,
+        "eval_total": evals,
         "overhead": overhead,
         "overhead_frac": overhead / side["wall"],
         "startups": startups,
@@ -150,7 +102,6 @@ def analyse(side: dict, steps: int, batch: int, eval_s: float) -> dict:
         "trial_sum": sum(trial_totals),
         "epochs": epochs,
         "trials": len(trial_totals),
-        "eval_total": eval_s * epochs,
     }
 
 
@@ -191,145 +142,54 @@ def _actor_gaps(actors: list[dict]) -> dict[str, list[float]]:
 def run(quick: bool = False) -> Section:
     from sweeps.spec import load_spec
 
-    spec_path = (
-        Path(__file__).resolve().parent.parent / "sweeps" / "specs" / "demo.yaml"
-    )
+    spec_path = Path(__file__).resolve().parent.parent / "sweeps" / "specs" / "demo.yaml"
     spec, base = load_spec(spec_path)
     if quick:
-        spec = spec.model_copy(
-            update={
-                "budget": spec.budget.model_copy(
-                    update={"max_trials": 2, "epochs_per_trial": 2}
-                )
-            }
-        )
-    steps, batch = (
-        spec.constants.get("steps_per_epoch", base.steps_per_epoch),
-        base.data.batch_size,
-    )
+        budget = spec.budget.model_copy(update={"max_trials": 2, "epochs_per_trial": 2})
+        spec = spec.model_copy(update={"budget": budget})
+    nested = spec.model_copy(update={"resources": spec.resources.model_copy(update={"train_in_trial": False})})
+    steps = spec.constants.get("steps_per_epoch", base.steps_per_epoch)
     section = Section(
         "orchestration",
         "4. Orchestration overhead: a demo sweep's wall time vs its trials' training",
         f"{spec_path.name}: {spec.budget.max_trials} trials x up to {spec.budget.epochs_per_trial} epochs of {steps} "
-        f"steps, TPE seed {spec.search.seed} + ASHA, one trial at a time, {spec.resources.workers} worker; product "
-        "run_sweep (Ray Train per trial) then the in-process alternative, same invocation; wall from before Ray starts.",
+        f"steps, TPE seed {spec.search.seed} + ASHA, one trial at a time, {spec.resources.workers} worker; run_sweep "
+        "as shipped (training in the trial) then with train_in_trial: false (a Ray Train run per trial), "
+        "same invocation; wall from before Ray starts.",
     )
     started = time.perf_counter()
+    labels = ("in-trial (shipped)", "Ray Train per trial")
     with tempfile.TemporaryDirectory(prefix="bench-orch-") as tmp:
-        product = run_product(spec, base, f"{tmp}/product")
-        alt = run_alternative(spec, base, f"{tmp}/alt")
-    # Validation time per epoch, measured inside the in-process trials (same model, same data).
-    evals = [
-        r["bench_epoch_wall_s"] - r["bench_train_s"]
-        for reps in alt["trials"].values()
-        for r in reps[1:]
-    ]
-    eval_s = statistics.median(evals) if evals else 0.0
-    a, b = analyse(product, steps, batch, eval_s), analyse(alt, steps, batch, eval_s)
-    for label, x in (("product (Ray Train per trial)", a), ("in-process trials", b)):
-        section.add(
-            f"{label}: sweep wall",
-            [x["wall"]],
-            "s",
-            f"Tuner.fit {x['tune']:.0f} s; {x['trials']} trials, {x['epochs']} trial-epochs",
-            0,
-        )
-        section.add(
-            f"{label}: pure training",
-            [x["train"]],
-            "s",
-            "sum of steps x batch / images_per_second",
-            0,
-        )
-        section.add(
-            f"{label}: validation",
-            [x["eval_total"]],
-            "s",
-            f"{eval_s:.2f} s per epoch",
-            0,
-        )
-        section.add(
-            f"{label}: overhead share",
-            [x["overhead_frac"] * 100],
-            "%",
-            "(wall - pure training) / wall; goal <= 15%",
-            0,
-        )
-        section.add(
-            f"{label}: start-up per trial",
-            x["startups"],
-            "s",
-            "first report - first epoch's training - validation",
-            1,
-        )
-        section.add(
-            f"{label}: per-epoch checkpoint+report",
-            x["per_epoch_extra"],
-            "s",
-            "later epochs: iteration - training - validation",
-            2,
-        )
-        section.add(
-            f"{label}: outside trials",
-            [x["wall"] - x["trial_sum"]],
-            "s",
-            "Ray start, Tune, actor (re)starts between trials",
-            0,
-        )
-    first = next(iter(alt["trials"].values()), [])
-    if first:
-        r = first[0]
-        section.add(
-            "in-process: first trial's imports (TF, keras, colorize_core)",
-            [r["bench_imported"] - r["bench_entered"]],
-            "s",
-            "paid once per reused actor",
-            1,
-        )
-        builds = [
-            reps[0]["bench_built"] - reps[0]["bench_imported"]
-            for reps in alt["trials"].values()
-            if reps
-        ]
-        section.add(
-            "in-process: Trainer set-up per trial (data, model, optimizers)",
-            builds,
-            "s",
-            "",
-            1,
-        )
-    section.add(
-        "import tensorflow + keras in a fresh process",
-        tf_import_seconds(1 if quick else 3),
-        "s",
-        "paid by every Ray Train worker",
-        1,
-    )
-    for k, v in _actor_gaps(product["actors"]).items():
-        section.add(f"product: {k}", v, "s", "Ray state API actor start times", 1)
-    section.add("sweep wall, in-process / product", [b["wall"] / a["wall"]], "x", "", 2)
-    statuses = product.get("statuses", [])
-    if any(st not in ("finished", "stopped early") for st in statuses):
-        section.notes.append(
-            f"Product trials did not all run: {statuses}; its figures cover the ones that did."
-        )
-    section.goals.append(
-        Goal(
-            "product: overhead <= 15% of sweep wall",
-            a["overhead_frac"] <= 0.15,
-            f"{a['overhead_frac'] * 100:.0f}%",
-        )
-    )
-    section.goals.append(
-        Goal(
-            "in-process alternative: overhead <= 15% of sweep wall",
-            b["overhead_frac"] <= 0.15,
-            f"{b['overhead_frac'] * 100:.0f}%",
-        )
-    )
+        sides = [run_side(spec, base, f"{tmp}/in-trial"), run_side(nested, base, f"{tmp}/ray-train")]
+    figures = [analyse(side) for side in sides]
+    for label, x in zip(labels, figures):
+        section.add(f"{label}: sweep wall", [x["wall"]], "s",
+                    f"Tuner.fit {x['tune']:.0f} s; {x['trials']} trials, {x['epochs']} trial-epochs", 0)
+        section.add(f"{label}: pure training", [x["train"]], "s", "sum of the trials' train_seconds", 0)
+        section.add(f"{label}: validation", [x["eval_total"]], "s", "sum of the trials' eval_seconds", 0)
+        section.add(f"{label}: overhead share", [x["overhead_frac"] * 100], "%",
+                    "(wall - pure training) / wall; goal <= 15%", 0)
+        section.add(f"{label}: start-up per trial", x["startups"], "s",
+                    "first report - first epoch's training and validation", 1)
+        section.add(f"{label}: per-epoch checkpoint+report", x["per_epoch_extra"], "s",
+                    "later epochs: iteration - training - validation", 2)
+        section.add(f"{label}: outside trials", [x["wall"] - x["trial_sum"]], "s",
+                    "Ray start, Tune, actor (re)starts between trials", 0)  # fmt: skip
+    section.add("import tensorflow + keras in a fresh process", tf_import_seconds(1 if quick else 3), "s",
+                "paid by every new trial actor, Train controller and Train worker", 1)  # fmt: skip
+    for k, v in _actor_gaps(sides[1]["actors"]).items():
+        section.add(f"Ray Train per trial: {k}", v, "s", "Ray state API actor start times", 1)
+    a, b = figures
+    section.add("sweep wall, in-trial / Ray Train per trial", [a["wall"] / b["wall"]], "x", "", 2)
+    for label, side in zip(labels, sides):
+        if any(st not in ("finished", "stopped early") for st in side["statuses"]):
+            section.notes.append(f"{label}: trials did not all run: {side['statuses']}; its figures cover the ones that did.")
+    for label, x in zip(labels, figures):
+        section.goals.append(Goal(f"{label}: overhead <= 15% of sweep wall", x["overhead_frac"] <= 0.15,
+                                  f"{x['overhead_frac'] * 100:.0f}%"))  # fmt: skip
     section.notes.append(
-        "Overhead counts validation, checkpoints, Ray/Tune and start-up: everything but training steps. "
-        f"Validation alone is {a['eval_total']:.0f} s of the product sweep."
+        "Overhead counts validation, checkpoints, MLflow-free reporting, Ray/Tune and start-up: everything "
+        f"but training steps. Validation alone is {a['eval_total']:.0f} s of the shipped sweep."
     )
     section.seconds = time.perf_counter() - started
     return section

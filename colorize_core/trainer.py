@@ -207,8 +207,12 @@ class Trainer:
             seconds = time.perf_counter() - t0
             metrics = {f"train_{k}": v / max(n, 1) for k, v in losses_sum.items()}
             metrics["images_per_second"] = n * self.global_batch / seconds if n else 0.0
+            # Where an epoch's time goes, so a sweep's overhead can be told from its training.
+            metrics["train_seconds"] = seconds
             if self.is_chief:
+                t0 = time.perf_counter()
                 metrics.update({f"val_{k}": v for k, v in evaluate(self.gan.generator, self.val_batches(), self._scorer).items()})
+                metrics["eval_seconds"] = time.perf_counter() - t0
             metrics["epoch"] = epoch + 1
             history.append(metrics)
             if self.is_chief:

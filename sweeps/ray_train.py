@@ -1,8 +1,8 @@
 """Ray Train launcher: colorize_core's training loop on N workers (TensorflowTrainer, Train V2).
 
-Each worker runs ``train_loop_per_worker``: one process, a MultiWorkerMirroredStrategy over all
-workers (Ray's TensorFlow backend writes TF_CONFIG), the custom GAN step from colorize_core, and
-its own share of the data. At every epoch end (and every K steps) every worker writes its
+Each worker runs ``worker_loop.run_worker`` with a ``TrainSession``: one process, a
+MultiWorkerMirroredStrategy over all workers (Ray's TensorFlow backend writes TF_CONFIG), the custom
+GAN step from colorize_core, and its own share of the data. At every epoch end (and every K steps) every worker writes its
 checkpoint and calls ``ray.train.report``; rank 0's checkpoint is the one Ray persists.
 
 Recovery is Ray's: ``FailureConfig(max_failures)`` restarts a failed worker group, and re-running
@@ -12,22 +12,25 @@ hands the latest checkpoint to the new workers, which restore weights, optimizer
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
-import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import ray
 import ray.train
 from pydantic import BaseModel, ConfigDict, Field
 from ray.train import Checkpoint, CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-from ray.train.tensorflow import TensorflowTrainer
 
 from colorize_core.config import ConfigError, TrainConfig
+from sweeps.worker_loop import run_worker
+
+if TYPE_CHECKING:
+    from ray.train.tensorflow import TensorflowTrainer
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +39,6 @@ WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
 # Read by Ray Train from the driver's environment and passed on to its controller and workers:
 # keep each worker's working directory (relative paths stay valid) and print lines once.
 TRAIN_ENV = {"RAY_CHDIR_TO_TRIAL_DIR": "0", "RAY_TRAIN_ENABLE_PRINT_PATCH": "0"}
-DIVERGED_MARKER = "DIVERGED.json"
-METRICS_FILE = "metrics.json"  # the reported metrics, kept with the checkpoint they belong to
 
 
 def is_uri(path: str) -> bool:
@@ -66,114 +67,30 @@ class RayOptions(BaseModel):
         return str(Path(config.out_dir).resolve())
 
 
-def train_loop_per_worker(loop_config: dict) -> None:
-    import tensorflow as tf
+class TrainSession:
+    """``worker_loop.Session`` in a Ray Train worker: Ray persists rank 0's checkpoints under the
+    run's storage, and hands the latest to restarted or re-run workers."""
 
-    context = ray.train.get_context()
-    rank, world = context.get_world_rank(), context.get_world_size()
-    # The strategy comes first: it must configure TensorFlow's runtime before anything starts it.
-    strategy = tf.distribute.MultiWorkerMirroredStrategy() if world > 1 else tf.distribute.get_strategy()
+    def __init__(self):
+        context = ray.train.get_context()
+        self.rank, self.world = context.get_world_rank(), context.get_world_size()
 
-    from colorize_core.trainer import Report, Trainer
-
-    config = TrainConfig.model_validate(loop_config["config"])
-    trainer = Trainer(config, strategy, worker_index=rank, progress=False)
-
-    run = _open_tracking(loop_config, config) if rank == 0 else None
-    final_step = config.epochs * trainer.steps_per_epoch
-
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint:
-        with checkpoint.as_directory() as directory:
-            marker = Path(directory) / DIVERGED_MARKER
-            if marker.is_file():  # the run already diverged: say so again rather than retrain
-                _report_diverged(rank, json.loads(marker.read_text()))
-                if run:
-                    run.finish("diverged")
-                return
-            resumed_from = trainer.restore_checkpoint(directory)
-            last_metrics = _read_json(Path(directory) / METRICS_FILE)
-        print(f"[rank {rank}] resumed from checkpoint {checkpoint.path} at step {resumed_from}", flush=True)
-        if resumed_from >= final_step and last_metrics:
-            # Finished before its driver was lost (the Tune driver was killed after the last
-            # checkpoint): report the final result again, so whoever waits on it hears it.
-            if run and not run.has_model():  # killed between the checkpoint and the MLflow log
-                _log_epoch(run, trainer, config, last_metrics, final=True)
-            ray.train.report(last_metrics)
+    @contextmanager
+    def latest_checkpoint(self):
+        checkpoint = ray.train.get_checkpoint()
+        if checkpoint is None:
+            yield None
             return
-    else:
-        resumed_from = 0
-        print(f"[rank {rank}] starting from scratch ({world} workers)", flush=True)
+        with checkpoint.as_directory() as directory:
+            yield directory, checkpoint.path
 
-    def on_report(report: Report) -> None:
-        final = report.epoch_end and report.epoch == config.epochs
-        metrics = {
-            **report.metrics,
-            "step": report.step,
-            "epoch": report.epoch,
-            "diverged": 0,
-            # Where this attempt started: after a failure, the checkpoint it resumed from.
-            "resumed_from_step": resumed_from,
-            "workers": world,
-        }
-        if run and report.epoch_end:
-            # Before the report: once Tune hears it, ASHA may stop this trial at any moment. A crash
-            # between here and the checkpoint re-runs the epoch and logs its step again.
-            _log_epoch(run, trainer, config, metrics, final)
-        with tempfile.TemporaryDirectory() as directory:
-            # Every worker writes (a collective under MultiWorkerMirroredStrategy); rank 0's is kept.
-            trainer.save_checkpoint(directory)
-            if rank == 0:
-                (Path(directory) / METRICS_FILE).write_text(json.dumps(metrics))
-            if final and rank == 0:
-                trainer.export(Path(directory) / "model")
-            ray.train.report(
-                metrics,
-                checkpoint=Checkpoint.from_directory(directory) if rank == 0 else None,
-                checkpoint_dir_name=f"checkpoint_step_{report.step:08d}",
-            )
-
-    result = trainer.fit(on_report)
-    if result.status == "diverged":
-        # Every worker sees the same all-reduced losses, so all of them report this once.
-        _report_diverged(rank, {"step": result.step, "diverged": 1, "message": result.message})
-        if run:
-            run.finish("diverged")
+    def report(self, metrics: dict, directory: str | None = None, name: str | None = None) -> None:
+        checkpoint = Checkpoint.from_directory(directory) if directory and self.rank == 0 else None
+        ray.train.report(metrics, checkpoint=checkpoint, checkpoint_dir_name=name if directory else None)
 
 
-def _open_tracking(loop_config: dict, config: TrainConfig):
-    """Rank 0's MLflow run, when the launcher asked for tracking (a sweep, or train with a store)."""
-    if not loop_config.get("tracking"):
-        return None
-    from tracking.trial_run import TrackingContext, TrialRun
-
-    return TrialRun(TrackingContext.model_validate(loop_config["tracking"]), config.name, config.model_dump())
-
-
-def _log_epoch(run, trainer, config: TrainConfig, metrics: dict, final: bool) -> None:
-    epoch = int(metrics["epoch"])
-    run.log_epoch(epoch, metrics)
-    if run.wants_samples(epoch, config.epochs):
-        run.log_samples(epoch, trainer.sample_grid(run.context.sample_images))
-    if final:
-        run.log_model(trainer.gan.generator, trainer.model_info(), epoch)
-        run.finish("finished")
-
-
-def _read_json(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def _report_diverged(rank: int, metrics: dict) -> None:
-    """Report divergence with a marker checkpoint: Ray's result carries the metrics of its latest
-    checkpoint, and a restarted or re-run job finds the marker instead of retraining into NaNs."""
-    with tempfile.TemporaryDirectory() as directory:
-        (Path(directory) / DIVERGED_MARKER).write_text(json.dumps(metrics))
-        ray.train.report(
-            metrics,
-            checkpoint=Checkpoint.from_directory(directory) if rank == 0 else None,
-            checkpoint_dir_name=f"checkpoint_diverged_step_{metrics['step']:08d}",
-        )
+def train_loop_per_worker(loop_config: dict) -> None:
+    run_worker(loop_config, TrainSession())
 
 
 def check_batch_split(config: TrainConfig, workers: int, gpus_per_worker: float) -> None:
@@ -199,6 +116,10 @@ def build_trainer(
     tracking: dict | None = None,
 ) -> TensorflowTrainer:
     """The Ray Train run of one training config: the same for ``chromasweep train`` and a sweep trial."""
+    # Imported here: ray.train.tensorflow imports TensorFlow (seconds), which a sweep's driver and
+    # its single-worker trials' set-up need not pay for.
+    from ray.train.tensorflow import TensorflowTrainer
+
     check_batch_split(config, workers, gpus_per_worker)
     return TensorflowTrainer(
         train_loop_per_worker,

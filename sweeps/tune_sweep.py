@@ -1,11 +1,13 @@
-"""Running a sweep spec: Ray Tune over a function trainable that fits one Ray Train run per trial.
+"""Running a sweep spec: Ray Tune over a function trainable that trains one config per trial.
 
     spec --compile--> param_space + OptunaSearch(sampler, seed) + ASHA
-         --Tuner.fit--> run_trial(params) --> TensorflowTrainer(train_loop_per_worker).fit()
-                                           <-- TuneReportCallback forwards rank 0's epoch metrics
+         --Tuner.fit--> run_trial(params) --> 1 worker:  in_trial.train_in_trial (in the trial's process)
+                                          --> N workers: TensorflowTrainer(train_loop_per_worker).fit()
+                                           <-- each epoch's metrics, by tune.report or TuneReportCallback
 
-Interrupted sweeps resume with ``Tuner.restore``: finished trials stay finished, unfinished ones
-restart, and their Ray Train run (named after the trial) resumes from its own latest checkpoint.
+Both run ``worker_loop.run_worker``. Interrupted sweeps resume with ``Tuner.restore``: finished
+trials stay finished, unfinished ones restart, and their run (named after the trial) resumes from
+its own latest checkpoint under ``<storage>/<sweep>/trials/<trial>``.
 """
 
 from __future__ import annotations
@@ -27,9 +29,13 @@ from colorize_core.config import TrainConfig
 from sweeps.ray_train import TRAIN_ENV, absolute_paths, build_trainer, connect, is_uri, publish_model
 from sweeps.spec import SweepSpec, Values
 
-# A trial's own process only waits on its Ray Train run: it books a sliver of a CPU, so that a
-# 2-core machine can still run a trial beside its one-CPU training worker.
+# A trial of several workers only waits on its Ray Train run: it books a sliver of a CPU, so that
+# a 2-core machine can still run a trial beside its one-CPU training workers.
 TRIAL_DRIVER_CPUS = 0.1
+# A crashed trial (its process, or a Ray Train worker) restarts from its latest checkpoint this many
+# times before it counts as an error; Ray Train does it for wide trials, Tune for in-trial ones.
+TRIAL_RESTARTS = 2
+KEEP_CHECKPOINTS = 2
 
 
 class TrialDiverged(RuntimeError):
@@ -111,35 +117,57 @@ def trial_config(spec: SweepSpec, shared: TrainConfig, params: dict, trial_name:
     )
 
 
+def runs_in_trial(spec: SweepSpec) -> bool:
+    """A one-worker trial trains in its Tune trial's own process; wider ones fit a Ray Train run."""
+    return spec.resources.workers == 1 and spec.resources.train_in_trial
+
+
+def trial_resources(spec: SweepSpec) -> dict:
+    r = spec.resources
+    if runs_in_trial(spec):
+        return {"cpu": r.cpus_per_worker, "gpu": r.gpus_per_worker}
+    return {"cpu": TRIAL_DRIVER_CPUS}
+
+
 def run_trial(params: dict, spec: dict, shared: dict, storage: str, tracking: dict | None = None) -> None:
-    """One trial: a Ray Train run of the trial's config, reporting each epoch to Tune."""
+    """One trial: the trial's config trained in this process (one worker) or by a Ray Train run
+    (several), reporting each epoch to Tune."""
     spec_, shared_ = SweepSpec.model_validate(spec), TrainConfig.model_validate(shared)
     context = tune.get_context()
     name = f"trial-{context.get_trial_id()}"  # stable across Tuner.restore, so the run resumes
     config = trial_config(spec_, shared_, params, name, storage)
     r = spec_.resources
-    trainer = build_trainer(
-        config, r.workers, r.cpus_per_worker, r.gpus_per_worker, storage,
-        max_failures=2, startup_retries=5, keep_checkpoints=2, callbacks=[EpochReportCallback()],
-        tracking=tracking,
-    )  # fmt: skip
-    result = trainer.fit()
-    metrics = result.metrics or {}
+    if runs_in_trial(spec_):
+        from sweeps.in_trial import train_in_trial
+
+        metrics, checkpoint = train_in_trial(config, storage, tracking, keep_checkpoints=KEEP_CHECKPOINTS)
+    else:
+        trainer = build_trainer(
+            config, r.workers, r.cpus_per_worker, r.gpus_per_worker, storage,
+            max_failures=TRIAL_RESTARTS, startup_retries=5, keep_checkpoints=KEEP_CHECKPOINTS,
+            callbacks=[EpochReportCallback()], tracking=tracking,
+        )  # fmt: skip
+        result = trainer.fit()
+        metrics = result.metrics or {}
+        checkpoint = result.checkpoint.path if result.checkpoint else None
     if metrics.get("diverged"):
         raise TrialDiverged(metrics.get("message", "non-finite loss"))
-    publish_model(result.checkpoint.path if result.checkpoint else None, storage, name)
+    publish_model(checkpoint, storage, name)
 
 
 def check_resources(spec: SweepSpec) -> None:
     """Refuse, before the first trial, a trial that this cluster can never place."""
     total = ray.cluster_resources()
     r = spec.resources
-    need_cpu = r.workers * r.cpus_per_worker + TRIAL_DRIVER_CPUS
+    if runs_in_trial(spec):
+        need_cpu, cpu_parts = r.cpus_per_worker, f"1 worker x {r.cpus_per_worker:g}, trained in the trial itself"
+    else:
+        need_cpu = r.workers * r.cpus_per_worker + TRIAL_DRIVER_CPUS
+        cpu_parts = f"{r.workers} workers x {r.cpus_per_worker:g} + the trial's own {TRIAL_DRIVER_CPUS:g}"
     need_gpu = r.workers * r.gpus_per_worker
     problems = []
     if need_cpu > total.get("CPU", 0):
-        problems.append(f"{need_cpu:g} CPUs ({r.workers} workers x {r.cpus_per_worker:g} + the trial's own {TRIAL_DRIVER_CPUS:g})"
-                        f" but the cluster has {total.get('CPU', 0):g}")
+        problems.append(f"{need_cpu:g} CPUs ({cpu_parts}) but the cluster has {total.get('CPU', 0):g}")
     if need_gpu > total.get("GPU", 0):
         problems.append(f"{need_gpu:g} GPUs ({r.workers} workers x {r.gpus_per_worker:g}) but the cluster has {total.get('GPU', 0):g}")
     # A single worker must also fit on one node.
@@ -235,7 +263,7 @@ def run_sweep(
         tune.with_parameters(
             run_trial, spec=spec.model_dump(), shared=shared.model_dump(), storage=trials_storage, tracking=context
         ),
-        {"cpu": TRIAL_DRIVER_CPUS},
+        trial_resources(spec),
     )
     started = time.perf_counter()
     if restoring:
@@ -251,8 +279,13 @@ def run_sweep(
                 num_samples=spec.budget.max_trials,
                 max_concurrent_trials=spec.budget.max_concurrent,
                 time_budget_s=spec.budget.time_budget,
+                # In-trial training keeps TensorFlow imported in the actor from trial to trial.
+                reuse_actors=runs_in_trial(spec),
             ),
-            run_config=tune.RunConfig(name=spec.name, storage_path=storage, failure_config=tune.FailureConfig(max_failures=0)),
+            run_config=tune.RunConfig(
+                name=spec.name, storage_path=storage,
+                failure_config=tune.FailureConfig(max_failures=TRIAL_RESTARTS if runs_in_trial(spec) else 0),
+            ),
         )
     try:
         results = tuner.fit()

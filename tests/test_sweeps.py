@@ -1,5 +1,6 @@
 """Sweeps as a user runs them: a YAML spec, `chromasweep sweep`, a table of trials at the end."""
 
+import json
 import os
 import re
 import signal
@@ -105,6 +106,15 @@ def test_a_sweep_runs_its_trials_and_asha_stops_some_early(tmp_path, prepared_sa
     metrics = [float(m) for _, _, m in rows.values()]
     assert float(rows[best[1]][2]) == max(metrics)
 
+    # One worker per trial: each trial trained in its Tune trial's own process, no Ray Train run,
+    # its checkpoints (the newest two) kept beside its model, as a Ray Train run keeps them.
+    trials = tmp_path / "storage" / "tiny" / "trials"
+    assert not list(trials.glob("*/checkpoint_manager_snapshot.json"))
+    for trial, (status, epochs, _) in rows.items():
+        kept = sorted(p.parent.name for p in trials.glob(f"trial-{trial}/checkpoint_step_*/.complete"))
+        assert kept[-1] == f"checkpoint_step_{epochs * 4:08d}" and len(kept) == min(epochs, 2)
+        assert (trials / f"trial-{trial}" / "model" / "generator.keras").is_file() == (status == "finished")
+
 
 def test_a_diverging_trial_is_marked_and_the_sweep_goes_on(tmp_path, prepared_sample):
     text = (
@@ -161,6 +171,47 @@ def test_a_killed_sweep_resumes_and_accounts_for_every_trial_once(tmp_path, prep
     for child in children:
         assert child.info.status == "FINISHED" and child.data.tags["chromasweep.model_uri"]
         assert {m.step for m in client.get_metric_history(child.info.run_id, "val_psnr")} == {1, 2, 3}
+
+
+def test_trials_of_two_workers_are_ray_train_runs(tmp_path, prepared_sample):
+    text = (
+        GOOD.format(base=DEMO_CONFIG, source=prepared_sample)
+        .replace("max_trials: 4", "max_trials: 1").replace("epochs_per_trial: 3", "epochs_per_trial: 1")
+        .replace("type: asha", "type: none")
+    ) + "resources: {workers: 2, cpus_per_worker: 0.5}\n"  # fmt: skip
+    storage = tmp_path / "storage"
+    proc = sweep(write_spec(tmp_path, text), "--storage", storage)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [(trial, (status, epochs, _))] = table(proc.stdout).items()
+    assert (status, epochs) == ("finished", 1)
+    run = storage / "tiny" / "trials" / f"trial-{trial}"
+    assert list(run.glob("checkpoint_manager_snapshot.json*"))  # Ray Train's own bookkeeping
+    reports = [json.loads(line) for line in next((storage / "tiny").glob("*/result.json")).read_text().splitlines()]
+    assert [r["workers"] for r in reports] == [2]
+    assert (run / "model" / "generator.keras").is_file()
+
+
+def test_a_checkpoint_counts_once_complete_and_only_the_newest_are_kept(tmp_path):
+    from sweeps.checkpoint_store import CheckpointStore
+
+    store = CheckpointStore(str(tmp_path / "run"), keep=2)
+    with store.latest() as found:
+        assert found is None
+    for step in (4, 8, 12):
+        local = tmp_path / f"local-{step}"
+        (local / "model").mkdir(parents=True)
+        (local / "metrics.json").write_text(json.dumps({"step": step}))
+        store.save(str(local), f"checkpoint_step_{step:08d}")
+    assert store.complete() == ["checkpoint_step_00000008", "checkpoint_step_00000012"]
+    # A copy cut off by a crash (no marker) is not a checkpoint, even with a later step.
+    (tmp_path / "run" / "checkpoint_step_00000016").mkdir()
+    with store.latest() as (directory, where):
+        assert json.loads((Path(directory) / "metrics.json").read_text()) == {"step": 12}
+        assert where == str(tmp_path / "run" / "checkpoint_step_00000012")
+    # A divergence marker at the same step wins over the weights it replaces.
+    (tmp_path / "marker").mkdir()
+    store.save(str(tmp_path / "marker"), "checkpoint_diverged_step_00000012")
+    assert store.latest_location().endswith("checkpoint_diverged_step_00000012")
 
 
 def test_several_metrics_compile_to_a_multi_objective_search(tmp_path):
