@@ -71,10 +71,14 @@ def test_one_and_two_workers_make_the_same_first_update(cluster, tiny_config, tm
     one, two = np.concatenate([u.ravel() for u in updates[1]]), np.concatenate([u.ravel() for u in updates[2]])
     lr = config.optim.generator_lr
     assert np.abs(one).max() > 0.5 * lr  # the step did move the weights
-    # Adam's first step is about lr * sign(gradient): agreement within 1% of lr on 99.9% of the
-    # weights; the rest are weights whose gradient is ~0, where summation order flips the sign.
+    # Adam's first step is about lr * sign(gradient). Where a gradient is ~0 the summation order
+    # (and oneDNN's choice of kernels under load) flips its sign: 0.1-0.3% of the weights in
+    # repeated runs. Unsynchronised workers (each stepping on its own half batch) disagree on far
+    # more, and turn the two updates' directions apart.
     close = np.abs(one - two) <= 0.01 * lr
-    assert close.mean() > 0.999, f"{(~close).sum()} of {close.size} weights differ"
+    assert close.mean() > 0.99, f"{(~close).sum()} of {close.size} weights differ"
+    cosine = one @ two / (np.linalg.norm(one) * np.linalg.norm(two))
+    assert cosine > 0.98
 
 
 def test_a_lost_worker_node_costs_only_the_work_since_the_last_checkpoint(cluster, tiny_config, tmp_path, isolated_tracking):

@@ -18,7 +18,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Param
 
 from tracking.store import experiment_id, latest_run
-from tracking.trial_run import KIND_TAG, STATUS_TAG, TrackingContext, find_run, flatten
+from tracking.trial_run import KIND_TAG, RUN_TAG, STATUS_TAG, TrackingContext, find_run, flatten
 
 SWEEP_PATH_TAG = "chromasweep.sweep_path"  # where the sweep's Tune state lives: how a resume finds its run
 VERSIONED = ["chromasweep", "tensorflow", "keras", "ray", "mlflow", "optuna"]
@@ -92,6 +92,7 @@ class SweepRun:
                 status = {"finished": "FINISHED", "stopped early": "KILLED"}.get(trial["status"], "FAILED")
                 self.client.set_tag(child, STATUS_TAG, trial["status"])
                 self.client.set_terminated(child, status)
+        self._close_lost_children({t["name"] for t in trials})
         self.client.log_text(self.run_id, _table_csv(trials, space), "trials.csv")
         with tempfile.TemporaryDirectory() as tmp:
             from tracking.optuna_plots import write_plots
@@ -106,6 +107,21 @@ class SweepRun:
         finished = sum(t["status"] == "finished" for t in trials)
         self.client.set_tag(self.run_id, STATUS_TAG, f"{finished} of {len(trials)} trials finished")
         self.client.set_terminated(self.run_id, "FINISHED")
+
+    def _close_lost_children(self, known: set[str]) -> None:
+        """Runs of trials Tune no longer knows. Tune saves the sweep's state every few seconds; a trial
+        started in between by a sweep that was then killed is sampled afresh on resume, under a new
+        name. Its run is deleted if it logged nothing, otherwise kept as KILLED and tagged lost."""
+        query = f"tags.`mlflow.parentRunId` = '{self.run_id}'"
+        for child in self.client.search_runs([self.experiment_id], query, max_results=10000):
+            if child.data.tags.get(RUN_TAG) in known:
+                continue
+            if not child.data.metrics:
+                self.client.delete_run(child.info.run_id)
+                continue
+            self.client.set_tag(child.info.run_id, STATUS_TAG, "lost: the sweep was interrupted before Ray Tune "
+                                "recorded this trial, and resumed without it")  # fmt: skip
+            self.client.set_terminated(child.info.run_id, "KILLED")
 
     def fail(self, error: BaseException) -> None:
         self.client.set_tag(self.run_id, STATUS_TAG, f"failed: {type(error).__name__}: {error}"[:5000])
