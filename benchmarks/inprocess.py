@@ -1,10 +1,9 @@
-"""A Tune trial that trains in its own process: colorize_core's Trainer, no nested Ray Train.
+"""Benchmark 3's trainable: a Tune trial that trains in its own process, keeping every report.
 
-This is the alternative measured against the product's trial (a Ray Train ``TensorflowTrainer``
-per trial) in benchmark 4, and the fast trainable of benchmark 3. Same spec compilation
-(``sweeps.tune_sweep.param_space/searcher/scheduler/trial_config``), same metrics each epoch;
-what differs is where the training runs: in the Tune trial's actor (reused across trials with
-``reuse_actors``), so TensorFlow is imported once and no worker group is started per trial.
+It was the prototype of the product's in-trial training (``sweeps/in_trial.py``, which benchmark 4
+now measures as shipped). It stays as the search benchmark's lean trainable: same spec compilation
+(``sweeps.tune_sweep.param_space/searcher/scheduler/trial_config``), same metrics each epoch, no
+checkpoints or MLflow, and timing fields in every report.
 """
 
 from __future__ import annotations
