@@ -1,6 +1,6 @@
 """``python -m benchmarks [NAME ...] [--quick]``: run the benchmarks, print a table, write RESULTS.md.
 
-Names: step, profile, pipeline, search, orchestration, gpu (default: all). Each benchmark runs in its own
+Names: step, profile, pipeline, search, search_wide, orchestration, gpu (default: all). Each benchmark runs in its own
 Python process (TensorFlow, Ray and memory start clean), hands its figures back as JSON, and the
 results are merged into ``benchmarks/results.json``, so running one benchmark updates its section
 of ``benchmarks/RESULTS.md`` and keeps the others. Not part of CI's pass/fail.
@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-NAMES = ["step", "profile", "pipeline", "search", "orchestration", "gpu"]
+NAMES = ["step", "profile", "pipeline", "search", "search_wide", "orchestration", "gpu"]
 KEEP_START, KEEP_END = "<!-- reading:start -->", "<!-- reading:end -->"
 
 

@@ -72,7 +72,8 @@ def run(quick: bool = False, seeds: tuple[int, ...] = (0, 1, 2), trials: int | N
     b = spec.budget
     section = Section(
         "search",
-        "3. Search efficiency: TPE + ASHA vs random search without early stopping",
+        "3. Search efficiency: TPE + ASHA vs random search without early stopping"
+        + (f", {b.max_trials} trials" if trials else ""),
         f"{spec_path.name}: {b.max_trials} trials x up to {b.epochs_per_trial} epochs of "
         f"{spec.constants.get('steps_per_epoch')} steps, one at a time; seeds {list(seeds)}; in-process trials "
         f"(benchmarks/inprocess.py) with the spec's own searcher() and scheduler(); metric {metric}.",

@@ -39,7 +39,9 @@ export RAY_AUTH_MODE=token
 # of their own, derived from RAY_PORT: on one machine, Ray's fixed defaults (52365, 10001) would
 # collide between the nodes, and with any other Ray running here.
 agent_port() { echo $((46000 + port + 10 * $1)); }
+# The head, like cluster/gcp-gpu.yaml's, trains nothing and keeps the drivers of multi-worker trials.
 "$ray_bin" start --head --node-ip-address=127.0.0.1 --port="$port" --num-cpus=0 --temp-dir="$temp_dir/head" \
+  --resources='{"chromasweep_trial_driver": 1}' \
   --dashboard-host=127.0.0.1 --dashboard-port="$dashboard_port" --dashboard-agent-listen-port="$(agent_port 0)" \
   --ray-client-server-port=$((46000 + port + 5)) --disable-usage-stats >/dev/null
 for i in $(seq 1 "$workers"); do

@@ -30,8 +30,13 @@ from sweeps.ray_train import TRAIN_ENV, absolute_paths, build_trainer, connect, 
 from sweeps.spec import SweepSpec, Values
 
 # A trial of several workers only waits on its Ray Train run: it books a sliver of a CPU, so that
-# a 2-core machine can still run a trial beside its one-CPU training workers.
+# a 2-core machine can still run a trial beside its one-CPU training workers...
 TRIAL_DRIVER_CPUS = 0.1
+# ...or, where the cluster offers this resource, a share of it instead: nodes that are never
+# preempted offer it (the head in cluster/gcp-gpu.yaml), so a Spot worker's preemption costs a trial
+# its worker group, which Ray Train restarts, never its driver. 100 trials' drivers per unit.
+TRIAL_DRIVER_RESOURCE = "chromasweep_trial_driver"
+TRIAL_DRIVER_SHARE = 0.01
 # A crashed trial (its process, or a Ray Train worker) restarts from its latest checkpoint this many
 # times before it counts as an error; Ray Train does it for wide trials, Tune for in-trial ones.
 TRIAL_RESTARTS = 2
@@ -122,10 +127,13 @@ def runs_in_trial(spec: SweepSpec) -> bool:
     return spec.resources.workers == 1 and spec.resources.train_in_trial
 
 
-def trial_resources(spec: SweepSpec) -> dict:
+def trial_resources(spec: SweepSpec, cluster: dict) -> dict:
+    """What a trial's own actor books, given the cluster's total resources."""
     r = spec.resources
     if runs_in_trial(spec):
         return {"cpu": r.cpus_per_worker, "gpu": r.gpus_per_worker}
+    if cluster.get(TRIAL_DRIVER_RESOURCE):
+        return {"cpu": 0, TRIAL_DRIVER_RESOURCE: TRIAL_DRIVER_SHARE}
     return {"cpu": TRIAL_DRIVER_CPUS}
 
 
@@ -155,15 +163,18 @@ def run_trial(params: dict, spec: dict, shared: dict, storage: str, tracking: di
     publish_model(checkpoint, storage, name)
 
 
-def check_resources(spec: SweepSpec) -> None:
-    """Refuse, before the first trial, a trial that this cluster can never place."""
+def check_resources(spec: SweepSpec) -> dict:
+    """Refuse, before the first trial, a trial that this cluster can never place; returns what the
+    trial's own actor books (``trial_resources``)."""
     total = ray.cluster_resources()
     r = spec.resources
+    own = trial_resources(spec, total)
     if runs_in_trial(spec):
         need_cpu, cpu_parts = r.cpus_per_worker, f"1 worker x {r.cpus_per_worker:g}, trained in the trial itself"
     else:
-        need_cpu = r.workers * r.cpus_per_worker + TRIAL_DRIVER_CPUS
-        cpu_parts = f"{r.workers} workers x {r.cpus_per_worker:g} + the trial's own {TRIAL_DRIVER_CPUS:g}"
+        need_cpu = r.workers * r.cpus_per_worker + own["cpu"]
+        driver = f"the trial's own {own['cpu']:g}" if own["cpu"] else f"its driver on a {TRIAL_DRIVER_RESOURCE} node"
+        cpu_parts = f"{r.workers} workers x {r.cpus_per_worker:g} + {driver}"
     need_gpu = r.workers * r.gpus_per_worker
     problems = []
     if need_cpu > total.get("CPU", 0):
@@ -176,6 +187,7 @@ def check_resources(spec: SweepSpec) -> None:
         problems.append(f"no node has {r.cpus_per_worker:g} CPUs and {r.gpus_per_worker:g} GPUs for one worker")
     if problems:
         raise SweepResourcesError("resources: each trial needs " + "; ".join(problems))
+    return own
 
 
 @dataclass
@@ -245,7 +257,7 @@ def run_sweep(
     resolve_dataset(shared.data, shared.seed)
     os.environ.update({k: v for k, v in TRAIN_ENV.items() if k not in os.environ})
     connect(address)
-    check_resources(spec)
+    own_resources = check_resources(spec)
 
     experiment = f"{storage}/{spec.name}"
     trials_storage = f"{experiment}/trials"
@@ -263,7 +275,7 @@ def run_sweep(
         tune.with_parameters(
             run_trial, spec=spec.model_dump(), shared=shared.model_dump(), storage=trials_storage, tracking=context
         ),
-        trial_resources(spec),
+        own_resources,
     )
     started = time.perf_counter()
     if restoring:

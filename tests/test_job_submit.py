@@ -1,6 +1,7 @@
 """The launch command of cluster/README.md, the one for the GCP cluster, run as it is written on the
 local multi-node cluster of cluster/local-up.sh: `ray job submit ... -- chromasweep sweep SPEC ...`."""
 
+import json
 import os
 import re
 import shlex
@@ -73,8 +74,8 @@ parameters:
   steps_per_epoch: 3
 early_stop: {{type: none}}
 budget: {{max_trials: 2, max_concurrent: 1, epochs_per_trial: 1}}
-resources: {{workers: 1, cpus_per_worker: 1, gpus_per_worker: 0}}
-""")
+resources: {{workers: 2, cpus_per_worker: 1, gpus_per_worker: 0}}
+""")  # two workers per trial, one on each worker node, as imagenet-gcp.yaml asks of the GCP cluster
     storage = tmp_path / "storage"
     submit[submit.index("--address") + 1] = env["RAY_API_SERVER_ADDRESS"]
     assert submit[submit.index("--address") + 1] == f"http://127.0.0.1:{DASHBOARD_PORT}"
@@ -102,6 +103,21 @@ resources: {{workers: 1, cpus_per_worker: 1, gpus_per_worker: 0}}
     assert Path(best[2]) == trials / f"trial-{best[1]}" / "model"
     for trial in rows:  # each trial's final model, written by its Ray Train worker on a worker node
         assert (trials / f"trial-{trial}" / "model" / "generator.keras").is_file()
+
+    # Where Ray put each trial's parts: its driver on the head (never a worker node, which would be
+    # a Spot VM on GCP), its two Ray Train workers on the two worker nodes.
+    def actors(class_name):
+        listed = subprocess.run(["ray", "list", "actors", "--address", env["RAY_API_SERVER_ADDRESS"], "--detail",
+                                 "--format", "json", "--limit", "1000", "--filter", f"class_name={class_name}"],
+                                check=True, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+        return json.loads(listed.stdout)
+
+    nodes = subprocess.run(["ray", "list", "nodes", "--address", env["RAY_API_SERVER_ADDRESS"], "--format", "json"],
+                           check=True, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    head = {n["node_id"] for n in json.loads(nodes.stdout) if n["is_head_node"]}
+    drivers, workers = actors("ImplicitFunc"), actors("RayTrainWorker")
+    assert len(drivers) == 2 and {a["node_id"] for a in drivers} == head
+    assert len(workers) == 4 and len({a["node_id"] for a in workers} - head) == 2
 
     # The job and its trials found MLflow through the nodes' environment, as on GCP: the sweep is
     # an experiment there, with its parent run and a run per trial.
