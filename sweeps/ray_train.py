@@ -2,8 +2,9 @@
 
 Each worker runs ``worker_loop.run_worker`` with a ``TrainSession``: one process, a
 MultiWorkerMirroredStrategy over all workers (Ray's TensorFlow backend writes TF_CONFIG), the custom
-GAN step from colorize_core, and its own share of the data. At every epoch end (and every K steps) every worker writes its
-checkpoint and calls ``ray.train.report``; rank 0's checkpoint is the one Ray persists.
+GAN step from colorize_core, and its own share of the data. At every epoch end (and every K steps)
+every worker writes its checkpoint and calls ``ray.train.report``; rank 0's checkpoint is the one
+Ray persists.
 
 Recovery is Ray's: ``FailureConfig(max_failures)`` restarts a failed worker group, and re-running
 with the same run name and storage loads the run's snapshot; either way ``ray.train.get_checkpoint``
