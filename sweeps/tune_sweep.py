@@ -170,7 +170,7 @@ def check_resources(spec: SweepSpec) -> dict:
     r = spec.resources
     own = trial_resources(spec, total)
     if runs_in_trial(spec):
-        need_cpu, cpu_parts = r.cpus_per_worker, f"1 worker x {r.cpus_per_worker:g}, trained in the trial itself"
+        need_cpu, cpu_parts = own["cpu"], f"1 worker x {r.cpus_per_worker:g}, trained in the trial itself"
     else:
         need_cpu = r.workers * r.cpus_per_worker + own["cpu"]
         driver = f"the trial's own {own['cpu']:g}" if own["cpu"] else f"its driver on a {TRIAL_DRIVER_RESOURCE} node"

@@ -18,7 +18,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Param
 
 from tracking.store import experiment_id, latest_run
-from tracking.trial_run import KIND_TAG, RUN_TAG, STATUS_TAG, TrackingContext, find_run, flatten
+from tracking.trial_run import KIND_TAG, RUN_TAG, STATUS_TAG, TrackingContext, flatten
 
 SWEEP_PATH_TAG = "chromasweep.sweep_path"  # where the sweep's Tune state lives: how a resume finds its run
 VERSIONED = ["chromasweep", "tensorflow", "keras", "ray", "mlflow", "optuna"]
@@ -86,13 +86,7 @@ class SweepRun:
 
         ``trials``: one dict per trial with name, status, params, metric, epochs and history (a list
         of per-epoch metric dicts); ``space``: the spec's searched parameters."""
-        for trial in trials:
-            child = find_run(self.client, self.experiment_id, trial["name"], self.run_id)
-            if child is not None:
-                status = {"finished": "FINISHED", "stopped early": "KILLED"}.get(trial["status"], "FAILED")
-                self.client.set_tag(child, STATUS_TAG, trial["status"])
-                self.client.set_terminated(child, status)
-        self._close_lost_children({t["name"] for t in trials})
+        self._close_children({t["name"]: t["status"] for t in trials})
         self.client.log_text(self.run_id, _table_csv(trials, space), "trials.csv")
         with tempfile.TemporaryDirectory() as tmp:
             from tracking.optuna_plots import write_plots
@@ -108,20 +102,28 @@ class SweepRun:
         self.client.set_tag(self.run_id, STATUS_TAG, f"{finished} of {len(trials)} trials finished")
         self.client.set_terminated(self.run_id, "FINISHED")
 
-    def _close_lost_children(self, known: set[str]) -> None:
-        """Runs of trials Tune no longer knows. Tune saves the sweep's state every few seconds; a trial
+    def _close_children(self, statuses: dict[str, str]) -> None:
+        """Each trial's run (its latest, if a name has several) with the trial's final status, and the
+        runs of trials Tune no longer knows. Tune saves the sweep's state every few seconds; a trial
         started in between by a sweep that was then killed is sampled afresh on resume, under a new
         name. Its run is deleted if it logged nothing, otherwise kept as KILLED and tagged lost."""
         query = f"tags.`mlflow.parentRunId` = '{self.run_id}'"
-        for child in self.client.search_runs([self.experiment_id], query, max_results=10000):
-            if child.data.tags.get(RUN_TAG) in known:
-                continue
-            if not child.data.metrics:
-                self.client.delete_run(child.info.run_id)
-                continue
-            self.client.set_tag(child.info.run_id, STATUS_TAG, "lost: the sweep was interrupted before Ray Tune "
-                                "recorded this trial, and resumed without it")  # fmt: skip
-            self.client.set_terminated(child.info.run_id, "KILLED")
+        closed = set()
+        for child in self.client.search_runs([self.experiment_id], query, max_results=10000,
+                                             order_by=["attributes.start_time DESC"]):  # fmt: skip
+            name, run_id = child.data.tags.get(RUN_TAG), child.info.run_id
+            if name in statuses:
+                if name not in closed:
+                    closed.add(name)
+                    status = {"finished": "FINISHED", "stopped early": "KILLED"}.get(statuses[name], "FAILED")
+                    self.client.set_tag(run_id, STATUS_TAG, statuses[name])
+                    self.client.set_terminated(run_id, status)
+            elif not child.data.metrics:
+                self.client.delete_run(run_id)
+            else:
+                self.client.set_tag(run_id, STATUS_TAG, "lost: the sweep was interrupted before Ray Tune "
+                                    "recorded this trial, and resumed without it")  # fmt: skip
+                self.client.set_terminated(run_id, "KILLED")
 
     def fail(self, error: BaseException) -> None:
         self.client.set_tag(self.run_id, STATUS_TAG, f"failed: {type(error).__name__}: {error}"[:5000])
