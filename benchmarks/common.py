@@ -12,6 +12,17 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# How big a run is: ``full`` (the figures in RESULTS.md), ``quick`` (fewer repeats, smaller sweeps)
+# and ``smoke`` (every code path once at a toy size, for CI: the figures mean nothing).
+FULL, QUICK, SMOKE = "full", "quick", "smoke"
+PRESETS = (FULL, QUICK, SMOKE)
+
+# A sweep trial at a toy size: one step of a tiny model per epoch, a couple of validation images.
+TINY_TRIAL = {
+    "steps_per_epoch": 1, "model.image_size": 32, "model.width": 0.125,
+    "data.batch_size": 2, "data.max_val_images": 2,
+}  # fmt: skip
+
 
 @dataclass
 class Stat:
@@ -77,6 +88,7 @@ class Section:
     goals: list[Goal] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    skipped: str = ""  # why nothing was measured ("no GPU"), or empty
 
     def add(
         self,
@@ -94,7 +106,7 @@ class Section:
         return {
             "key": self.key, "title": self.title, "setup": self.setup, "seconds": self.seconds,
             "figures": [f.to_json() for f in self.figures],
-            "goals": [asdict(g) for g in self.goals], "notes": self.notes,
+            "goals": [asdict(g) for g in self.goals], "notes": self.notes, "skipped": self.skipped,
         }  # fmt: skip
 
     @staticmethod
@@ -105,6 +117,7 @@ class Section:
             d["setup"],
             seconds=d.get("seconds", 0.0),
             notes=d.get("notes", []),
+            skipped=d.get("skipped", ""),
         )
         for f in d["figures"]:
             s.figures.append(
@@ -118,6 +131,17 @@ class Section:
             )
         s.goals = [Goal(**g) for g in d.get("goals", [])]
         return s
+
+
+def shrunk_spec(spec, budget: dict, constants: dict | None = None):
+    """``spec`` (a ``sweeps.spec.SweepSpec``) with some budget fields replaced and training constants
+    added or replaced: a smaller sweep of the same kind."""
+    from sweeps.spec import Constant
+
+    update = {"budget": spec.budget.model_copy(update=budget)}
+    if constants:
+        update["parameters"] = {**spec.parameters, **{k: Constant(value=v) for k, v in constants.items()}}
+    return spec.model_copy(update=update)
 
 
 def ratio_samples(a: list[float], b: list[float]) -> list[float]:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from colorize_core.metric_registry import HELD_OUT_SCORES
+
 # TensorFlow's C++ start-up chatter buries our own messages; errors still show.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -99,8 +101,9 @@ def data_prepare(src: Path, out: str, val_fraction: float, seed: int, workers: i
 @click.option("--storage", help="Checkpoint storage: a folder or bucket URI (gs://...); default: --out-dir. "
               "Multi-node runs need storage every node can reach.")
 @click.option("--max-failures", default=3, show_default=True, help="Worker-group restarts from the last checkpoint.")
-@click.option("--restart", is_flag=True, help="Discard this run's checkpoints and start over.")
-@click.option("--in-process", is_flag=True, help="Train in this process without Ray (debugging, notebooks; not tracked).")
+@click.option("--restart", is_flag=True, help="Discard this run's folder (checkpoints, metrics, model) and start over.")
+@click.option("--in-process", is_flag=True, help="Train in this process without Ray (debugging, notebooks; not "
+              "tracked); the same run folder, so either mode continues the other's run.")
 @click.option("--experiment", default="train", show_default=True, help="MLflow experiment of the run.")
 @tracking_option
 def train(
@@ -120,37 +123,39 @@ def train(
     """
     from colorize_core.config import ConfigError, demo_config, load_config
     from colorize_core.sources import DatasetError
+    from colorize_core.status import RunStatus
 
     overrides = _parse_sets(sets)
     if out_dir:
         overrides["out_dir"] = out_dir
+    from sweeps.checkpoint_store import LayoutError
+    from sweeps.ray_train import RayOptions
+
     try:
         config = load_config(config_file, overrides) if config_file else demo_config().with_overrides(overrides)
+        options = RayOptions(
+            workers=workers, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
+            address=address, storage=storage, max_failures=max_failures,
+        )  # fmt: skip
         if in_process:
-            from colorize_core.trainer import train_locally
+            from sweeps.in_process import train_in_process
 
-            result, model_dir = train_locally(config, resume=not restart)
-            status, step, model = result.status, result.step, model_dir
-            message = result.message
+            result = train_in_process(config, options.storage_path(config), restart=restart)
         else:
-            from sweeps.ray_train import RayOptions, launch
+            from sweeps.ray_train import launch
             from tracking.trial_run import train_context
 
             tracking = train_context(_connect(tracking_uri), experiment, config.name, restart)
-            options = RayOptions(
-                workers=workers, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
-                address=address, storage=storage, max_failures=max_failures,
-            )  # fmt: skip
-            launched = launch(config, options, restart=restart, tracking=tracking)
-            status, step, model = launched.status, launched.metrics.get("step"), launched.model_path
-            message = launched.metrics.get("message", "")
-            click.echo(f"Ray Train run took {launched.seconds:.1f} s")
-    except (ConfigError, DatasetError, FileNotFoundError) as err:
+            result = launch(config, options, restart=restart, tracking=tracking)
+            click.echo(f"Ray Train run took {result.seconds:.1f} s")
+    except (ConfigError, DatasetError, LayoutError, FileNotFoundError) as err:
         raise _fail(err) from None
-    if status == "diverged":
-        click.echo(f"training diverged: {message}", err=True)
+    if result.status is RunStatus.DIVERGED:
+        click.echo(f"training diverged: {result.metrics.get('message', '')}", err=True)
         sys.exit(3)
-    click.echo(f"finished at step {step}; model written to {model}")
+    if result.status is RunStatus.ERROR:
+        raise click.ClickException(f"training failed: {result.error}")
+    click.echo(f"finished at step {result.metrics.get('step')}; model written to {result.model_path}")
 
 
 @cli.command()
@@ -161,7 +166,8 @@ def train(
 @click.option("--resume", is_flag=True, help="Continue an interrupted sweep (also automatic when it exists).")
 @tracking_option
 def sweep(spec_file: Path, address: str | None, storage: str, resume: bool, tracking_uri: str | None) -> None:
-    """Run the sweep SPEC_FILE: Ray Tune + Optuna (+ ASHA), one Ray Train run per trial.
+    """Run the sweep SPEC_FILE: Ray Tune + Optuna (+ ASHA); a one-worker trial trains in its Tune
+    trial's own process, a wider one as a Ray Train run.
 
     \b
     chromasweep sweep sweeps/specs/demo.yaml
@@ -169,6 +175,9 @@ def sweep(spec_file: Path, address: str | None, storage: str, resume: bool, trac
 
     Tracked in MLflow: a parent run for the sweep (experiment = the sweep's name), a child per trial.
     """
+    from colorize_core.config import ConfigError
+    from colorize_core.sources import DatasetError
+    from sweeps.checkpoint_store import LayoutError
     from sweeps.spec import SpecError, load_spec
     from sweeps.tune_sweep import SweepResourcesError, run_sweep
 
@@ -180,7 +189,7 @@ def sweep(spec_file: Path, address: str | None, storage: str, resume: bool, trac
     try:
         outcome = run_sweep(spec, base, storage, address=address, resume=resume, tracking_uri=uri,
                             spec_yaml=spec_file.read_text())  # fmt: skip
-    except SweepResourcesError as err:
+    except (SweepResourcesError, DatasetError, ConfigError, LayoutError) as err:
         raise click.ClickException(f"{spec_file}: {err}") from None
     metric = spec.objectives[0]
     click.echo(f"\nsweep {spec.name}: {len(outcome.rows)} trials in {outcome.seconds:.0f} s, "
@@ -234,7 +243,7 @@ def predict(model_path: str, images: tuple[Path, ...], out_dir: Path, tracking_u
 @cli.command()
 @click.argument("sweep_name", metavar="SWEEP")
 @click.option("--metric", default="psnr", show_default=True,
-              type=click.Choice(["psnr", "ssim", "colorfulness_gap", "ab_mse"]),
+              type=click.Choice(sorted(HELD_OUT_SCORES)),
               help="Held-out score that picks the trial and decides against the champion.")
 @click.option("--model-name", default="colorizer", show_default=True, help="Registered model to add a version to.")
 @click.option("--alias", default="champion", show_default=True)
@@ -245,7 +254,8 @@ def promote(sweep_name: str, metric: str, model_name: str, alias: str, tracking_
     SWEEP is a sweep's name (its latest run) or a sweep run's id. Both models are scored on the
     held-out split; the decision and its reason are printed and stored as tags on the new version.
     """
-    from tracking.promote import PromotionError, promote as promote_best
+    from tracking.promote import PromotionError
+    from tracking.promote import promote as promote_best
     from tracking.store import TrackingUnavailable
 
     try:

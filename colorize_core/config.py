@@ -122,6 +122,20 @@ class ConfigError(ValueError):
     """A configuration that cannot be used, with the file and key that are wrong."""
 
 
+def replicas(workers: int, gpus_per_worker: float) -> int:
+    """Model replicas in a run: one per worker, or one per GPU where a worker has several."""
+    return workers * max(1, int(gpus_per_worker))
+
+
+def check_batch_split(batch_size: int, replica_count: int, where: str = "") -> None:
+    """Refuse a global batch that does not split evenly over the replicas (each gets its share)."""
+    if batch_size % replica_count:
+        raise ConfigError(
+            f"{where}data.batch_size {batch_size} does not split evenly over {replica_count} replicas; "
+            f"use a multiple of {replica_count}"
+        )
+
+
 def load_config(path: str | Path | None = None, overrides: dict[str, object] | None = None) -> TrainConfig:
     """Read a YAML training config (None: the built-in defaults) and apply dotted overrides."""
     tree: dict = {}

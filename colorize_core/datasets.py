@@ -5,19 +5,31 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 from filelock import FileLock
 
 from colorize_core.config import DataConfig
 from colorize_core.sample_data import build_sample_dataset
-from colorize_core.shards import PreparedMeta, is_prepared, prepare, read_meta, warn_skipped
+from colorize_core.shards import (
+    PreparedMeta,
+    is_prepared,
+    prepare,
+    read_meta,
+    warn_skipped,
+)
+
+
+class PreparedDataset(NamedTuple):
+    path: str  # a prepared TFRecord folder, local or a bucket URI
+    meta: PreparedMeta
 
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("CHROMASWEEP_CACHE", Path.home() / ".cache" / "chromasweep"))
 
 
-def resolve_dataset(data: DataConfig, seed: int = 0, progress: bool = True) -> tuple[str, PreparedMeta]:
+def resolve_dataset(data: DataConfig, seed: int = 0, progress: bool = True) -> PreparedDataset:
     """The prepared folder for ``data.source`` and its metadata.
 
     A prepared folder (local or a bucket URI) is used as it is; an image folder is prepared once
@@ -25,7 +37,7 @@ def resolve_dataset(data: DataConfig, seed: int = 0, progress: bool = True) -> t
     on one node prepare once and share the result.
     """
     if data.source and is_prepared(data.source):
-        return data.source, read_meta(data.source)
+        return PreparedDataset(data.source, read_meta(data.source))
     cache = Path(data.cache_dir) if data.cache_dir else default_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     if data.source is None:
@@ -39,8 +51,8 @@ def resolve_dataset(data: DataConfig, seed: int = 0, progress: bool = True) -> t
             if data.source is None:
                 build_sample_dataset(photos)
             prepare(photos, str(prepared), data.val_fraction, seed, progress=progress)
-            return str(prepared), read_meta(str(prepared))
+            return PreparedDataset(str(prepared), read_meta(str(prepared)))
     meta = read_meta(str(prepared))
     if meta.skipped:
         warn_skipped(meta)  # said again on every reuse: the user may not have seen the first time
-    return str(prepared), meta
+    return PreparedDataset(str(prepared), meta)

@@ -15,11 +15,17 @@ import keras
 import tensorflow as tf
 
 from colorize_core.config import LossConfig, OptimConfig, TrainConfig
-from colorize_core.model import build_critic, build_generator, build_teacher, load_vgg16_encoder_weights
+from colorize_core.model import (
+    build_critic,
+    build_generator,
+    build_teacher,
+    load_vgg16_encoder_weights,
+)
 
 
 class ChromaGAN(keras.Model):
-    def __init__(self, config: TrainConfig, num_classes: int, global_batch_size: int):
+    def __init__(self, config: TrainConfig, num_classes: int, global_batch_size: int, loss_scaling: bool = False):
+        """``loss_scaling``: float16 training (``trainer.set_precision``) needs its losses scaled."""
         super().__init__(name="chromagan")
         m = config.model
         self.loss_config: LossConfig = config.loss
@@ -33,7 +39,7 @@ class ChromaGAN(keras.Model):
         o = config.optim
         self.g_optimizer = keras.optimizers.Adam(o.generator_lr, beta_1=o.beta1, beta_2=o.beta2)
         self.d_optimizer = keras.optimizers.Adam(o.critic_lr, beta_1=o.beta1, beta_2=o.beta2)
-        if config.mixed_precision and keras.mixed_precision.dtype_policy().name == "mixed_float16":
+        if loss_scaling:
             self.g_optimizer = keras.optimizers.LossScaleOptimizer(self.g_optimizer)
             self.d_optimizer = keras.optimizers.LossScaleOptimizer(self.d_optimizer)
 

@@ -11,8 +11,8 @@ import csv
 from pathlib import Path
 
 import matplotlib
-import sklearn
 import skimage
+import sklearn
 from PIL import Image
 
 _SKIMAGE = Path(skimage.__file__).parent / "data"

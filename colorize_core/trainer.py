@@ -1,7 +1,8 @@
 """The training loop: epochs of distributed GAN steps, evaluation, checkpoints, the final model.
 
-Plain TensorFlow, so it runs in a notebook: ``Trainer(config).fit()``. A launcher (Ray Train, in
-``sweeps/``) passes its strategy, its worker's place and an ``on_report`` hook; the loop is the same.
+Plain TensorFlow, so it runs in a notebook: ``prepare_trainer(config).fit()``. Every launcher
+(``sweeps.worker_loop``: in this process, a Tune trial or a Ray Train worker) passes its strategy, its
+worker's place and an ``on_report`` hook; the loop is the same.
 """
 
 from __future__ import annotations
@@ -19,18 +20,17 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from colorize_core.config import TrainConfig
-from colorize_core.datasets import resolve_dataset
+from colorize_core.config import TrainConfig, check_batch_split
+from colorize_core.datasets import PreparedDataset, resolve_dataset
 from colorize_core.gan import ChromaGAN
 from colorize_core.metrics import evaluate, make_scorer
+from colorize_core.model_files import MODEL_FILE, MODEL_INFO
 from colorize_core.pipeline import make_dataset
 from colorize_core.samples import sample_grid
 from colorize_core.sources import DatasetError
+from colorize_core.status import RunStatus
 
 log = logging.getLogger(__name__)
-
-MODEL_FILE, MODEL_INFO = "generator.keras", "colorizer.json"
-
 
 class TrainingDiverged(RuntimeError):
     def __init__(self, step: int, losses: dict[str, float]):
@@ -51,42 +51,72 @@ class Report:
 
 @dataclass
 class TrainResult:
-    status: str  # "finished" or "diverged"
+    status: RunStatus  # FINISHED or DIVERGED
     step: int
     history: list[dict[str, float]] = field(default_factory=list)
     message: str = ""
 
 
-def _set_precision(mixed: bool) -> None:
+def set_precision(mixed: bool) -> str:
+    """Set Keras's global dtype policy for the models built next; returns its name."""
     if not mixed:
-        keras.mixed_precision.set_global_policy("float32")
+        name = "float32"
     elif tf.config.list_physical_devices("GPU"):
-        keras.mixed_precision.set_global_policy("mixed_float16")
+        name = "mixed_float16"
     else:  # CPUs have no fast float16; bfloat16 needs no loss scaling
-        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+        name = "mixed_bfloat16"
+    keras.mixed_precision.set_global_policy(name)
+    return name
+
+
+def compile_distributed_step(strategy: tf.distribute.Strategy, gan: ChromaGAN):
+    """``gan.train_step`` on every replica of ``strategy``, losses summed: the compiled training step."""
+
+    @tf.function
+    def distributed_step(batch):
+        per_replica = strategy.run(gan.train_step, args=(batch,))
+        # Each replica's losses are already divided by the global batch: their sum is the mean.
+        return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in per_replica.items()}
+
+    return distributed_step
+
+
+def prepare_trainer(
+    config: TrainConfig,
+    strategy: tf.distribute.Strategy | None = None,
+    worker_index: int = 0,
+    progress: bool = True,
+) -> "Trainer":
+    """The steps before a run, in order: the dataset (prepared and cached on first use), the
+    precision policy, the seed (same seed, same initial weights), then the trainer."""
+    dataset = resolve_dataset(config.data, config.seed, progress=progress and worker_index == 0)
+    policy = set_precision(config.mixed_precision)
+    keras.utils.set_random_seed(config.seed)
+    return Trainer(config, dataset, strategy, worker_index, progress, policy=policy)
 
 
 class Trainer:
+    """Builds the GAN under the current precision policy and trains it; ``prepare_trainer`` takes the
+    steps before it."""
+
     def __init__(
         self,
         config: TrainConfig,
+        dataset: PreparedDataset,
         strategy: tf.distribute.Strategy | None = None,
         worker_index: int = 0,
         progress: bool = True,
+        policy: str = "float32",
     ):
         self.config = config
         self.strategy = strategy or tf.distribute.get_strategy()
         self.worker_index = worker_index
         self.is_chief = worker_index == 0
         self.progress = progress and self.is_chief
-        self.prepared, self.meta = resolve_dataset(config.data, config.seed, progress=self.progress)
+        self.prepared, self.meta = dataset
 
         self.global_batch = config.data.batch_size
-        replicas = self.strategy.num_replicas_in_sync
-        if self.global_batch % replicas:
-            raise ValueError(
-                f"data.batch_size {self.global_batch} does not split evenly over {replicas} replicas"
-            )
+        check_batch_split(self.global_batch, self.strategy.num_replicas_in_sync)
         train_count = self.meta.counts.get("train", 0)
         if config.steps_per_epoch is None and train_count < self.global_batch:
             raise DatasetError(
@@ -96,10 +126,8 @@ class Trainer:
         self.steps_per_epoch = config.steps_per_epoch or train_count // self.global_batch
         self.num_classes = self._num_classes()
 
-        _set_precision(config.mixed_precision)
-        keras.utils.set_random_seed(config.seed)  # same seed, same initial weights
         with self.strategy.scope():
-            self.gan = ChromaGAN(config, self.num_classes, self.global_batch)
+            self.gan = ChromaGAN(config, self.num_classes, self.global_batch, loss_scaling=policy == "mixed_float16")
             self.gan.build_optimizers()
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.checkpoint = tf.train.Checkpoint(
@@ -109,24 +137,13 @@ class Trainer:
             d_optimizer=self.gan.d_optimizer,
             step=self.step,
         )
-        self._train_step = self._compile_step()
+        self.train_step = compile_distributed_step(self.strategy, self.gan)
         self._scorer = make_scorer(self.gan.generator)
 
     def _num_classes(self) -> int:
         if self.config.loss.semantic == "teacher":
             return 1000  # the VGG16 teacher's ImageNet classes
         return self.config.model.num_classes or max(self.meta.num_classes, 2)
-
-    def _compile_step(self):
-        strategy, gan = self.strategy, self.gan
-
-        @tf.function
-        def distributed_step(batch):
-            per_replica = strategy.run(gan.train_step, args=(batch,))
-            # Each replica's losses are already divided by the global batch: their sum is the mean.
-            return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in per_replica.items()}
-
-        return distributed_step
 
     # -- data -------------------------------------------------------------------------------
     def train_batches(self, epoch: int, skip: int = 0):
@@ -187,14 +204,14 @@ class Trainer:
                 unit="step", disable=not self.progress, leave=False,
             )  # fmt: skip
             for batch in self.train_batches(epoch, skip):
-                losses = {k: float(v) for k, v in self._train_step(batch).items()}
+                losses = {k: float(v) for k, v in self.train_step(batch).items()}
                 self.step.assign_add(1)
                 step += 1
                 if not all(math.isfinite(v) for v in losses.values()):
                     bar.close()
                     err = TrainingDiverged(step, losses)
                     log.error("%s", err)
-                    return TrainResult("diverged", step, history, str(err))
+                    return TrainResult(RunStatus.DIVERGED, step, history, str(err))
                 for k, v in losses.items():
                     losses_sum[k] = losses_sum.get(k, 0.0) + v
                 n += 1
@@ -220,7 +237,7 @@ class Trainer:
             if on_report:
                 on_report(Report(epoch + 1, step, metrics, epoch_end=True))
             skip = 0
-        return TrainResult("finished", step, history)
+        return TrainResult(RunStatus.FINISHED, step, history)
 
     # -- the final model --------------------------------------------------------------------
     def export(self, directory: str | Path) -> Path:
@@ -250,33 +267,3 @@ def _epoch_line(epoch: int, epochs: int, step: int, m: dict[str, float]) -> str:
         parts.append(f"colorfulness gap {m['val_colorfulness_gap']:.1f}")
     parts.append(f"{m['images_per_second']:.1f} img/s")
     return " | ".join(parts)
-
-
-def train_locally(config: TrainConfig, resume: bool = True, progress: bool = True) -> tuple[TrainResult, Path | None]:
-    """One process, checkpoints under ``run_dir/checkpoints``; resumes from the latest if present."""
-    run_dir = config.run_dir
-    ckpt_dir = run_dir / "checkpoints"
-    trainer = Trainer(config, progress=progress)
-    manager = tf.train.CheckpointManager(trainer.checkpoint, str(ckpt_dir), max_to_keep=config.keep_checkpoints)
-    if resume and manager.latest_checkpoint:
-        trainer.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        print(f"resuming from {manager.latest_checkpoint} at step {int(trainer.step.numpy())}", flush=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(_yaml(config))
-
-    def on_report(report: Report) -> None:
-        manager.save(checkpoint_number=report.step)
-        if report.epoch_end:
-            with (run_dir / "metrics.jsonl").open("a") as f:
-                f.write(json.dumps({"step": report.step, **report.metrics}) + "\n")
-
-    result = trainer.fit(on_report)
-    if result.status != "finished":
-        return result, None
-    return result, trainer.export(run_dir / "model")
-
-
-def _yaml(config: TrainConfig) -> str:
-    import yaml
-
-    return yaml.safe_dump(config.model_dump(), sort_keys=False)

@@ -1,16 +1,21 @@
-"""A run's checkpoints kept by the run itself, in a local folder or a bucket (gs://, s3://).
+"""A run's folder, in a local folder or a bucket (gs://, s3://): its checkpoints, its metrics and its
+published model. Every way to train (in this process, in a Tune trial, on Ray Train workers) writes
+this one layout, so a run started one way resumes, inspects and restarts the same way:
 
-Single-worker sweep trials train in their Tune trial's own process (``sweeps.in_trial``), without
-Ray Train and its checkpoint manager. Tune's own trial checkpoints are not enough to resume from:
-the sweep driver saves which checkpoint is a trial's latest only every ~10 s, so a killed driver
-can restart a trial an epoch behind (and a finished one trains its last epoch again). Here the
-storage itself says which checkpoint is the latest, as Ray Train's does: folders
-``checkpoint_step_NNNNNNNN`` beside the run's published ``model/``, each counted once its
-``.complete`` marker is written after its files.
+    STORAGE/NAME/chromasweep-run.json       the layout marker, written first
+    STORAGE/NAME/checkpoint_step_NNNNNNNN/  weights, optimizers, step, metrics.json, history.json
+                 .../.complete               written last: only then does the checkpoint count
+    STORAGE/NAME/metrics.jsonl              every epoch's metrics so far, one line each
+    STORAGE/NAME/model/                     the final model (generator.keras, colorizer.json)
+
+The storage itself says which checkpoint is the latest (not Ray's or Tune's bookkeeping, which a
+killed driver can leave an epoch behind). A folder written by an older layout is refused.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,8 +23,23 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
+from colorize_core.model_files import MODEL_DIR
+
 COMPLETE = ".complete"
 PREFIX = "checkpoint_"
+LAYOUT_FILE, LAYOUT_VERSION = "chromasweep-run.json", 2
+METRICS_LOG = "metrics.jsonl"
+# What chromasweep's earlier layouts left in a run folder (Ray's own files there are not ours).
+OLD_LAYOUT_SIGNS = ("checkpoints", METRICS_LOG, MODEL_DIR)
+
+
+class LayoutError(ValueError):
+    """A run folder that this version cannot continue without mixing two layouts."""
+
+
+def is_uri(path: str) -> bool:
+    """A bucket or other remote URI (gs://, s3://) rather than a local path."""
+    return "://" in path
 
 
 def _order(name: str) -> tuple[int, bool]:
@@ -31,18 +51,60 @@ def _order(name: str) -> tuple[int, bool]:
 class CheckpointStore:
     def __init__(self, root: str, keep: int):
         self.uri, self.keep = root, keep
-        if "://" in root:
+        if is_uri(root):
             self.fs, self.root = pafs.FileSystem.from_uri(root)
         else:
             self.fs, self.root = pafs.LocalFileSystem(), str(Path(root).resolve())
 
+    @classmethod
+    def for_run(cls, storage: str, name: str, keep: int) -> "CheckpointStore":
+        return cls(f"{storage.rstrip('/')}/{name}", keep)
+
     def _path(self, name: str) -> str:
         return f"{self.root}/{name}"
 
+    def _entries(self) -> list[pafs.FileInfo]:
+        return self.fs.get_file_info(pafs.FileSelector(self.root, allow_not_found=True))
+
+    # -- the layout -------------------------------------------------------------------------
+    def check_layout(self) -> None:
+        """Refuse a folder that an older chromasweep wrote; mark a new one as this layout's."""
+        entries = {i.base_name: i for i in self._entries()}
+        if LAYOUT_FILE in entries:
+            found = json.loads(self.read_text(LAYOUT_FILE))
+            if found.get("layout") != LAYOUT_VERSION:
+                raise LayoutError(f"{self.location(LAYOUT_FILE)}: layout {found.get('layout')}, expected {LAYOUT_VERSION}")
+            return
+        old = sorted(
+            n for n, i in entries.items()
+            if n in OLD_LAYOUT_SIGNS or (n.startswith(PREFIX) and i.type == pafs.FileType.Directory)
+        )  # fmt: skip
+        if old:
+            raise LayoutError(
+                f"{self.uri}: written by an older chromasweep ({', '.join(old[:3])} without {LAYOUT_FILE}); "
+                "it cannot be continued: move it away, or train under another name (or --restart to discard it)"
+            )
+        self.write_text(LAYOUT_FILE, json.dumps({"layout": LAYOUT_VERSION}))
+
+    def delete(self) -> None:
+        """The whole run: checkpoints, metrics and model (``--restart``)."""
+        if self.fs.get_file_info(self.root).type == pafs.FileType.Directory:
+            self.fs.delete_dir(self.root)
+
+    # -- small files ------------------------------------------------------------------------
+    def write_text(self, name: str, text: str) -> None:
+        self.fs.create_dir(self.root)
+        with self.fs.open_output_stream(self._path(name)) as out:
+            out.write(text.encode())
+
+    def read_text(self, name: str) -> str:
+        with self.fs.open_input_stream(self._path(name)) as f:
+            return f.read().decode()
+
+    # -- checkpoints ------------------------------------------------------------------------
     def complete(self) -> list[str]:
         """Names of the complete checkpoints, oldest first."""
-        infos = self.fs.get_file_info(pafs.FileSelector(self.root, allow_not_found=True))
-        names = [i.base_name for i in infos if i.type == pafs.FileType.Directory and i.base_name.startswith(PREFIX)]
+        names = [i.base_name for i in self._entries() if i.type == pafs.FileType.Directory and i.base_name.startswith(PREFIX)]
         done = [n for n in names if self.fs.get_file_info(f"{self._path(n)}/{COMPLETE}").type == pafs.FileType.File]
         return sorted(done, key=_order)
 
@@ -58,8 +120,8 @@ class CheckpointStore:
         return self.location(name)
 
     def location(self, name: str) -> str:
-        """Where checkpoint ``name`` is, as the user would name it (the URI, or the local path)."""
-        return f"{self.uri.rstrip('/')}/{name}" if "://" in self.uri else self._path(name)
+        """Where ``name`` is, as the user would name it (the URI, or the local path)."""
+        return f"{self.uri.rstrip('/')}/{name}" if is_uri(self.uri) else self._path(name)
 
     def latest_location(self) -> str | None:
         names = self.complete()
@@ -79,3 +141,25 @@ class CheckpointStore:
         with tempfile.TemporaryDirectory() as local:
             pafs.copy_files(self._path(name), local, source_filesystem=self.fs)
             yield local, self.location(name)
+
+    # -- the published model ----------------------------------------------------------------
+    def publish_model(self, model_dir: str) -> str:
+        """Copy the local ``model_dir`` to the run's ``model/``; returns its location."""
+        if isinstance(self.fs, pafs.LocalFileSystem):
+            # Copy beside and rename: whoever sees ``model/`` (a user, a resumed sweep) sees it whole,
+            # and a process killed mid-copy leaves only a ``.partial`` folder the next publish replaces.
+            stable = Path(self._path(MODEL_DIR))
+            partial = stable.with_name(f"{MODEL_DIR}.partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            shutil.copytree(model_dir, partial)
+            shutil.rmtree(stable, ignore_errors=True)
+            partial.rename(stable)
+        else:  # a bucket has no rename; its objects appear whole, one by one
+            self.fs.create_dir(self._path(MODEL_DIR))
+            pafs.copy_files(str(Path(model_dir).resolve()), self._path(MODEL_DIR), destination_filesystem=self.fs)
+        return self.location(MODEL_DIR)
+
+    def model_location(self) -> str | None:
+        """The published model, if there is one."""
+        found = self.fs.get_file_info(self._path(MODEL_DIR)).type == pafs.FileType.Directory
+        return self.location(MODEL_DIR) if found else None

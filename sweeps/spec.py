@@ -24,16 +24,24 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from colorize_core.config import ConfigError, TrainConfig, demo_config, load_config
-
-# What every trial reports each epoch (validation scores, training losses, throughput).
-REPORTED_METRICS = {
-    "val_psnr", "val_ssim", "val_colorfulness", "val_colorfulness_gap", "val_ab_mse", "val_gray_psnr",
-    "train_generator_loss", "train_ab_mse", "train_adversarial", "train_semantic", "train_critic_loss",
-    "train_wasserstein", "train_gradient_penalty", "images_per_second",
-}  # fmt: skip
+from colorize_core.config import (
+    ConfigError,
+    TrainConfig,
+    check_batch_split,
+    demo_config,
+    load_config,
+    replicas,
+)
+from colorize_core.metric_registry import OBJECTIVES, REGISTRY
 
 
 class SpecError(ValueError):
@@ -51,8 +59,11 @@ class Metric(_Strict):
     @field_validator("name")
     @classmethod
     def _reported(cls, name: str) -> str:
-        if name not in REPORTED_METRICS:
-            raise ValueError(f"no trial reports metric {name!r}; trials report {sorted(REPORTED_METRICS)}")
+        if name not in REGISTRY:
+            raise ValueError(f"no trial reports metric {name!r}; objectives a trial reports: {sorted(OBJECTIVES)}")
+        if name not in OBJECTIVES:
+            raise ValueError(f"{name!r} is reported but is not an objective ({REGISTRY[name].meaning}); "
+                             f"objectives: {sorted(OBJECTIVES)}")  # fmt: skip
         return name
 
     @property
@@ -214,14 +225,13 @@ def load_spec(path: str | Path) -> tuple[SweepSpec, TrainConfig]:
         except ValidationError as err:
             raise SpecError(f"{path}: parameters.{key}: " + "; ".join(e["msg"] for e in err.errors())) from None
     trial = base.with_overrides(spec.example_overrides())
-    replicas = spec.resources.workers * max(1, int(spec.resources.gpus_per_worker))
+    count = replicas(spec.resources.workers, spec.resources.gpus_per_worker)
     batches = spec.parameters.get("data.batch_size")
     for batch in batches.values if isinstance(batches, Values) else [trial.data.batch_size]:
-        if batch % replicas:
-            raise SpecError(
-                f"{path}: data.batch_size {batch} does not split evenly over resources.workers "
-                f"({replicas} replicas); use a multiple of {replicas}"
-            )
+        try:
+            check_batch_split(batch, count, where="resources: ")
+        except ConfigError as err:
+            raise SpecError(f"{path}: {err}") from None
     if isinstance(spec.parameters.get("epochs"), (Values, Distribution)):
         raise SpecError(f"{path}: parameters.epochs: the trial length is budget.epochs_per_trial, not a parameter")
     return spec, base

@@ -17,6 +17,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import optuna
 import ray
@@ -26,8 +27,15 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from colorize_core.config import TrainConfig
-from sweeps.ray_train import TRAIN_ENV, absolute_paths, build_trainer, connect, is_uri, publish_model
+from colorize_core.status import RunStatus
+from sweeps.checkpoint_store import CheckpointStore, is_uri
+from sweeps.naming import trial_name
+from sweeps.ray_train import TRAIN_ENV, absolute_paths, build_trainer, connect
 from sweeps.spec import SweepSpec, Values
+from sweeps.worker_loop import read_result
+
+if TYPE_CHECKING:
+    from tracking.trial_run import TrackingContext
 
 # A trial of several workers only waits on its Ray Train run: it books a sliver of a CPU, so that
 # a 2-core machine can still run a trial beside its one-CPU training workers...
@@ -114,12 +122,10 @@ def scheduler(spec: SweepSpec):
     )
 
 
-def trial_config(spec: SweepSpec, shared: TrainConfig, params: dict, trial_name: str, storage: str) -> TrainConfig:
+def trial_config(spec: SweepSpec, shared: TrainConfig, params: dict, name: str, storage: str) -> TrainConfig:
     """The trial's training config: ``shared`` (the base with the spec's constants), then the
     sampled values."""
-    return shared.with_overrides(
-        {**params, "epochs": spec.budget.epochs_per_trial, "name": trial_name, "out_dir": storage}
-    )
+    return shared.with_overrides({**params, "epochs": spec.budget.epochs_per_trial, "name": name, "out_dir": storage})
 
 
 def runs_in_trial(spec: SweepSpec) -> bool:
@@ -137,30 +143,28 @@ def trial_resources(spec: SweepSpec, cluster: dict) -> dict:
     return {"cpu": TRIAL_DRIVER_CPUS}
 
 
-def run_trial(params: dict, spec: dict, shared: dict, storage: str, tracking: dict | None = None) -> None:
+def run_trial(params: dict, spec: SweepSpec, shared: TrainConfig, storage: str, tracking: TrackingContext | None = None) -> None:
     """One trial: the trial's config trained in this process (one worker) or by a Ray Train run
     (several), reporting each epoch to Tune."""
-    spec_, shared_ = SweepSpec.model_validate(spec), TrainConfig.model_validate(shared)
-    context = tune.get_context()
-    name = f"trial-{context.get_trial_id()}"  # stable across Tuner.restore, so the run resumes
-    config = trial_config(spec_, shared_, params, name, storage)
-    r = spec_.resources
-    if runs_in_trial(spec_):
+    name = trial_name(tune.get_context().get_trial_id())
+    config = trial_config(spec, shared, params, name, storage)
+    r = spec.resources
+    if runs_in_trial(spec):
         from sweeps.in_trial import train_in_trial
 
-        metrics, checkpoint = train_in_trial(config, storage, tracking, keep_checkpoints=KEEP_CHECKPOINTS)
+        result = train_in_trial(config, storage, tracking, keep_checkpoints=KEEP_CHECKPOINTS)
     else:
         trainer = build_trainer(
             config, r.workers, r.cpus_per_worker, r.gpus_per_worker, storage,
             max_failures=TRIAL_RESTARTS, startup_retries=5, keep_checkpoints=KEEP_CHECKPOINTS,
             callbacks=[EpochReportCallback()], tracking=tracking,
         )  # fmt: skip
-        result = trainer.fit()
-        metrics = result.metrics or {}
-        checkpoint = result.checkpoint.path if result.checkpoint else None
-    if metrics.get("diverged"):
-        raise TrialDiverged(metrics.get("message", "non-finite loss"))
-    publish_model(checkpoint, storage, name)
+        store = CheckpointStore.for_run(storage, name, keep=KEEP_CHECKPOINTS)
+        store.check_layout()
+        fitted = trainer.fit()
+        result = read_result(store, 0.0, str(fitted.error) if fitted.error else None)
+    if result.status is RunStatus.DIVERGED:
+        raise TrialDiverged(result.metrics.get("message", "non-finite loss"))
 
 
 def check_resources(spec: SweepSpec) -> dict:
@@ -193,11 +197,15 @@ def check_resources(spec: SweepSpec) -> dict:
 @dataclass
 class TrialRow:
     trial_id: str
-    status: str  # finished, stopped early, diverged, error, running/pending
+    status: RunStatus
     params: dict
     metric: float | None
     epochs: int
     model_path: str | None
+
+    @property
+    def name(self) -> str:
+        return trial_name(self.trial_id)
 
 
 @dataclass
@@ -208,38 +216,84 @@ class SweepOutcome:
     seconds: float
 
 
+def is_diverged(error: BaseException | None) -> bool:
+    """Whether a trial's error is its divergence, however Ray wrapped it (RayTaskError, TuneError)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, TrialDiverged):
+            return True
+        seen.add(id(error))
+        error = getattr(error, "cause", None) or error.__cause__ or error.__context__
+    return False
+
+
+def trial_status(result, epochs_per_trial: int) -> RunStatus:
+    epochs = int((result.metrics or {}).get("epoch", 0) or 0)
+    if result.error is not None:
+        return RunStatus.DIVERGED if is_diverged(result.error) else RunStatus.ERROR
+    if epochs >= epochs_per_trial:
+        return RunStatus.FINISHED
+    return RunStatus.STOPPED_EARLY if result.metrics else RunStatus.NOT_RUN
+
+
 def _rows(results, spec: SweepSpec, storage: str) -> list[TrialRow]:
     metric = spec.objectives[0]
     rows = []
     for r in results:
         m = r.metrics or {}
-        params = dict(r.config or {})
-        epochs = int(m.get("epoch", 0) or 0)
-        if r.error is not None:
-            status = "diverged" if "TrialDiverged" in repr(r.error) or "diverged" in str(r.error) else "error"
-        elif epochs >= spec.budget.epochs_per_trial:
-            status = "finished"
-        elif m:
-            status = "stopped early"
-        else:
-            status = "not run"
-        value = m.get(metric.name)
-        trial_id = m.get("trial_id") or Path(r.path).name
-        rows.append(TrialRow(str(trial_id), status, params, value if status != "diverged" else None, epochs,
-                             _published_model(storage, f"trial-{trial_id}", status)))
+        status = trial_status(r, spec.budget.epochs_per_trial)
+        value = m.get(metric.name) if status is not RunStatus.DIVERGED else None
+        trial_id = _trial_id(r)
+        model = CheckpointStore.for_run(storage, trial_name(trial_id), keep=KEEP_CHECKPOINTS).model_location()
+        rows.append(TrialRow(trial_id, status, dict(r.config or {}), value, int(m.get("epoch", 0) or 0), model))
     # Best first; trials without a finite metric (diverged, errored, not run) last.
     sign = -1 if metric.mode == "max" else 1
     scored = [r for r in rows if r.metric is not None and math.isfinite(r.metric)]
     return sorted(scored, key=lambda r: sign * r.metric) + [r for r in rows if r not in scored]
 
 
-def _published_model(storage: str, trial: str, status: str) -> str | None:
-    """Where ``publish_model`` put a trial's final model: local storage is checked, a bucket is
-    trusted for finished trials (they export at their last epoch)."""
-    if is_uri(storage):
-        return f"{storage}/{trial}/model" if status == "finished" else None
-    model = Path(storage) / trial / "model"
-    return str(model) if model.is_dir() else None
+def _shared_config(spec: SweepSpec, base: TrainConfig) -> TrainConfig:
+    """What every trial shares, the spec's constants (data.source among them) included, with its
+    paths made absolute here on the driver and its data checked before any trial."""
+    from colorize_core.datasets import resolve_dataset
+
+    shared = absolute_paths(base.with_overrides(spec.constants))
+    resolve_dataset(shared.data, shared.seed)
+    return shared
+
+
+def _open_parent(spec: SweepSpec, tracking_uri: str, experiment: str, restoring: bool, spec_yaml: str,
+                 shared: TrainConfig):  # fmt: skip
+    from tracking.sweep_run import SweepRun
+
+    parent = SweepRun(tracking_uri, spec.name, experiment, resume=restoring)
+    parent.log_start(spec.model_dump(), spec_yaml, shared.data.source or "sample dataset")
+    print(f"MLflow: {'continuing' if parent.resumed else 'sweep'} run {parent.run_id} at {tracking_uri} "
+          f"({parent.url_path})", flush=True)  # fmt: skip
+    return parent
+
+
+def _tuner(spec: SweepSpec, trainable, storage: str, experiment: str, restoring: bool) -> tune.Tuner:
+    if restoring:
+        print(f"resuming sweep {spec.name} from {experiment}", flush=True)
+        return tune.Tuner.restore(experiment, trainable=trainable, resume_unfinished=True, restart_errored=False)
+    return tune.Tuner(
+        trainable,
+        param_space=param_space(spec),
+        tune_config=tune.TuneConfig(
+            search_alg=searcher(spec),
+            scheduler=scheduler(spec),
+            num_samples=spec.budget.max_trials,
+            max_concurrent_trials=spec.budget.max_concurrent,
+            time_budget_s=spec.budget.time_budget,
+            # In-trial training keeps TensorFlow imported in the actor from trial to trial.
+            reuse_actors=runs_in_trial(spec),
+        ),
+        run_config=tune.RunConfig(
+            name=spec.name, storage_path=storage,
+            failure_config=tune.FailureConfig(max_failures=TRIAL_RESTARTS if runs_in_trial(spec) else 0),
+        ),
+    )  # fmt: skip
 
 
 def run_sweep(
@@ -249,12 +303,7 @@ def run_sweep(
     """Run (or continue) the sweep; with ``tracking_uri`` (already checked by ``tracking.store.connect``)
     it is a parent MLflow run with a child per trial."""
     storage = storage if is_uri(storage) else str(Path(storage).resolve())
-    from colorize_core.datasets import resolve_dataset
-
-    # What every trial shares, the spec's constants (data.source among them) included, with its
-    # paths made absolute here on the driver and checked before any trial.
-    shared = absolute_paths(base.with_overrides(spec.constants))
-    resolve_dataset(shared.data, shared.seed)
+    shared = _shared_config(spec, base)
     os.environ.update({k: v for k, v in TRAIN_ENV.items() if k not in os.environ})
     connect(address)
     own_resources = check_resources(spec)
@@ -262,63 +311,36 @@ def run_sweep(
     experiment = f"{storage}/{spec.name}"
     trials_storage = f"{experiment}/trials"
     restoring = (resume or is_uri(experiment) or Path(experiment).is_dir()) and tune.Tuner.can_restore(experiment)
-    parent = None
-    if tracking_uri:
-        from tracking.sweep_run import SweepRun
-
-        parent = SweepRun(tracking_uri, spec.name, experiment, resume=restoring)
-        parent.log_start(spec.model_dump(), spec_yaml, shared.data.source or "sample dataset")
-        print(f"MLflow: {'continuing' if parent.resumed else 'sweep'} run {parent.run_id} at {tracking_uri} "
-              f"({parent.url_path})", flush=True)  # fmt: skip
+    parent = _open_parent(spec, tracking_uri, experiment, restoring, spec_yaml, shared) if tracking_uri else None
     context = parent.context(spec.tracking.sample_every, spec.tracking.sample_images) if parent else None
     trainable = tune.with_resources(
-        tune.with_parameters(
-            run_trial, spec=spec.model_dump(), shared=shared.model_dump(), storage=trials_storage, tracking=context
-        ),
+        tune.with_parameters(run_trial, spec=spec, shared=shared, storage=trials_storage, tracking=context),
         own_resources,
     )
     started = time.perf_counter()
-    if restoring:
-        print(f"resuming sweep {spec.name} from {experiment}", flush=True)
-        tuner = tune.Tuner.restore(experiment, trainable=trainable, resume_unfinished=True, restart_errored=False)
-    else:
-        tuner = tune.Tuner(
-            trainable,
-            param_space=param_space(spec),
-            tune_config=tune.TuneConfig(
-                search_alg=searcher(spec),
-                scheduler=scheduler(spec),
-                num_samples=spec.budget.max_trials,
-                max_concurrent_trials=spec.budget.max_concurrent,
-                time_budget_s=spec.budget.time_budget,
-                # In-trial training keeps TensorFlow imported in the actor from trial to trial.
-                reuse_actors=runs_in_trial(spec),
-            ),
-            run_config=tune.RunConfig(
-                name=spec.name, storage_path=storage,
-                failure_config=tune.FailureConfig(max_failures=TRIAL_RESTARTS if runs_in_trial(spec) else 0),
-            ),
-        )
     try:
-        results = tuner.fit()
+        results = _tuner(spec, trainable, storage, experiment, restoring).fit()
     except BaseException as err:
         if parent:
             parent.fail(err)
         raise
     rows = _rows(results, spec, trials_storage)
-    done = [r for r in rows if r.status in ("finished", "stopped early") and r.metric is not None]
-    best = done[0] if done else None
+    best = next((r for r in rows if r.status.ranked and r.metric is not None), None)
     if parent:
-        histories = {_trial_id(r): _history(r) for r in results}
-        trials = [
-            {"name": f"trial-{row.trial_id}", "status": row.status, "params": row.params, "metric": row.metric,
-             "epochs": row.epochs, "history": histories.get(row.trial_id, [])}
-            for row in rows
-        ]  # fmt: skip
-        first = spec.objectives[0]
-        parent.log_outcome(trials, first.name, first.mode, {k: p.model_dump() for k, p in spec.searched.items()},
-                           next((t for t in trials if best and t["name"] == f"trial-{best.trial_id}"), None))
+        _log_outcome(parent, spec, rows, results, best)
     return SweepOutcome(rows, best, experiment, time.perf_counter() - started)
+
+
+def _log_outcome(parent, spec: SweepSpec, rows: list[TrialRow], results, best: TrialRow | None) -> None:
+    histories = {_trial_id(r): _history(r) for r in results}
+    trials = [
+        {"name": row.name, "status": row.status, "params": row.params, "metric": row.metric,
+         "epochs": row.epochs, "history": histories.get(row.trial_id, [])}
+        for row in rows
+    ]  # fmt: skip
+    first = spec.objectives[0]
+    space = {k: p.model_dump() for k, p in spec.searched.items()}
+    parent.log_outcome(trials, first.name, first.mode, space, next((t for t in trials if best and t["name"] == best.name), None))
 
 
 def _trial_id(result) -> str:

@@ -11,7 +11,7 @@ import pytest
 import ray
 from ray.cluster_utils import Cluster
 
-from colorize_core.trainer import Trainer
+from colorize_core.trainer import prepare_trainer
 from sweeps.ray_train import RayOptions, launch
 
 
@@ -56,13 +56,13 @@ def test_one_and_two_workers_make_the_same_first_update(cluster, tiny_config, tm
     """Global batch 8 on one worker, or 4 + 4 on two: the same examples, synchronised batch-norm
     statistics and summed gradients, so the same step up to float summation order."""
     config = tiny_config.with_overrides({"epochs": 1, "steps_per_epoch": 1, "data.batch_size": 8})
-    initial = _weights(Trainer(config, progress=False))
+    initial = _weights(prepare_trainer(config, progress=False))
     updates, losses = {}, {}
     for workers in (1, 2):
         run = config.with_overrides({"name": f"first-step-{workers}"})
         result = launch(run, RayOptions(workers=workers, storage=str(tmp_path)))
         assert result.status == "finished", result.error
-        trained = Trainer(run, progress=False)
+        trained = prepare_trainer(run, progress=False)
         trained.restore_checkpoint(result.checkpoint_path)
         updates[workers] = [after - before for after, before in zip(_weights(trained), initial)]
         losses[workers] = result.metrics

@@ -6,7 +6,8 @@ import pytest
 from colorize_core.config import ConfigError, load_config
 from colorize_core.metrics import evaluate
 from colorize_core.pipeline import make_dataset
-from colorize_core.trainer import Trainer, train_locally
+from colorize_core.trainer import prepare_trainer
+from sweeps.in_process import train_in_process
 
 
 def _weights(trainer):
@@ -15,7 +16,7 @@ def _weights(trainer):
 
 def test_a_short_run_learns_colour_beyond_the_gray_baseline(tiny_config):
     config = tiny_config.with_overrides({"epochs": 4, "steps_per_epoch": 80})
-    trainer = Trainer(config, progress=False)
+    trainer = prepare_trainer(config, progress=False)
     result = trainer.fit()
     assert result.status == "finished" and result.step == 320
     first, last = result.history[0], result.history[-1]
@@ -31,15 +32,15 @@ def test_a_short_run_learns_colour_beyond_the_gray_baseline(tiny_config):
 def test_resume_restores_step_and_weights_and_continues_the_same_run(tiny_config, tmp_path):
     config = tiny_config.with_overrides({"epochs": 2, "steps_per_epoch": 3, "checkpoint_every_steps": 2})
 
-    straight = Trainer(config, progress=False)
+    straight = prepare_trainer(config, progress=False)
     straight.fit()
 
-    interrupted = Trainer(config.with_overrides({"epochs": 1}), progress=False)
+    interrupted = prepare_trainer(config.with_overrides({"epochs": 1}), progress=False)
     saved = []
     interrupted.fit(lambda report: saved.append(report.step) or interrupted.save_checkpoint(tmp_path / "ckpt"))
     assert saved == [2, 3]  # every 2 steps and at the epoch end
 
-    resumed = Trainer(config, progress=False)
+    resumed = prepare_trainer(config, progress=False)
     assert resumed.restore_checkpoint(tmp_path / "ckpt") == 3
     for a, b in zip(_weights(resumed), _weights(interrupted)):
         np.testing.assert_array_equal(a, b)
@@ -49,22 +50,28 @@ def test_resume_restores_step_and_weights_and_continues_the_same_run(tiny_config
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
-def test_train_locally_writes_checkpoints_and_model_and_resumes(tiny_config, capsys):
-    result, model_dir = train_locally(tiny_config, progress=False)
-    assert result.status == "finished" and (model_dir / "generator.keras").is_file()
+def test_in_process_training_writes_the_run_layout_and_resumes(tiny_config, capsys):
+    from pathlib import Path
+
+    storage = tiny_config.out_dir
+    result = train_in_process(tiny_config, storage, progress=False)
     run_dir = tiny_config.run_dir
-    assert (run_dir / "checkpoints" / "checkpoint").is_file()
+    assert result.status == "finished" and Path(result.model_path) == run_dir / "model"
+    assert (run_dir / "model" / "generator.keras").is_file()
+    assert (run_dir / "checkpoint_step_00000004" / ".complete").is_file()
+    assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 1
     longer = tiny_config.with_overrides({"epochs": 2})
-    result, _ = train_locally(longer, progress=False)
-    assert "resuming from" in capsys.readouterr().out
-    assert result.step == 8 and len(result.history) == 1  # only the second epoch ran
+    result = train_in_process(longer, storage, progress=False)
+    assert "resumed from checkpoint" in capsys.readouterr().out
+    assert result.metrics["step"] == 8 and result.metrics["resumed_from_step"] == 4
+    assert [m["epoch"] for m in result.history] == [1, 2]  # the history carries over the resume
 
 
 def test_a_diverging_run_stops_with_a_diverged_status(tiny_config):
     config = tiny_config.with_overrides(
         {"optim.generator_lr": 1e8, "optim.critic_lr": 1e8, "steps_per_epoch": 30}
     )
-    result = Trainer(config, progress=False).fit()
+    result = prepare_trainer(config, progress=False).fit()
     assert result.status == "diverged"
     assert "non-finite" in result.message and result.step <= 30
 
@@ -77,7 +84,7 @@ def test_semantic_teacher_mode_runs_on_a_local_classifier_file(tiny_config, tmp_
     config = tiny_config.with_overrides(
         {"loss.semantic": "teacher", "loss.teacher_weights": str(weights_file), "steps_per_epoch": 2}
     )
-    trainer = Trainer(config, progress=False)
+    trainer = prepare_trainer(config, progress=False)
     assert trainer.num_classes == 1000
     result = trainer.fit()
     assert result.status == "finished" and result.history[0]["train_semantic"] > 0
@@ -101,10 +108,10 @@ def test_bad_configs_are_refused_with_the_file_and_key(tmp_path):
 def test_mixed_precision_switch_trains_on_this_device(tiny_config):
     import keras
 
-    trainer = Trainer(tiny_config.with_overrides({"mixed_precision": True, "steps_per_epoch": 2}), progress=False)
+    trainer = prepare_trainer(tiny_config.with_overrides({"mixed_precision": True, "steps_per_epoch": 2}), progress=False)
     # float16 where a GPU is present, bfloat16 on CPUs (no loss scaling needed there).
     assert keras.mixed_precision.dtype_policy().name in ("mixed_float16", "mixed_bfloat16")
     result = trainer.fit()
     assert result.status == "finished" and np.isfinite(result.history[0]["val_psnr"])
-    Trainer(tiny_config, progress=False)  # a plain config puts float32 back
+    prepare_trainer(tiny_config, progress=False)  # a plain config puts float32 back
     assert keras.mixed_precision.dtype_policy().name == "float32"

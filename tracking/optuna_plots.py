@@ -18,6 +18,8 @@ from optuna.distributions import (
     IntDistribution,
 )
 
+from colorize_core.status import RunStatus
+
 PLOTS = {
     "optimization_history": "plot_optimization_history",
     "param_importances": "plot_param_importances",
@@ -40,7 +42,7 @@ def study_from_trials(trials: list[dict], objective: str, mode: str, space: dict
     for t in trials:
         params = {k: t["params"][k] for k in distributions if k in t["params"]}
         value = t["metric"]
-        scored = value is not None and math.isfinite(value) and t["status"] in ("finished", "stopped early")
+        scored = value is not None and math.isfinite(value) and RunStatus(t["status"]).ranked
         steps = {int(h["epoch"]): h[objective] for h in t.get("history", []) if objective in h and math.isfinite(h[objective])}
         study.add_trial(optuna.trial.create_trial(
             params=params, distributions={k: distributions[k] for k in params},

@@ -14,11 +14,13 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from colorize_core.metric_registry import HELD_OUT_SCORES as METRICS
+from colorize_core.metric_registry import Goal
+from colorize_core.model_files import MODEL_INFO
+from colorize_core.status import RunStatus
 from tracking.store import connect, latest_run
 from tracking.trial_run import KIND_TAG, MODEL_URI_TAG, STATUS_TAG
 
-# Held-out scores a promotion can be decided on, and which way is better.
-METRICS = {"psnr": "max", "ssim": "max", "colorfulness_gap": "min", "ab_mse": "min"}
 UNITS = {"psnr": " dB"}
 
 
@@ -57,7 +59,7 @@ def find_sweep_run(client: MlflowClient, sweep: str):
 
 def best_trial(client: MlflowClient, sweep_run, metric: str):
     """The finished child with a logged model and the best final ``val_<metric>``."""
-    query = f"tags.`mlflow.parentRunId` = '{sweep_run.info.run_id}' and tags.`{STATUS_TAG}` = 'finished'"
+    query = f"tags.`mlflow.parentRunId` = '{sweep_run.info.run_id}' and tags.`{STATUS_TAG}` = '{RunStatus.FINISHED}'"
     children = client.search_runs([sweep_run.info.experiment_id], query, max_results=1000)
     key = f"val_{metric}"
     ranked = [r for r in children if MODEL_URI_TAG in r.data.tags and key in r.data.metrics]
@@ -66,12 +68,12 @@ def best_trial(client: MlflowClient, sweep_run, metric: str):
             f"sweep {sweep_run.info.run_name!r} ({sweep_run.info.run_id}) has no finished trial with a logged "
             f"model and metric {key!r} ({len(children)} finished trials)"
         )
-    sign = 1 if METRICS[metric] == "max" else -1
+    sign = 1 if METRICS[metric] is Goal.MAXIMIZE else -1
     return max(ranked, key=lambda r: sign * r.data.metrics[key])
 
 
 def _beats(candidate: float, champion: float, metric: str) -> bool:
-    return candidate > champion if METRICS[metric] == "max" else candidate < champion
+    return candidate > champion if METRICS[metric] is Goal.MAXIMIZE else candidate < champion
 
 
 def _fmt(value: float, metric: str) -> str:
@@ -93,7 +95,7 @@ def promote(
     sweep_run = find_sweep_run(client, sweep)
     trial = best_trial(client, sweep_run, metric)
     model_uri = trial.data.tags[MODEL_URI_TAG]
-    info = mlflow.artifacts.load_dict(f"runs:/{trial.info.run_id}/colorizer.json")
+    info = mlflow.artifacts.load_dict(f"runs:/{trial.info.run_id}/{MODEL_INFO}")
     config = TrainConfig.model_validate(info["config"])
 
     candidate = evaluate_heldout(load_generator(model_uri, uri), config.data, config.seed, max_images)

@@ -17,8 +17,16 @@ from pathlib import Path
 from mlflow import MlflowClient
 from mlflow.entities import Param
 
+from colorize_core.status import RunStatus
 from tracking.store import experiment_id, latest_run
-from tracking.trial_run import KIND_TAG, RUN_TAG, STATUS_TAG, TrackingContext, flatten
+from tracking.trial_run import (
+    KIND_TAG,
+    RUN_TAG,
+    STATUS_TAG,
+    TrackingContext,
+    flatten,
+    mlflow_state,
+)
 
 SWEEP_PATH_TAG = "chromasweep.sweep_path"  # where the sweep's Tune state lives: how a resume finds its run
 VERSIONED = ["chromasweep", "tensorflow", "keras", "ray", "mlflow", "optuna"]
@@ -55,7 +63,7 @@ class SweepRun:
             self.run_id, self.resumed = found, True
             self.client.update_run(found, status="RUNNING")
         else:
-            tags = {KIND_TAG: "sweep", SWEEP_PATH_TAG: sweep_path, STATUS_TAG: "running"}
+            tags = {KIND_TAG: "sweep", SWEEP_PATH_TAG: sweep_path, STATUS_TAG: RunStatus.RUNNING}
             self.run_id = self.client.create_run(self.experiment_id, run_name=sweep_name, tags=tags).info.run_id
 
     def _find(self, sweep_path: str) -> str | None:
@@ -63,11 +71,11 @@ class SweepRun:
         run = latest_run(self.client, self.experiment_id, query)
         return run.info.run_id if run else None
 
-    def context(self, sample_every: int, sample_images: int) -> dict:
+    def context(self, sample_every: int, sample_images: int) -> TrackingContext:
         return TrackingContext(
             uri=self.uri, experiment_id=self.experiment_id, parent_run_id=self.run_id,
             sample_every=sample_every, sample_images=sample_images,
-        ).model_dump()  # fmt: skip
+        )  # fmt: skip
 
     def log_start(self, spec: dict, spec_yaml: str, data_source: str) -> None:
         """The spec as an artifact and as params; provenance as tags. Once: a resume keeps them."""
@@ -84,7 +92,7 @@ class SweepRun:
     def log_outcome(self, trials: list[dict], objective: str, mode: str, space: dict, best: dict | None) -> None:
         """Close every child with its final status; the trial table and Optuna's plots on the parent.
 
-        ``trials``: one dict per trial with name, status, params, metric, epochs and history (a list
+        ``trials``: one dict per trial with name, status (a RunStatus), params, metric, epochs and history (a list
         of per-epoch metric dicts); ``space``: the spec's searched parameters."""
         self._close_children({t["name"]: t["status"] for t in trials})
         self.client.log_text(self.run_id, _table_csv(trials, space), "trials.csv")
@@ -98,11 +106,11 @@ class SweepRun:
         if best is not None:
             self.client.set_tag(self.run_id, "best_trial", best["name"])
             self.client.log_metric(self.run_id, f"best_{objective}", float(best["metric"]))
-        finished = sum(t["status"] == "finished" for t in trials)
+        finished = sum(t["status"] is RunStatus.FINISHED for t in trials)
         self.client.set_tag(self.run_id, STATUS_TAG, f"{finished} of {len(trials)} trials finished")
         self.client.set_terminated(self.run_id, "FINISHED")
 
-    def _close_children(self, statuses: dict[str, str]) -> None:
+    def _close_children(self, statuses: dict[str, RunStatus]) -> None:
         """Each trial's run (its latest, if a name has several) with the trial's final status, and the
         runs of trials Tune no longer knows. Tune saves the sweep's state every few seconds; a trial
         started in between by a sweep that was then killed is sampled afresh on resume, under a new
@@ -115,9 +123,8 @@ class SweepRun:
             if name in statuses:
                 if name not in closed:
                     closed.add(name)
-                    status = {"finished": "FINISHED", "stopped early": "KILLED"}.get(statuses[name], "FAILED")
                     self.client.set_tag(run_id, STATUS_TAG, statuses[name])
-                    self.client.set_terminated(run_id, status)
+                    self.client.set_terminated(run_id, mlflow_state(statuses[name]))
             elif not child.data.metrics:
                 self.client.delete_run(run_id)
             else:

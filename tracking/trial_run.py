@@ -18,6 +18,8 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 from pydantic import BaseModel
 
+from colorize_core.model_files import MODEL_INFO
+from colorize_core.status import RunStatus
 from tracking.store import latest_run
 
 log = logging.getLogger(__name__)
@@ -27,6 +29,11 @@ KIND_TAG = "chromasweep.kind"  # "sweep" on a parent, "trial" or "train" on a tr
 STATUS_TAG = "chromasweep.status"
 MODEL_URI_TAG = "chromasweep.model_uri"
 MODEL_NAME = "generator"  # the logged model's name inside its run
+
+
+def mlflow_state(status: RunStatus) -> str:
+    """The MLflow run state a run ends in: a trial stopped early by the scheduler was killed, not failed."""
+    return {RunStatus.FINISHED: "FINISHED", RunStatus.STOPPED_EARLY: "KILLED"}.get(status, "FAILED")
 
 
 class TrackingContext(BaseModel):
@@ -58,7 +65,7 @@ def find_run(client: MlflowClient, experiment_id: str, name: str, parent_run_id:
     return run.info.run_id if run else None
 
 
-def train_context(uri: str, experiment: str, run_name: str, restart: bool) -> dict:
+def train_context(uri: str, experiment: str, run_name: str, restart: bool) -> TrackingContext:
     """Tracking for a single ``chromasweep train`` run (no parent). ``restart`` retires the runs of
     that name, so the new attempt gets its own run instead of continuing theirs."""
     from tracking.store import experiment_id
@@ -70,7 +77,7 @@ def train_context(uri: str, experiment: str, run_name: str, restart: bool) -> di
             client.set_tag(old, RUN_TAG, f"{run_name} (replaced {time.strftime('%Y-%m-%d %H:%M:%S')})")
             if client.get_run(old).info.status == "RUNNING":
                 client.set_terminated(old, "KILLED")
-    return TrackingContext(uri=uri, experiment_id=eid).model_dump()
+    return TrackingContext(uri=uri, experiment_id=eid)
 
 
 class _KerasFlavor:
@@ -89,6 +96,7 @@ class _KerasFlavor:
 
 class TrialRun:
     def __init__(self, context: TrackingContext, name: str, config: dict):
+        """``config``: the run's training config as a tree, logged flattened as params."""
         self.context = context
         self.client = MlflowClient(context.uri)
         mlflow.set_tracking_uri(context.uri)  # log_model goes through the fluent API
@@ -98,7 +106,7 @@ class TrialRun:
             self.client.update_run(run_id, status="RUNNING")
             print(f"[mlflow] continuing run {run_id} ({name})", flush=True)
         else:
-            tags = {RUN_TAG: name, KIND_TAG: "trial" if context.parent_run_id else "train", STATUS_TAG: "running"}
+            tags = {RUN_TAG: name, KIND_TAG: "trial" if context.parent_run_id else "train", STATUS_TAG: RunStatus.RUNNING}
             if context.parent_run_id:
                 tags["mlflow.parentRunId"] = context.parent_run_id
             self.run_id = self.client.create_run(context.experiment_id, run_name=name, tags=tags).info.run_id
@@ -151,15 +159,13 @@ class TrialRun:
                 metadata={"image_size": size, "class_names": info.get("class_names", [])},
                 step=epoch,
             )
-            mlflow.log_dict(info, "colorizer.json")
+            mlflow.log_dict(info, MODEL_INFO)
         self.client.set_tag(self.run_id, MODEL_URI_TAG, logged.model_uri)
         return logged.model_uri
 
     def has_model(self) -> bool:
         return MODEL_URI_TAG in self.client.get_run(self.run_id).data.tags
 
-    def finish(self, status: str) -> None:
-        """``status``: finished, diverged, stopped early, error; mapped to MLflow's run states."""
-        mlflow_status = {"finished": "FINISHED", "stopped early": "KILLED"}.get(status, "FAILED")
+    def finish(self, status: RunStatus) -> None:
         self.client.set_tag(self.run_id, STATUS_TAG, status)
-        self.client.set_terminated(self.run_id, mlflow_status)
+        self.client.set_terminated(self.run_id, mlflow_state(status))

@@ -1,0 +1,20 @@
+"""How a training run or a sweep trial ended (or stands): one type for the trainer, the sweep table,
+the MLflow tags and promotion. Its MLflow run states live in ``tracking`` alone."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RunStatus(StrEnum):
+    FINISHED = "finished"
+    STOPPED_EARLY = "stopped early"  # by the early-stopping scheduler, with valid metrics
+    DIVERGED = "diverged"  # a non-finite loss; never ranked
+    ERROR = "error"
+    RUNNING = "running"
+    NOT_RUN = "not run"
+
+    @property
+    def ranked(self) -> bool:
+        """Whether the run's metrics may compete for best."""
+        return self in (RunStatus.FINISHED, RunStatus.STOPPED_EARLY)

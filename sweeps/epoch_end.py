@@ -1,0 +1,130 @@
+"""The epoch-end protocol: what a run does, in order, every time the training loop reports.
+
+    1. log         rank 0, at an epoch end: the metrics (sample grids; at the last epoch the model)
+                   to MLflow. Before the report: once Tune hears it, ASHA may stop the trial at any
+                   moment. A crash between here and step 3 re-runs the epoch and logs it again.
+    2. checkpoint  every worker writes one (a collective under MultiWorkerMirroredStrategy); rank
+                   0's also holds the metrics, the history so far and, at the last epoch, the model.
+    3. keep        rank 0 copies its checkpoint into the run's store: from here the epoch is durable
+                   (``.complete``), and ``metrics.jsonl`` says so too.
+    4. publish     rank 0, at the last epoch: the model to the run's ``model/``, before anyone hears
+                   that the run finished.
+    5. notify      every worker: the session tells whoever waits (Tune, Ray Train; nobody in process).
+
+Each step is a method, so each can be tested without Ray; ``EpochEnd.__call__`` is the order.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from colorize_core.config import TrainConfig
+from colorize_core.model_files import MODEL_DIR
+from sweeps.checkpoint_store import METRICS_LOG, CheckpointStore
+
+if TYPE_CHECKING:
+    from colorize_core.trainer import Report, Trainer
+    from tracking.trial_run import TrialRun
+
+DIVERGED_MARKER = "DIVERGED.json"
+METRICS_FILE = "metrics.json"  # the reported metrics, kept with the checkpoint they belong to
+HISTORY_FILE = "history.json"  # every epoch's metrics up to this checkpoint
+
+
+class Session(Protocol):
+    """Where a run's worker is: its place among the workers, its run's store, and who hears reports."""
+
+    rank: int
+    world: int
+    store: CheckpointStore
+
+    def notify(self, metrics: dict) -> None:
+        """Tell whoever waits on this run; called on every worker once the report is durable."""
+
+
+def checkpoint_name(step: int) -> str:
+    return f"checkpoint_step_{step:08d}"
+
+
+class EpochEnd:
+    def __init__(self, session: Session, trainer: Trainer, config: TrainConfig, run: TrialRun | None,
+                 resumed_from: int = 0, history: list[dict] | None = None):  # fmt: skip
+        self.session, self.trainer, self.config, self.run = session, trainer, config, run
+        self.resumed_from = resumed_from
+        self.history = list(history or [])
+        self.last: dict = {}
+
+    @property
+    def chief(self) -> bool:
+        return self.session.rank == 0
+
+    def __call__(self, report: Report) -> None:
+        final = report.epoch_end and report.epoch == self.config.epochs
+        metrics = self.metrics(report)
+        if report.epoch_end:
+            self.history.append(metrics)
+            self.log(metrics, final)
+        with tempfile.TemporaryDirectory() as directory:
+            self.checkpoint(directory, metrics, final)
+            if self.chief:
+                self.keep(directory, checkpoint_name(report.step))
+                if final:
+                    self.publish(directory)
+        self.session.notify(metrics)
+        self.last = metrics
+
+    def metrics(self, report: Report) -> dict:
+        return {
+            **report.metrics,
+            "step": report.step,
+            "epoch": report.epoch,
+            "diverged": 0,
+            # Where this attempt started: after a failure, the checkpoint it resumed from.
+            "resumed_from_step": self.resumed_from,
+            "workers": self.session.world,
+        }
+
+    def log(self, metrics: dict, final: bool) -> None:
+        if self.run and self.chief:
+            log_epoch(self.run, self.trainer, self.config, metrics, final)
+
+    def checkpoint(self, directory: str, metrics: dict, final: bool) -> None:
+        self.trainer.save_checkpoint(directory)  # on every worker: a collective
+        if self.chief:
+            (Path(directory) / METRICS_FILE).write_text(json.dumps(metrics))
+            (Path(directory) / HISTORY_FILE).write_text(json.dumps(self.history))
+            if final:
+                self.trainer.export(Path(directory) / MODEL_DIR)
+
+    def keep(self, directory: str, name: str) -> None:
+        store = self.session.store
+        store.save(directory, name)
+        store.write_text(METRICS_LOG, "".join(json.dumps(m) + "\n" for m in self.history))
+
+    def publish(self, directory: str) -> None:
+        self.session.store.publish_model(str(Path(directory) / MODEL_DIR))
+
+
+def log_epoch(run: TrialRun, trainer: Trainer, config: TrainConfig, metrics: dict, final: bool) -> None:
+    from colorize_core.status import RunStatus
+
+    epoch = int(metrics["epoch"])
+    run.log_epoch(epoch, metrics)
+    if run.wants_samples(epoch, config.epochs):
+        run.log_samples(epoch, trainer.sample_grid(run.context.sample_images))
+    if final:
+        run.log_model(trainer.gan.generator, trainer.model_info(), epoch)
+        run.finish(RunStatus.FINISHED)
+
+
+def report_diverged(session: Session, metrics: dict) -> None:
+    """Divergence as a marker checkpoint: a restarted or re-run job finds it and reports it again
+    instead of retraining into NaNs."""
+    if session.rank == 0:
+        with tempfile.TemporaryDirectory() as directory:
+            (Path(directory) / DIVERGED_MARKER).write_text(json.dumps(metrics))
+            session.store.save(directory, f"checkpoint_diverged_step_{metrics['step']:08d}")
+    session.notify(metrics)
