@@ -1,9 +1,11 @@
-"""``python -m benchmarks [NAME ...] [--quick]``: run the benchmarks, print a table, write RESULTS.md.
+"""``python -m benchmarks [NAME ...] [--quick | --smoke]``: run the benchmarks, print a table, write RESULTS.md.
 
 Names: step, profile, pipeline, search, search_wide, orchestration, gpu (default: all). Each benchmark runs in its own
 Python process (TensorFlow, Ray and memory start clean), hands its figures back as JSON, and the
 results are merged into ``benchmarks/results.json``, so running one benchmark updates its section
-of ``benchmarks/RESULTS.md`` and keeps the others. Not part of CI's pass/fail.
+of ``benchmarks/RESULTS.md`` and keeps the others. The figures are not part of CI's pass/fail;
+``--smoke`` is: every benchmark's code once at a toy size (about 2 minutes on 2 cores), nothing
+written, exit status 1 if any benchmark failed, with its log.
 """
 
 from __future__ import annotations
@@ -21,35 +23,36 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 NAMES = ["step", "profile", "pipeline", "search", "search_wide", "orchestration", "gpu"]
 KEEP_START, KEEP_END = "<!-- reading:start -->", "<!-- reading:end -->"
+SMOKE_LOG_LINES = 150  # of a failed benchmark's log, printed by --smoke
 
 
-def _child(name: str, quick: bool, out: str) -> None:
+def _child(name: str, preset: str, out: str) -> int:
     import importlib
 
     from benchmarks.common import Section
 
     module = importlib.import_module(f"benchmarks.{name}")
     try:
-        section = module.run(quick=quick)
+        section, status = module.run(preset=preset), 0
     except Exception as err:  # noqa: BLE001 - a failed benchmark is reported, the others still run
         import traceback
 
         traceback.print_exc()
-        section = Section(name, name, f"FAILED: {err!r}")
+        section, status = Section(name, name, f"FAILED: {err!r}"), 1
     Path(out).write_text(json.dumps(section.to_json()))
+    return status
 
 
-def run_one(name: str, quick: bool, log_dir: Path) -> dict:
+def run_one(name: str, preset: str, log_dir: Path) -> tuple[dict, bool]:
+    """Run benchmark ``name`` in its own process; its section, and whether it ran without error."""
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         out = f.name
-    cmd = [sys.executable, "-m", "benchmarks", "--child", name, "--json-out", out] + (
-        ["--quick"] if quick else []
-    )
+    cmd = [sys.executable, "-m", "benchmarks", "--child", name, "--json-out", out, "--preset", preset]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(HERE.parent)}
     log = log_dir / f"{name}.log"
     print(f"running {name} ... (log: {log})", flush=True)
     with log.open("w") as fh:
-        subprocess.run(
+        done = subprocess.run(
             cmd,
             check=False,
             stdout=fh,
@@ -58,7 +61,7 @@ def run_one(name: str, quick: bool, log_dir: Path) -> dict:
             cwd=HERE.parent,
         )
     try:
-        return json.loads(Path(out).read_text())
+        return json.loads(Path(out).read_text()), done.returncode == 0
     except (OSError, ValueError):
         return {
             "key": name,
@@ -67,9 +70,19 @@ def run_one(name: str, quick: bool, log_dir: Path) -> dict:
             "figures": [],
             "goals": [],
             "notes": [],
-        }
+        }, False
     finally:
         Path(out).unlink(missing_ok=True)
+
+
+def smoke_problems(name: str, section: dict, ok: bool, log: Path) -> list[str]:
+    """Why a smoke run of ``name`` failed (its log's tail among them), or nothing."""
+    if not ok:
+        tail = log.read_text(errors="replace").splitlines()[-SMOKE_LOG_LINES:]
+        return [f"{name} failed; the end of {log}:", *tail]
+    if not section["figures"] and not section.get("skipped"):
+        return [f"{name} ran but measured nothing: {section['setup']}"]
+    return []
 
 
 def print_table(sections: list[dict]) -> None:
@@ -86,6 +99,8 @@ def print_table(sections: list[dict]) -> None:
                 print(f"  {f.name:70s} {f.value.fmt(f.digits):>30s} {f.unit}")
             for g in s.goals:
                 print(f"  GOAL {'met   ' if g.met else 'MISSED'} {g.text}: {g.detail}")
+            if s.skipped:
+                print(f"  skipped: {s.skipped}")
         return
     console = Console(width=160)
     for d in sections:
@@ -115,6 +130,8 @@ def print_table(sections: list[dict]) -> None:
             console.print(f"  goal {mark}: {g.text} -- {g.detail}")
         for n in s.notes:
             console.print(f"  note: {n}")
+        if s.skipped:
+            console.print(f"  skipped: {s.skipped}")
 
 
 def render(results: dict) -> str:
@@ -178,10 +195,16 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME",
         help=f"any of {', '.join(NAMES)}",
     )
-    p.add_argument(
+    size = p.add_mutually_exclusive_group()
+    size.add_argument(
         "--quick",
         action="store_true",
         help="fewer repeats, smaller batches and sweeps (a few minutes)",
+    )
+    size.add_argument(
+        "--smoke",
+        action="store_true",
+        help="every benchmark once at a toy size (CI); writes nothing, exits 1 if one fails",
     )
     p.add_argument(
         "--results",
@@ -190,14 +213,32 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--json-out", help=argparse.SUPPRESS)
+    p.add_argument("--preset", default="full", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
-        _child(args.child, args.quick, args.json_out)
-        return 0
+        return _child(args.child, args.preset, args.json_out)
 
-    from benchmarks.common import machine, versions
+    from benchmarks.common import FULL, QUICK, SMOKE, machine, versions
 
+    preset = SMOKE if args.smoke else QUICK if args.quick else FULL
     names = args.names or NAMES
+    log_dir = Path(tempfile.mkdtemp(prefix="benchmarks-logs-"))
+    started, done, problems = time.perf_counter(), [], []
+    if preset == SMOKE:  # figures of a toy run mean nothing: printed, never stored
+        for name in names:
+            t0 = time.perf_counter()
+            section, ok = run_one(name, preset, log_dir)
+            own = smoke_problems(name, section, ok, log_dir / f"{name}.log")
+            problems += own
+            state = "FAILED" if own else f"skipped: {section['skipped']}" if section.get("skipped") else "ok"
+            print(f"{name}: {state}, {len(section['figures'])} figures, {time.perf_counter() - t0:.0f} s", flush=True)
+            done.append(section)
+        print_table(done)
+        print("\n".join(["", *problems]), file=sys.stderr)
+        print(f"\nsmoke: {len(done)} benchmark(s) in {time.perf_counter() - started:.0f} s, "
+              f"{'FAILED' if problems else 'all ran'} (logs in {log_dir})")  # fmt: skip
+        return 1 if problems else 0
+
     store = Path(args.results).with_name("results.json")
     results = json.loads(store.read_text()) if store.is_file() else {"sections": {}}
     results_md = Path(args.results)
@@ -207,12 +248,10 @@ def main(argv: list[str] | None = None) -> int:
         text = results_md.read_text()
         results["reading"] = text.split(KEEP_START, 1)[1].split(KEEP_END, 1)[0]
     info, vers = machine(), versions()
-    log_dir = Path(tempfile.mkdtemp(prefix="benchmarks-logs-"))
-    started, done = time.perf_counter(), []
     for name in names:
-        section = run_one(name, args.quick, log_dir)
+        section, _ = run_one(name, preset, log_dir)
         results["sections"][name] = {
-            "section": section, "machine": info, "versions": vers, "quick": args.quick,
+            "section": section, "machine": info, "versions": vers, "quick": preset == QUICK,
             "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         }  # fmt: skip
         done.append(section)

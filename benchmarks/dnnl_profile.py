@@ -86,6 +86,8 @@ def measure(size: int, width: float, batch: int, side: str, steps: int = 2) -> d
         str(steps),
     ]
     out = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env)
+    if out.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} exited with {out.returncode}:\n{out.stderr[-5000:]}")
     profile = parse(out.stdout)
     profile["steps"] = steps
     return profile
@@ -100,16 +102,17 @@ def _child(size: int, width: float, batch: int, side: str, steps: int) -> None:
     from benchmarks import step
 
     batches = step.real_batches(size, batch, 2)
-    teacher = None
-    if side != "ours-labels":
-        teacher = str(Path(tempfile.mkdtemp(prefix="bench-prof-")) / "vgg16.weights.h5")
-        keras.applications.VGG16(weights=None).save_weights(teacher)
-    if side == "reference":
-        s = step.build_reference(size, width, batch, 1000, teacher)
-    else:
-        s = step.build_ours(
-            size, width, batch, 1000, "teacher" if teacher else "labels", teacher, False
-        )
+    with tempfile.TemporaryDirectory(prefix="bench-prof-") as tmp:
+        teacher = None
+        if side != "ours-labels":
+            teacher = str(Path(tmp) / "vgg16.weights.h5")
+            keras.applications.VGG16(weights=None).save_weights(teacher)
+        if side == "reference":
+            s = step.build_reference(size, width, batch, 1000, teacher)
+        else:
+            s = step.build_ours(
+                size, width, batch, 1000, "teacher" if teacher else "labels", teacher, False
+            )
     inputs = [s.to_input(b) for b in batches]
     for i in range(2):
         s.run(inputs[i])

@@ -22,18 +22,19 @@ def inprocess_trial(params: dict, spec: dict, base: dict, storage: str) -> None:
     from ray import tune
 
     from colorize_core.config import TrainConfig
-    from colorize_core.trainer import Trainer
+    from colorize_core.trainer import prepare_trainer
+    from sweeps.naming import trial_name
     from sweeps.spec import SweepSpec
     from sweeps.tune_sweep import trial_config
 
     imported = time.time()
     spec_, base_ = SweepSpec.model_validate(spec), TrainConfig.model_validate(base)
-    name = f"trial-{tune.get_context().get_trial_id()}"
+    name = trial_name(tune.get_context().get_trial_id())
     # The spec's constants first, as run_sweep does (applying them twice changes nothing).
     shared = base_.with_overrides(spec_.constants)
     config = trial_config(spec_, shared, params, name, storage)
     keras.backend.clear_session()  # a reused actor: drop the previous trial's graphs
-    trainer = Trainer(config, progress=False)
+    trainer = prepare_trainer(config, progress=False)
     built = time.time()
     last, blocked = [built], [0.0]
 
@@ -72,7 +73,8 @@ class SweepRun:
 def run_inprocess_sweep(
     spec, base, storage: str, trial_cpus: float = 1.0, reuse_actors: bool = True
 ) -> SweepRun:
-    """The spec's search and scheduler over in-process trials; every report of every trial kept."""
+    """The spec's search and scheduler over in-process trials; every report of every trial kept.
+    A trial that raised is this benchmark's own failure: it raises, with that trial's error."""
     import ray
     from ray import tune
 
@@ -116,4 +118,7 @@ def run_inprocess_sweep(
                 "error": str(r.error) if r.error else None,
             }
         )
+    failed = [t["error"] for t in out.trials if t["error"]]
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(out.trials)} trials failed; the first:\n{failed[0]}")
     return out

@@ -22,7 +22,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import Goal, Section
+from benchmarks.common import FULL, QUICK, SMOKE, TINY_TRIAL, Goal, Section, shrunk_spec
+
+# preset: (the spec's budget fields replaced, training constants replaced or added, TF imports timed)
+SETTINGS = {
+    FULL: ({}, {}, 3),
+    QUICK: ({"max_trials": 2, "epochs_per_trial": 2}, {}, 1),
+    SMOKE: ({"max_trials": 1, "epochs_per_trial": 1}, TINY_TRIAL, 1),
+}
 
 
 def _trial_reports_from_dir(experiment: str) -> dict[str, list[dict]]:
@@ -58,21 +65,27 @@ def tf_import_seconds(repeats: int) -> list[float]:
 
 
 def run_side(spec, base, storage: str) -> dict:
+    """One sweep, timed; it raises if no trial got as far as a result (its trials' errors are in
+    the log), as the figures would then describe nothing."""
     import ray
 
-    from sweeps.ray_train import WORKER_ENV
+    from colorize_core.status import RunStatus
+    from sweeps.ray_train import connect
     from sweeps.tune_sweep import run_sweep
 
     t0 = time.perf_counter()
-    # run_sweep's own ray.init call, made here so the state API below can name this cluster.
-    ray.init(runtime_env={"env_vars": WORKER_ENV, "worker_process_setup_hook": "sweeps.ray_train.pin_ray_address"})
+    # run_sweep's own connection to a new local Ray, made here so the state API below can name
+    # this cluster (run_sweep finds it connected).
+    connect(None)
     outcome = run_sweep(spec, base, storage)
     wall = time.perf_counter() - t0
     actors = _actor_timeline()
     ray.shutdown()
+    statuses = [RunStatus(r.status) for r in outcome.rows]
+    if not any(st.ranked for st in statuses):
+        raise RuntimeError(f"{storage}: no trial ran to a result: {[str(st) for st in statuses]}")
     reports = _trial_reports_from_dir(outcome.experiment_path)
-    return {"wall": wall, "tune": outcome.seconds, "trials": reports, "actors": actors,
-            "statuses": [r.status for r in outcome.rows]}  # fmt: skip
+    return {"wall": wall, "tune": outcome.seconds, "trials": reports, "actors": actors, "statuses": statuses}
 
 
 def analyse(side: dict) -> dict:
@@ -139,14 +152,13 @@ def _actor_gaps(actors: list[dict]) -> dict[str, list[float]]:
     return out
 
 
-def run(quick: bool = False) -> Section:
+def run(preset: str = FULL) -> Section:
     from sweeps.spec import load_spec
 
     spec_path = Path(__file__).resolve().parent.parent / "sweeps" / "specs" / "demo.yaml"
     spec, base = load_spec(spec_path)
-    if quick:
-        budget = spec.budget.model_copy(update={"max_trials": 2, "epochs_per_trial": 2})
-        spec = spec.model_copy(update={"budget": budget})
+    budget, constants, tf_imports = SETTINGS[preset]
+    spec = shrunk_spec(spec, budget, constants)
     nested = spec.model_copy(update={"resources": spec.resources.model_copy(update={"train_in_trial": False})})
     steps = spec.constants.get("steps_per_epoch", base.steps_per_epoch)
     section = Section(
@@ -175,15 +187,16 @@ def run(quick: bool = False) -> Section:
                     "later epochs: iteration - training - validation", 2)
         section.add(f"{label}: outside trials", [x["wall"] - x["trial_sum"]], "s",
                     "Ray start, Tune, actor (re)starts between trials", 0)  # fmt: skip
-    section.add("import tensorflow + keras in a fresh process", tf_import_seconds(1 if quick else 3), "s",
+    section.add("import tensorflow + keras in a fresh process", tf_import_seconds(tf_imports), "s",
                 "paid by every new trial actor, Train controller and Train worker", 1)  # fmt: skip
     for k, v in _actor_gaps(sides[1]["actors"]).items():
         section.add(f"Ray Train per trial: {k}", v, "s", "Ray state API actor start times", 1)
     a, b = figures
     section.add("sweep wall, in-trial / Ray Train per trial", [a["wall"] / b["wall"]], "x", "", 2)
     for label, side in zip(labels, sides):
-        if any(st not in ("finished", "stopped early") for st in side["statuses"]):
-            section.notes.append(f"{label}: trials did not all run: {side['statuses']}; its figures cover the ones that did.")
+        if not all(st.ranked for st in side["statuses"]):
+            statuses = [str(st) for st in side["statuses"]]
+            section.notes.append(f"{label}: trials did not all run: {statuses}; its figures cover the ones that did.")
     for label, x in zip(labels, figures):
         section.goals.append(Goal(f"{label}: overhead <= 15% of sweep wall", x["overhead_frac"] <= 0.15,
                                   f"{x['overhead_frac'] * 100:.0f}%"))  # fmt: skip

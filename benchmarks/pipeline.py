@@ -25,9 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import Goal, Section, Stat, ratio_samples
+from benchmarks.common import FULL, QUICK, SMOKE, Goal, Section, Stat, ratio_samples
 
 IMAGE_SIZE, BATCH = 224, 16
+# preset: (JPEGs written, timed passes over all of them)
+PASSES = {FULL: (320, 5), QUICK: (160, 3), SMOKE: (2 * BATCH, 1)}
 
 
 def write_jpegs(folder: Path, count: int, seed: int = 0) -> list[Path]:
@@ -148,12 +150,10 @@ def reference_loop(files: list[Path]) -> int:
     return n
 
 
-def run(quick: bool = False) -> Section:
-    import tensorflow as tf
-
+def run(preset: str = FULL) -> Section:
     from colorize_core.shards import prepare
 
-    count, repeats = (160, 3) if quick else (320, 5)
+    count, repeats = PASSES[preset]
     section = Section(
         "pipeline",
         "2. Input pipeline: JPEG files to normalised Lab batches",
@@ -189,7 +189,6 @@ def run(quick: bool = False) -> Section:
                 t = time.perf_counter()
                 n = fn()
                 ips[label].append(n / (time.perf_counter() - t))
-        tf.keras.backend.clear_session() if False else None
     for label, s in ips.items():
         section.add(label, s, "img/s")
     ours, dec, ref = (ips[k] for k in list(sides)[:3])

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import time
 
-from benchmarks.common import Section
+from benchmarks.common import FULL, QUICK, SMOKE, Section
 
-CASES = {"small": (64, 0.25, 16, 2), "full": (224, 1.0, 8, 1)}
-QUICK = {"small": (64, 0.25, 16, 1), "full": (224, 1.0, 4, 1)}
+# preset: {name: (image_size, width, batch, profiled steps)}
+CASES = {
+    FULL: {"small": (64, 0.25, 16, 2), "full": (224, 1.0, 8, 1)},
+    QUICK: {"small": (64, 0.25, 16, 1), "full": (224, 1.0, 4, 1)},
+    SMOKE: {"tiny": (32, 0.125, 2, 1)},
+}
 
 
-def run(quick: bool = False) -> Section:
+def run(preset: str = FULL) -> Section:
     from benchmarks.dnnl_profile import measure
 
     section = Section(
@@ -26,7 +30,7 @@ def run(quick: bool = False) -> Section:
         "summed time and FLOPs (convolutions and inner products; FLOPs from the kernels' shapes).",
     )
     started = time.perf_counter()
-    for name, (size, width, batch, steps) in (QUICK if quick else CASES).items():
+    for name, (size, width, batch, steps) in CASES[preset].items():
         for side in ("ours-teacher", "reference"):
             p = measure(size, width, batch, side, steps)
             tag = f"{name} ({size}px, batch {batch}) {side}"

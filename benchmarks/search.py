@@ -13,9 +13,33 @@ from __future__ import annotations
 import math
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.common import Goal, Section, Stat
+from benchmarks.common import (
+    FULL,
+    QUICK,
+    SMOKE,
+    TINY_TRIAL,
+    Goal,
+    Section,
+    Stat,
+    shrunk_spec,
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    seeds: tuple[int, ...]  # search seeds; each runs both methods
+    budget: dict = field(default_factory=dict)  # replaces the spec's budget fields
+    constants: dict = field(default_factory=dict)  # replaces or adds the spec's training constants
+
+
+SETTINGS = {
+    FULL: Settings((0, 1, 2)),
+    QUICK: Settings((0, 1), {"max_trials": 2, "epochs_per_trial": 2}),
+    SMOKE: Settings((0,), {"max_trials": 1, "epochs_per_trial": 1}, TINY_TRIAL),
+}
 
 
 def _chronological(run) -> list[dict]:
@@ -45,8 +69,8 @@ def epochs_to_target(reports: list[dict], metric: str, target: float) -> int | N
     return None
 
 
-def run(quick: bool = False, seeds: tuple[int, ...] = (0, 1, 2), trials: int | None = None,
-        target: float | None = None) -> Section:  # fmt: skip
+def run(preset: str = FULL, trials: int | None = None, target: float | None = None) -> Section:
+    """``trials``: the sweeps' trial budget instead of the spec's (or the preset's)."""
     import ray
 
     from sweeps.spec import EarlyStop, Search, load_spec
@@ -55,19 +79,10 @@ def run(quick: bool = False, seeds: tuple[int, ...] = (0, 1, 2), trials: int | N
         Path(__file__).resolve().parent.parent / "sweeps" / "specs" / "demo.yaml"
     )
     spec, base = load_spec(spec_path)
-    if quick:
-        seeds = seeds[:2]
-        spec = spec.model_copy(
-            update={
-                "budget": spec.budget.model_copy(
-                    update={"max_trials": 2, "epochs_per_trial": 2}
-                )
-            }
-        )
-    if trials:
-        spec = spec.model_copy(
-            update={"budget": spec.budget.model_copy(update={"max_trials": trials})}
-        )
+    settings = SETTINGS[preset]
+    seeds = settings.seeds
+    budget = settings.budget | ({"max_trials": trials} if trials else {})
+    spec = shrunk_spec(spec, budget, settings.constants)
     metric = spec.objectives[0].name
     b = spec.budget
     section = Section(

@@ -9,7 +9,10 @@ runs to the end (3 + 1 + 1 + 1 of 12). With 8 trials the floor is 3 + 7 of 24, 0
 from __future__ import annotations
 
 from benchmarks import search
+from benchmarks.common import FULL, QUICK, SMOKE
+
+TRIALS = {FULL: 8, QUICK: 4, SMOKE: 2}
 
 
-def run(quick: bool = False):
-    return search.run(quick=quick, trials=4 if quick else 8)
+def run(preset: str = FULL):
+    return search.run(preset, trials=TRIALS[preset])

@@ -1,8 +1,9 @@
 """Benchmark 1: the training step, ours against a faithful port of the ChromaGAN reference loop.
 
-Ours: ``ChromaGAN.train_step`` compiled exactly as ``colorize_core.trainer.Trainer`` compiles it
-(one ``tf.function`` running the step as the strategy's per-replica function), critic then
-generator update, the losses read back to Python every step as the trainer does.
+Ours: ``ChromaGAN.train_step`` compiled by ``colorize_core.trainer.compile_distributed_step``, as
+the trainer compiles it (one ``tf.function`` running the step as the strategy's per-replica
+function), critic then generator update, the losses read back to Python every step as the trainer
+does; the precision policy set by ``trainer.set_precision``.
 
 Reference (pvitoria/ChromaGAN, ``SOURCE/ChromaGAN.py``), ported to Keras 3 with our own generator
 and critic builders so the architecture is identical: three compiled Keras models --
@@ -27,20 +28,49 @@ from __future__ import annotations
 import gc
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import astuple, dataclass
 from functools import partial
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
-from benchmarks.common import Goal, Section, Stat, ratio_samples
+from benchmarks.common import FULL, QUICK, SMOKE, Goal, Section, Stat, ratio_samples
 
-SIZES = {
-    # name: (image_size, width, batch, steps per repeat, repeats)
-    "small": (64, 0.25, 16, 4, 5),
-    "full": (224, 1.0, 8, 1, 3),
+
+@dataclass(frozen=True)
+class Size:
+    image_size: int
+    width: float
+    batch: int
+    steps: int  # per repeat
+    repeats: int
+    warmup: int = 1  # untimed first calls (tracing)
+
+
+@dataclass(frozen=True)
+class Settings:
+    sizes: dict[str, Size]
+    conv_seconds: float = 1.0  # each conv throughput sample runs at least this long
+    conv_repeats: int = 2
+
+
+SETTINGS = {
+    FULL: Settings({"small": Size(64, 0.25, 16, 4, 5, warmup=2), "full": Size(224, 1.0, 8, 1, 3)}),
+    QUICK: Settings({"small": Size(64, 0.25, 16, 2, 3, warmup=2), "full": Size(224, 1.0, 4, 1, 2)}),
+    SMOKE: Settings({"tiny": Size(32, 0.125, 2, 1, 1)}, conv_seconds=0.0, conv_repeats=1),
 }
-QUICK = {"small": (64, 0.25, 16, 2, 3), "full": (224, 1.0, 4, 1, 2)}
+
+
+@dataclass
+class Side:
+    """One way of training (or a part of it) that the benchmark times."""
+
+    run: Callable  # one step on one input
+    to_input: Callable = lambda b: b  # a numpy batch to what ``run`` takes
+    step: Callable | None = None  # ours: the compiled step (its graph is profiled)
+    gan: object = None  # ours: the ChromaGAN
+    teacher_only: Callable | None = None  # the reference: its VGG16 teacher's predict alone
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -50,7 +80,7 @@ def real_batches(size: int, batch: int, count: int) -> list[dict[str, np.ndarray
     from colorize_core.datasets import resolve_dataset
     from colorize_core.pipeline import make_dataset
 
-    prepared, _ = resolve_dataset(DataConfig(), 0, progress=False)
+    prepared = resolve_dataset(DataConfig(), 0, progress=False).path
     ds = make_dataset(prepared, "train", size, batch, training=True, repeat=True).take(
         count
     )
@@ -64,28 +94,26 @@ def build_ours(size, width, batch, num_classes, semantic, teacher_file, mixed):
 
     from colorize_core.config import demo_config
     from colorize_core.gan import ChromaGAN
-    from colorize_core.trainer import Trainer, _set_precision
+    from colorize_core.trainer import compile_distributed_step, set_precision
 
     config = demo_config().with_overrides({
         "model.image_size": size, "model.width": width, "data.batch_size": batch,
         "loss.semantic": semantic, "loss.teacher_weights": teacher_file if semantic == "teacher" else None,
         "mixed_precision": mixed,
     })  # fmt: skip
-    _set_precision(mixed)
+    policy = set_precision(mixed)
     keras.utils.set_random_seed(0)
-    gan = ChromaGAN(config, num_classes, batch)
+    gan = ChromaGAN(config, num_classes, batch, loss_scaling=policy == "mixed_float16")
     gan.build_optimizers()
-    step = Trainer._compile_step(
-        SimpleNamespace(strategy=tf.distribute.get_strategy(), gan=gan)
-    )
-    _set_precision(False)
+    step = compile_distributed_step(tf.distribute.get_strategy(), gan)
+    set_precision(False)  # the layers keep the policy they were built with
 
     def run(b):
         return {
             k: float(v) for k, v in step(b).items()
         }  # the trainer reads losses every step
 
-    return SimpleNamespace(run=run, step=step, gan=gan, to_input=_to_tensors)
+    return Side(run=run, step=step, gan=gan, to_input=_to_tensors)
 
 
 def _to_tensors(b):
@@ -220,8 +248,7 @@ def build_reference(size, width, batch, num_classes, teacher_file, lr=2e-4):
     def teacher_only(b):
         return teacher.predict(np.tile(b["L"], [1, 1, 1, 3]), verbose=0)
 
-    return SimpleNamespace(run=run, to_input=lambda b: b, models=(combined, discriminator_model, teacher),
-                           teacher_only=teacher_only)  # fmt: skip
+    return Side(run=run, teacher_only=teacher_only)
 
 
 # ------------------------------------------------------------------------------------------ FLOPs
@@ -265,7 +292,8 @@ def _leaf_layers(model):
 def conv_throughput(
     shapes, dtype: str, seconds: float = 1.0, repeats: int = 3
 ) -> dict[tuple, list[float]]:
-    """GFLOP/s of a compiled 3x3 'same' convolution at each (batch, side, c_in, c_out)."""
+    """GFLOP/s of a compiled 3x3 'same' convolution at each (batch, side, c_in, c_out); each sample
+    is at least 4 calls and ``seconds`` long."""
     import tensorflow as tf
 
     out = {}
@@ -290,15 +318,14 @@ def conv_throughput(
     return out
 
 
-def _model_conv_shapes(size, width, batch):
-    from colorize_core.model import _ch
-
-    # The encoder's convs at this size and width, and VGG16's at 224 px (the teacher, and the
-    # full-size encoder): the best of them is the conv throughput TF reaches on this machine.
-    own = [
-        (batch, size // k, _ch(c, width), _ch(c, width))
-        for k, c in ((2, 128), (4, 256), (8, 512))
-    ]
+def model_conv_shapes(generator, batch: int) -> list[tuple[int, int, int, int]]:
+    """The (batch, side, c_in, c_out) of the encoder's second conv in VGG blocks 2-4 of ``generator``
+    (at S/2, S/4, S/8), and of VGG16's own at 224 px (the teacher, and the full-size encoder): the
+    best of them is the conv throughput TF reaches on this machine."""
+    own = []
+    for block in (2, 3, 4):
+        conv = generator.get_layer(f"block{block}_conv2")
+        own.append((batch, conv.input.shape[1], conv.input.shape[-1], conv.filters))
     vgg = [(min(batch, 8), 224 // k, c, c) for k, c in ((2, 128), (4, 256), (8, 512))]
     return list(dict.fromkeys(own + vgg))
 
@@ -308,7 +335,7 @@ def fwd_teacher(sides) -> float:
     return forward_flops(sides["ours (teacher)"].gan.teacher)
 
 
-def _time_steps(side, inputs, steps) -> float:
+def time_steps(side: Side, inputs, steps: int) -> float:
     t = time.perf_counter()
     for i in range(steps):
         side.run(inputs[i % len(inputs)])
@@ -316,11 +343,11 @@ def _time_steps(side, inputs, steps) -> float:
 
 
 def run(
-    quick: bool = False, sizes: list[str] | None = None, profile_dir: str | None = None
+    preset: str = FULL, sizes: list[str] | None = None, profile_dir: str | None = None
 ) -> Section:
     import keras
 
-    table = QUICK if quick else SIZES
+    settings = SETTINGS[preset]
     section = Section(
         "step",
         "1. Training step: ours vs the ChromaGAN reference loop, and vs conv throughput",
@@ -337,8 +364,8 @@ def run(
     gc.collect()
     num_classes = 1000  # the teacher's classes, as the reference's class head
 
-    for name in sizes or list(table):
-        size, width, batch, steps, repeats = table[name]
+    for name in sizes or list(settings.sizes):
+        size, width, batch, steps, repeats, warmup = astuple(settings.sizes[name])
         batches = real_batches(size, batch, 4)
         tag = f"{name} ({size}px, width {width:g}, batch {batch})"
         shape = (size, width, batch, num_classes)
@@ -359,26 +386,22 @@ def run(
             t0 = time.perf_counter()
             sides[label] = make()
             inputs[label] = [sides[label].to_input(b) for b in batches]
-            for i in range(2 if name == "small" else 1):  # trace / first calls
+            for i in range(warmup):  # trace / first calls
                 sides[label].run(inputs[label][i])
             build_s[label] = time.perf_counter() - t0
         # Profile: the reference's teacher predict alone, the part both loops share.
         teacher_only = sides["reference"].teacher_only
-        sides["profile: VGG16 teacher predict alone"] = SimpleNamespace(
-            run=teacher_only
-        )
+        sides["profile: VGG16 teacher predict alone"] = Side(run=teacher_only)
         inputs["profile: VGG16 teacher predict alone"] = batches
         teacher_only(batches[0])
         build_s["profile: VGG16 teacher predict alone"] = 0.0
         # The machine's conv throughput at the model's and VGG16's shapes; the best shape of each
         # dtype is measured again in every repeat, next to the steps, so that the achieved /
         # conv fractions compare the same moment of a shared machine.
-        conv32 = conv_throughput(
-            _model_conv_shapes(size, width, batch), "float32", repeats=2
-        )
-        conv16 = conv_throughput(
-            _model_conv_shapes(size, width, batch), "bfloat16", repeats=2
-        )
+        shapes = model_conv_shapes(sides["ours (teacher)"].gan.generator, batch)
+        measure_conv = partial(conv_throughput, seconds=settings.conv_seconds)
+        conv32 = measure_conv(shapes, "float32", repeats=settings.conv_repeats)
+        conv16 = measure_conv(shapes, "bfloat16", repeats=settings.conv_repeats)
         shape32 = max(conv32, key=lambda k: Stat(conv32[k]).median)
         shape16 = max(conv16, key=lambda k: Stat(conv16[k]).median)
         near32: list[float] = []
@@ -387,10 +410,10 @@ def run(
         for _ in range(repeats):
             for label, side in sides.items():
                 ips[label].append(
-                    steps * batch / _time_steps(side, inputs[label], steps)
+                    steps * batch / time_steps(side, inputs[label], steps)
                 )
-            near32 += conv_throughput([shape32], "float32", repeats=1)[shape32]
-            near16 += conv_throughput([shape16], "bfloat16", repeats=1)[shape16]
+            near32 += measure_conv([shape32], "float32", repeats=1)[shape32]
+            near16 += measure_conv([shape16], "bfloat16", repeats=1)[shape16]
 
         # FLOPs of our step, per image, and the achieved rate.
         example = batches[0]

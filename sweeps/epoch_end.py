@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from colorize_core.config import TrainConfig
 from colorize_core.model_files import MODEL_DIR
+from colorize_core.status import RunStatus
 from sweeps.checkpoint_store import METRICS_LOG, CheckpointStore
 
 if TYPE_CHECKING:
@@ -109,8 +110,6 @@ class EpochEnd:
 
 
 def log_epoch(run: TrialRun, trainer: Trainer, config: TrainConfig, metrics: dict, final: bool) -> None:
-    from colorize_core.status import RunStatus
-
     epoch = int(metrics["epoch"])
     run.log_epoch(epoch, metrics)
     if run.wants_samples(epoch, config.epochs):

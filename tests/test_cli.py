@@ -43,6 +43,28 @@ def trained_model(prepared_sample, tmp_path_factory):
     return model
 
 
+def test_a_run_started_in_process_continues_through_ray_in_one_layout(prepared_sample, tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(
+        "name: both-ways\nepochs: 1\nsteps_per_epoch: 2\n"
+        f"data:\n  source: {prepared_sample}\n  batch_size: 8\n"
+        "model:\n  image_size: 64\n  width: 0.25\n"
+    )
+    run("train", "--config", config, "--out-dir", tmp_path, "--in-process")
+    proc = run("train", "--config", config, "--out-dir", tmp_path, "--set", "epochs=2")
+    assert "resumed from checkpoint" in proc.stdout and "at step 2" in proc.stdout
+    assert "finished at step 4" in proc.stdout
+    folder = tmp_path / "both-ways"
+    assert sorted(p.name for p in folder.glob("checkpoint_step_*")) == ["checkpoint_step_00000002", "checkpoint_step_00000004"]
+    assert len((folder / "metrics.jsonl").read_text().splitlines()) == 2 and (folder / "model" / "generator.keras").is_file()
+
+    # A run folder an older chromasweep wrote is refused, untouched, before Ray starts.
+    (tmp_path / "old-run" / "checkpoints").mkdir(parents=True)
+    proc = run("train", "--config", config, "--out-dir", tmp_path, "--set", "name=old-run", "--in-process", check=False)
+    assert proc.returncode == 1 and "old-run: written by an older chromasweep" in proc.stderr
+    assert (tmp_path / "old-run" / "checkpoints").is_dir()
+
+
 def test_data_sample_then_prepare(tmp_path):
     run("data", "sample", tmp_path / "photos")
     proc = run("data", "prepare", tmp_path / "photos", tmp_path / "shards")

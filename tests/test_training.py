@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from colorize_core.config import ConfigError, load_config
+from colorize_core.metric_registry import unknown
 from colorize_core.metrics import evaluate
 from colorize_core.pipeline import make_dataset
 from colorize_core.trainer import prepare_trainer
@@ -23,6 +24,7 @@ def test_a_short_run_learns_colour_beyond_the_gray_baseline(tiny_config):
     assert last["train_ab_mse"] < first["train_ab_mse"]
     for key in ("val_psnr", "val_ssim", "val_colorfulness_gap", "images_per_second"):
         assert np.isfinite(last[key])
+    assert unknown(last) == []  # every metric the trainer reports is in the registry
 
     train_crops = make_dataset(trainer.prepared, "train", config.model.image_size, 32, training=False)
     scores = evaluate(trainer.gan.generator, train_crops)

@@ -1,0 +1,166 @@
+"""The epoch-end protocol step by step, without Ray or TensorFlow: what happens in which order, on
+which worker, and what a failure at each step leaves behind."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from colorize_core.config import demo_config
+from colorize_core.metric_registry import unknown
+from colorize_core.trainer import Report
+from sweeps.checkpoint_store import CheckpointStore, LayoutError
+from sweeps.epoch_end import EpochEnd, report_diverged
+
+CONFIG = demo_config().with_overrides({"epochs": 2})
+
+
+class Events(list):
+    """What happened, in order, across the trainer, the tracking run and the session."""
+
+
+class Trainer:
+    """The trainer's side of the protocol: checkpoint and export files, written for real."""
+
+    gan = type("Gan", (), {"generator": None})
+
+    def __init__(self, events):
+        self.events = events
+
+    def model_info(self):
+        return {}
+
+    def save_checkpoint(self, directory):
+        self.events.append("checkpoint")
+        Path(directory, "ckpt").write_text("weights")
+
+    def export(self, directory):
+        self.events.append("export")
+        Path(directory).mkdir()
+        Path(directory, "generator.keras").write_text("model")
+
+
+class Run:
+    def __init__(self, events, down=False):
+        self.events, self.down = events, down
+
+    def log_epoch(self, epoch, metrics):
+        if self.down:
+            raise ConnectionError("tracking server unreachable")
+        self.events.append(f"log epoch {epoch}")
+
+    def wants_samples(self, epoch, last):
+        return False
+
+    def log_model(self, generator, info, epoch):
+        self.events.append("log model")
+
+    def finish(self, status):
+        self.events.append(f"finish {status}")
+
+
+class Session:
+    """A worker's session over a real store; records what was durable when it was notified."""
+
+    def __init__(self, events, store, rank=0, world=1):
+        self.events, self.store, self.rank, self.world = events, store, rank, world
+
+    def notify(self, metrics):
+        durable = self.store.complete()[-1:] if self.store.complete() else []
+        published = self.store.model_location() is not None
+        self.events.append(("notify", metrics["step"], durable, published))
+
+
+class Recorded(CheckpointStore):
+    def __init__(self, events, root):
+        super().__init__(root, keep=2)
+        self.events = events
+
+    def save(self, directory, name):
+        self.events.append(f"keep {name}")
+        return super().save(directory, name)
+
+    def publish_model(self, model_dir):
+        self.events.append("publish")
+        return super().publish_model(model_dir)
+
+
+def _protocol(tmp_path, rank=0, world=1, run_down=False):
+    events = Events()
+    store = Recorded(events, str(tmp_path / "run"))
+    store.check_layout()
+    session = Session(events, store, rank, world)
+    trainer = Trainer(events)
+    protocol = EpochEnd(session, trainer, CONFIG, Run(events, run_down), resumed_from=0)
+    return protocol, events, store
+
+
+def _report(epoch, step, epoch_end=True):
+    return Report(epoch, step, {"train_ab_mse": 0.1, "val_psnr": 20.0}, epoch_end)
+
+
+def test_the_last_epoch_logs_then_checkpoints_keeps_publishes_and_only_then_notifies(tmp_path):
+    protocol, events, store = _protocol(tmp_path)
+    protocol(_report(1, 4))
+    events.clear()
+    protocol(_report(2, 8))
+    assert events == [
+        "log epoch 2", "log model", "finish finished",
+        "checkpoint", "export", "keep checkpoint_step_00000008", "publish",
+        ("notify", 8, ["checkpoint_step_00000008"], True),
+    ]  # fmt: skip
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+    kept = tmp_path / "run" / "checkpoint_step_00000008"
+    assert [m["epoch"] for m in json.loads((kept / "history.json").read_text())] == [1, 2]
+    assert json.loads((kept / "metrics.json").read_text())["step"] == 8
+    assert (tmp_path / "run" / "model" / "generator.keras").is_file()
+
+
+def test_a_tracking_failure_before_the_checkpoint_leaves_the_epoch_unrecorded(tmp_path):
+    protocol, events, store = _protocol(tmp_path, run_down=True)
+    with pytest.raises(ConnectionError):
+        protocol(_report(1, 4))
+    # Nothing durable and nobody told: the epoch re-runs from the previous checkpoint.
+    assert events == [] and store.complete() == []
+
+
+def test_a_mid_epoch_report_keeps_a_checkpoint_but_logs_nothing(tmp_path):
+    protocol, events, store = _protocol(tmp_path)
+    protocol(_report(0.5, 2, epoch_end=False))
+    assert events == ["checkpoint", "keep checkpoint_step_00000002", ("notify", 2, ["checkpoint_step_00000002"], False)]
+    assert protocol.history == []
+
+
+def test_other_workers_write_their_checkpoint_and_report_but_keep_log_and_publish_nothing(tmp_path):
+    protocol, events, store = _protocol(tmp_path, rank=1, world=2)
+    protocol(_report(2, 8))
+    assert events == ["checkpoint", ("notify", 8, [], False)]
+    assert protocol.last["workers"] == 2
+
+
+def test_every_reported_metric_is_in_the_registry(tmp_path):
+    protocol, _, _ = _protocol(tmp_path)
+    protocol(_report(1, 4))
+    assert unknown(protocol.last) == []
+    assert unknown({"val_made_up": 1.0}) == ["val_made_up"]
+
+
+def test_divergence_is_a_marker_checkpoint_that_outranks_the_weights(tmp_path):
+    protocol, events, store = _protocol(tmp_path)
+    protocol(_report(1, 4))
+    report_diverged(protocol.session, {"step": 4, "diverged": 1, "message": "non-finite"})
+    assert store.complete()[-1] == "checkpoint_diverged_step_00000004"
+    assert events[-1] == ("notify", 4, ["checkpoint_diverged_step_00000004"], False)
+
+
+def test_a_run_folder_of_an_older_layout_is_refused_and_restart_clears_it(tmp_path):
+    (tmp_path / "old" / "checkpoints").mkdir(parents=True)  # what `train --in-process` used to write
+    store = CheckpointStore(str(tmp_path / "old"), keep=2)
+    with pytest.raises(LayoutError, match=r"old: written by an older chromasweep \(checkpoints without"):
+        store.check_layout()
+    assert (tmp_path / "old" / "checkpoints").is_dir()  # refused, not touched
+    store.delete()
+    store.check_layout()
+    assert json.loads((tmp_path / "old" / "chromasweep-run.json").read_text()) == {"layout": 2}
+    store.check_layout()  # its own layout: accepted again
