@@ -24,6 +24,8 @@ HERE = Path(__file__).resolve().parent
 NAMES = ["step", "profile", "pipeline", "search", "search_wide", "orchestration", "gpu"]
 KEEP_START, KEEP_END = "<!-- reading:start -->", "<!-- reading:end -->"
 SMOKE_LOG_LINES = 150  # of a failed benchmark's log, printed by --smoke
+# They start a Ray cluster each: --smoke runs them one after another (beside the others).
+USES_RAY = ("search", "search_wide", "orchestration")
 
 
 def _child(name: str, preset: str, out: str) -> int:
@@ -73,6 +75,46 @@ def run_one(name: str, preset: str, log_dir: Path) -> tuple[dict, bool]:
         }, False
     finally:
         Path(out).unlink(missing_ok=True)
+
+
+def smoke(names: list[str], log_dir: Path) -> int:
+    """Every benchmark at its toy size, the ones that start Ray one after another beside the others;
+    a table of what they measured (meaningless at this size: printed, never stored), a line per
+    benchmark, the log of each that failed. Returns the exit status: 1 if any failed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from benchmarks.common import SMOKE, Section
+
+    started = time.perf_counter()
+    lanes = [[n for n in names if n in USES_RAY], [n for n in names if n not in USES_RAY]]
+
+    def run_lane(lane: list[str]) -> dict[str, tuple[dict, bool, float]]:
+        out = {}
+        for name in lane:
+            t0 = time.perf_counter()
+            section, ok = run_one(name, SMOKE, log_dir)
+            out[name] = section, ok, time.perf_counter() - t0
+        return out
+
+    with ThreadPoolExecutor(len(lanes)) as pool:
+        runs = {name: run for lane in pool.map(run_lane, lanes) for name, run in lane.items()}
+    print_table([runs[name][0] for name in names])
+    print("\nsmoke pass (toy sizes: the figures above only show that the code ran):")
+    problems = []
+    for name in names:
+        section, ok, seconds = runs[name]
+        own = smoke_problems(name, section, ok, log_dir / f"{name}.log")
+        problems += own
+        state = "FAILED" if own else f"skipped: {section['skipped']}" if section.get("skipped") else "ok"
+        line = f"{name}: {state}, {len(section['figures'])} figures, {seconds:.0f} s"
+        if section["figures"]:
+            f = Section.from_json(section).figures[0]
+            line += f"; first: {f.name} = {f.value.median:.{f.digits}f} {f.unit}"
+        print(line)
+    print("\n".join(["", *problems]), file=sys.stderr, flush=True)
+    print(f"\nsmoke: {len(names)} benchmark(s) in {time.perf_counter() - started:.0f} s, "
+          f"{'FAILED' if problems else 'all ran'} (logs in {log_dir})")  # fmt: skip
+    return 1 if problems else 0
 
 
 def smoke_problems(name: str, section: dict, ok: bool, log: Path) -> list[str]:
@@ -223,22 +265,10 @@ def main(argv: list[str] | None = None) -> int:
     preset = SMOKE if args.smoke else QUICK if args.quick else FULL
     names = args.names or NAMES
     log_dir = Path(tempfile.mkdtemp(prefix="benchmarks-logs-"))
-    started, done, problems = time.perf_counter(), [], []
-    if preset == SMOKE:  # figures of a toy run mean nothing: printed, never stored
-        for name in names:
-            t0 = time.perf_counter()
-            section, ok = run_one(name, preset, log_dir)
-            own = smoke_problems(name, section, ok, log_dir / f"{name}.log")
-            problems += own
-            state = "FAILED" if own else f"skipped: {section['skipped']}" if section.get("skipped") else "ok"
-            print(f"{name}: {state}, {len(section['figures'])} figures, {time.perf_counter() - t0:.0f} s", flush=True)
-            done.append(section)
-        print_table(done)
-        print("\n".join(["", *problems]), file=sys.stderr)
-        print(f"\nsmoke: {len(done)} benchmark(s) in {time.perf_counter() - started:.0f} s, "
-              f"{'FAILED' if problems else 'all ran'} (logs in {log_dir})")  # fmt: skip
-        return 1 if problems else 0
+    if preset == SMOKE:
+        return smoke(names, log_dir)
 
+    started, done = time.perf_counter(), []
     store = Path(args.results).with_name("results.json")
     results = json.loads(store.read_text()) if store.is_file() else {"sections": {}}
     results_md = Path(args.results)

@@ -81,8 +81,8 @@ def run_inprocess_sweep(
     from sweeps.tune_sweep import param_space, scheduler, searcher
 
     if not ray.is_initialized():
-        ray.init(
-            runtime_env={"env_vars": ENV}, include_dashboard=False, log_to_driver=False
+        ray.init(  # a new local Ray, never one that something else on this machine started
+            address="local", runtime_env={"env_vars": ENV}, include_dashboard=False, log_to_driver=False
         )
     trainable = tune.with_resources(
         tune.with_parameters(

@@ -74,9 +74,9 @@ def run_side(spec, base, storage: str) -> dict:
     from sweeps.tune_sweep import run_sweep
 
     t0 = time.perf_counter()
-    # run_sweep's own connection to a new local Ray, made here so the state API below can name
-    # this cluster (run_sweep finds it connected).
-    connect(None)
+    # run_sweep's own connection, made here so the state API below can name this cluster (run_sweep
+    # finds it connected): a new local Ray, never one that something else on this machine started.
+    connect("local")
     outcome = run_sweep(spec, base, storage)
     wall = time.perf_counter() - t0
     actors = _actor_timeline()

@@ -96,12 +96,12 @@ def test_a_lost_worker_node_costs_only_the_work_since_the_last_checkpoint(cluste
         result=launch(config, RayOptions(workers=2, storage=str(storage)), tracking=tracking)))
     run.start()
 
-    # A checkpoint counts once Ray has registered it in the run's snapshot, not when its folder appears.
-    snapshot = storage / "node-loss" / "checkpoint_manager_snapshot.json"
+    # A checkpoint counts once its completion marker is written, not when its folder appears.
+    run_folder = storage / "node-loss"
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and not (snapshot.is_file() and "checkpoint_step_" in snapshot.read_text()):
+    while time.monotonic() < deadline and not list(run_folder.glob("checkpoint_step_*/.complete")):
         time.sleep(0.5)
-    registered = [int(step) for step in re.findall(r"checkpoint_step_(\d+)", snapshot.read_text())]
+    registered = [int(re.search(r"(\d+)$", p.parent.name).group(1)) for p in run_folder.glob("checkpoint_step_*/.complete")]
     assert registered, "no checkpoint within 5 minutes"
     checkpointed_before_loss = max(registered)
 
@@ -125,6 +125,6 @@ def test_a_lost_worker_node_costs_only_the_work_since_the_last_checkpoint(cluste
     from mlflow import MlflowClient
 
     client = MlflowClient(isolated_tracking)
-    runs = client.search_runs([tracking["experiment_id"]])
+    runs = client.search_runs([tracking.experiment_id])
     assert [r.info.run_name for r in runs] == ["node-loss"] and runs[0].info.status == "FINISHED"
     assert {m.step for m in client.get_metric_history(runs[0].info.run_id, "val_psnr")} == {1, 2, 3, 4}
