@@ -127,11 +127,12 @@ def replicas(workers: int, gpus_per_worker: float) -> int:
     return workers * max(1, int(gpus_per_worker))
 
 
-def check_batch_split(batch_size: int, replica_count: int, where: str = "") -> None:
-    """Refuse a global batch that does not split evenly over the replicas (each gets its share)."""
+def check_batch_split(batch_size: int, replica_count: int, over: str = "") -> None:
+    """Refuse a global batch that does not split evenly over the replicas (each gets its share);
+    ``over`` names where the replica count comes from."""
     if batch_size % replica_count:
         raise ConfigError(
-            f"{where}data.batch_size {batch_size} does not split evenly over {replica_count} replicas; "
+            f"data.batch_size {batch_size} does not split evenly over {over or f'{replica_count} replicas'}; "
             f"use a multiple of {replica_count}"
         )
 

@@ -51,6 +51,7 @@ def _order(name: str) -> tuple[int, bool]:
 class CheckpointStore:
     def __init__(self, root: str, keep: int):
         self.uri, self.keep = root, keep
+        self._marked = False  # whether the layout marker is known to be written
         if is_uri(root):
             self.fs, self.root = pafs.FileSystem.from_uri(root)
         else:
@@ -68,9 +69,11 @@ class CheckpointStore:
 
     # -- the layout -------------------------------------------------------------------------
     def check_layout(self) -> None:
-        """Refuse a folder that an older chromasweep wrote; mark a new one as this layout's."""
+        """Refuse a folder that an older chromasweep wrote. A new run's folder is made (and marked
+        as this layout's) by its first checkpoint: a run that never got that far leaves nothing."""
         entries = {i.base_name: i for i in self._entries()}
         if LAYOUT_FILE in entries:
+            self._marked = True
             found = json.loads(self.read_text(LAYOUT_FILE))
             if found.get("layout") != LAYOUT_VERSION:
                 raise LayoutError(f"{self.location(LAYOUT_FILE)}: layout {found.get('layout')}, expected {LAYOUT_VERSION}")
@@ -84,7 +87,6 @@ class CheckpointStore:
                 f"{self.uri}: written by an older chromasweep ({', '.join(old[:3])} without {LAYOUT_FILE}); "
                 "it cannot be continued: move it away, or train under another name (or --restart to discard it)"
             )
-        self.write_text(LAYOUT_FILE, json.dumps({"layout": LAYOUT_VERSION}))
 
     def delete(self) -> None:
         """The whole run: checkpoints, metrics and model (``--restart``)."""
@@ -110,6 +112,9 @@ class CheckpointStore:
 
     def save(self, directory: str, name: str) -> str:
         """Copy the local ``directory`` in as checkpoint ``name``; drop all but the newest ``keep``."""
+        if not self._marked:
+            self.write_text(LAYOUT_FILE, json.dumps({"layout": LAYOUT_VERSION}))
+            self._marked = True
         target = self._path(name)
         self.fs.create_dir(target)
         pafs.copy_files(str(Path(directory).resolve()), target, destination_filesystem=self.fs)

@@ -229,7 +229,7 @@ def load_spec(path: str | Path) -> tuple[SweepSpec, TrainConfig]:
     batches = spec.parameters.get("data.batch_size")
     for batch in batches.values if isinstance(batches, Values) else [trial.data.batch_size]:
         try:
-            check_batch_split(batch, count, where="resources: ")
+            check_batch_split(batch, count, over=f"resources.workers ({count} replicas)")
         except ConfigError as err:
             raise SpecError(f"{path}: {err}") from None
     if isinstance(spec.parameters.get("epochs"), (Values, Distribution)):

@@ -162,5 +162,8 @@ def test_a_run_folder_of_an_older_layout_is_refused_and_restart_clears_it(tmp_pa
     assert (tmp_path / "old" / "checkpoints").is_dir()  # refused, not touched
     store.delete()
     store.check_layout()
+    assert not (tmp_path / "old").exists()  # made by the first checkpoint, not before
+    (tmp_path / "ckpt").mkdir()
+    store.save(str(tmp_path / "ckpt"), "checkpoint_step_00000001")
     assert json.loads((tmp_path / "old" / "chromasweep-run.json").read_text()) == {"layout": 2}
-    store.check_layout()  # its own layout: accepted again
+    CheckpointStore(str(tmp_path / "old"), keep=2).check_layout()  # its own layout: accepted
