@@ -73,6 +73,16 @@ def sweep(*args, **kwargs):
                           capture_output=True, text=True, timeout=1500, **kwargs)
 
 
+def test_a_missing_data_source_is_one_line_naming_the_path_before_ray_starts(tmp_path):
+    missing = tmp_path / "no-such-photos"
+    spec = write_spec(tmp_path, GOOD.format(base=DEMO_CONFIG, source=missing))
+    proc = sweep(spec, "--storage", tmp_path / "storage")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("Error:")]
+    assert str(spec) in line and str(missing) in line
+    assert not (tmp_path / "storage").exists()
+
+
 def table(stdout):
     """The trial rows of the closing table: trial id -> (status, epochs, metric)."""
     rows = {}
