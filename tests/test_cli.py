@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from colorize_core.model_files import MODEL_DIR, MODEL_FILE, MODEL_INFO
+
 CLI = [sys.executable, "-m", "chromasweep.cli"]
 
 
@@ -31,8 +33,8 @@ def trained_model(prepared_sample, tmp_path_factory):
     uri = f"sqlite:///{out}/mlflow.db"
     proc = run("train", "--config", config, "--out-dir", out, "--tracking-uri", uri)
     assert "epoch 1/1" in proc.stdout and "val PSNR" in proc.stdout
-    model = out / "tiny" / "model"
-    assert (model / "generator.keras").is_file() and (model / "colorizer.json").is_file()
+    model = out / "tiny" / MODEL_DIR
+    assert (model / MODEL_FILE).is_file() and (model / MODEL_INFO).is_file()
 
     # Tracked as a run of the experiment "train", with its model.
     from mlflow import MlflowClient
@@ -56,7 +58,7 @@ def test_a_run_started_in_process_continues_through_ray_in_one_layout(prepared_s
     assert "finished at step 4" in proc.stdout
     folder = tmp_path / "both-ways"
     assert sorted(p.name for p in folder.glob("checkpoint_step_*")) == ["checkpoint_step_00000002", "checkpoint_step_00000004"]
-    assert len((folder / "metrics.jsonl").read_text().splitlines()) == 2 and (folder / "model" / "generator.keras").is_file()
+    assert len((folder / "metrics.jsonl").read_text().splitlines()) == 2 and (folder / MODEL_DIR / MODEL_FILE).is_file()
 
     # A run folder an older chromasweep wrote is refused, untouched, before Ray starts.
     (tmp_path / "old-run" / "checkpoints").mkdir(parents=True)

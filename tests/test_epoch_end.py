@@ -8,6 +8,7 @@ import pytest
 
 from colorize_core.config import demo_config
 from colorize_core.metric_registry import unknown
+from colorize_core.model_files import MODEL_DIR, MODEL_FILE
 from colorize_core.trainer import Report
 from sweeps.checkpoint_store import CheckpointStore, LayoutError
 from sweeps.epoch_end import EpochEnd, report_diverged
@@ -37,7 +38,7 @@ class Trainer:
     def export(self, directory):
         self.events.append("export")
         Path(directory).mkdir()
-        Path(directory, "generator.keras").write_text("model")
+        Path(directory, MODEL_FILE).write_text("model")
 
 
 class Run:
@@ -114,7 +115,7 @@ def test_the_last_epoch_logs_then_checkpoints_keeps_publishes_and_only_then_noti
     kept = tmp_path / "run" / "checkpoint_step_00000008"
     assert [m["epoch"] for m in json.loads((kept / "history.json").read_text())] == [1, 2]
     assert json.loads((kept / "metrics.json").read_text())["step"] == 8
-    assert (tmp_path / "run" / "model" / "generator.keras").is_file()
+    assert (tmp_path / "run" / MODEL_DIR / MODEL_FILE).is_file()
 
 
 def test_a_tracking_failure_before_the_checkpoint_leaves_the_epoch_unrecorded(tmp_path):

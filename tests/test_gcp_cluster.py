@@ -149,7 +149,11 @@ def test_gpu_workers_are_spot_l4s_with_their_driver_sized_for_the_shipped_spec(c
     assert r.workers <= worker["min_workers"]
     assert r.workers * spec.budget.max_concurrent <= worker["max_workers"]
     # The drivers of multi-worker trials stay on the on-demand head, whatever a Spot worker does.
-    from sweeps.tune_sweep import TRIAL_DRIVER_RESOURCE, TRIAL_DRIVER_SHARE, trial_resources
+    from sweeps.tune_sweep import (
+        TRIAL_DRIVER_RESOURCE,
+        TRIAL_DRIVER_SHARE,
+        trial_resources,
+    )
 
     own = trial_resources(spec, {"CPU": head["resources"]["CPU"], TRIAL_DRIVER_RESOURCE: head["resources"][TRIAL_DRIVER_RESOURCE]})
     assert own == {"cpu": 0, TRIAL_DRIVER_RESOURCE: TRIAL_DRIVER_SHARE}

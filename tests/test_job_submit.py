@@ -13,6 +13,10 @@ import mlflow
 import pytest
 from conftest import local_cluster_up
 
+from colorize_core.model_files import MODEL_DIR, MODEL_FILE
+from colorize_core.status import RunStatus
+from sweeps.naming import trial_name
+
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = ROOT / "colorize_core" / "configs" / "demo.yaml"
 # Ports of their own: tests/test_local_cluster.py has 6391/8266, a plain local Ray the defaults.
@@ -45,9 +49,9 @@ def local_cluster(tmp_path):
 def trial_rows(stdout: str) -> dict[str, tuple[str, int]]:
     """The closing table of `chromasweep sweep`: trial id -> (status, epochs)."""
     after = stdout.split("sorted by", 1)[1].splitlines()[2:]
-    matches = (re.match(r"^([0-9a-f]{8})\s+(finished|stopped early|diverged|error|not run)\s+(\d+)\s", line)
+    matches = (re.match(rf"^([0-9a-f]{{8}})\s+({'|'.join(RunStatus)})\s+(\d+)\s", line)
                for line in after)  # fmt: skip
-    return {m[1]: (m[2], int(m[3])) for m in matches if m}
+    return {m[1]: (RunStatus(m[2]), int(m[3])) for m in matches if m}
 
 
 def test_the_readme_launch_command_runs_a_sweep_through_ray_job_submit(local_cluster, prepared_sample, tmp_path):
@@ -96,13 +100,13 @@ resources: {{workers: 2, cpus_per_worker: 1, gpus_per_worker: 0}}
 
     assert "sweep on-cluster: 2 trials" in job.stdout
     rows = trial_rows(job.stdout)
-    assert sorted(rows.values()) == [("finished", 1), ("finished", 1)], job.stdout[-2000:]
+    assert sorted(rows.values()) == [(RunStatus.FINISHED, 1), (RunStatus.FINISHED, 1)], job.stdout[-2000:]
     best = re.search(r"best trial: ([0-9a-f]{8}) \(val_psnr [-\d.]+\); model: (\S+)", job.stdout)
     assert best and best[1] in rows
     trials = storage / "on-cluster" / "trials"
-    assert Path(best[2]) == trials / f"trial-{best[1]}" / "model"
+    assert Path(best[2]) == trials / trial_name(best[1]) / MODEL_DIR
     for trial in rows:  # each trial's final model, written by its Ray Train worker on a worker node
-        assert (trials / f"trial-{trial}" / "model" / "generator.keras").is_file()
+        assert (trials / trial_name(trial) / MODEL_DIR / MODEL_FILE).is_file()
 
     # Where Ray put each trial's parts: its driver on the head (never a worker node, which would be
     # a Spot VM on GCP), its two Ray Train workers on the two worker nodes.

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import local_cluster_up
 
+from colorize_core.model_files import MODEL_DIR, MODEL_FILE
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -33,4 +35,4 @@ def test_local_cluster_needs_the_token_and_trains_on_two_worker_nodes(local_clus
     )  # fmt: skip
     assert train.returncode == 0, train.stderr[-3000:]
     assert "finished at step 3" in train.stdout
-    assert (tmp_path / "on-local-cluster" / "model" / "generator.keras").is_file()
+    assert (tmp_path / "on-local-cluster" / MODEL_DIR / MODEL_FILE).is_file()

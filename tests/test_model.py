@@ -2,7 +2,12 @@ import keras
 import numpy as np
 import pytest
 
-from colorize_core.model import build_critic, build_generator, build_teacher, load_vgg16_encoder_weights
+from colorize_core.model import (
+    build_critic,
+    build_generator,
+    build_teacher,
+    load_vgg16_encoder_weights,
+)
 
 
 @pytest.mark.parametrize("size,width,classes", [(64, 0.25, 10), (224, 1.0, 1000)])

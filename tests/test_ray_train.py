@@ -11,6 +11,8 @@ import pytest
 import ray
 from ray.cluster_utils import Cluster
 
+from colorize_core.model_files import MODEL_FILE
+from colorize_core.status import RunStatus
 from colorize_core.trainer import prepare_trainer
 from sweeps.ray_train import RayOptions, launch
 
@@ -40,15 +42,15 @@ def _weights(trainer):
 def test_two_workers_train_and_the_loss_falls(cluster, tiny_config, tmp_path):
     config = tiny_config.with_overrides({"name": "two-workers", "epochs": 3, "steps_per_epoch": 20})
     result = launch(config, RayOptions(workers=2, storage=str(tmp_path / "storage")))
-    assert result.status == "finished", result.error
+    assert result.status is RunStatus.FINISHED, result.error
     assert result.metrics["step"] == 60 and result.metrics["workers"] == 2
     assert [m["epoch"] for m in result.history] == [1, 2, 3]
     assert result.history[-1]["train_ab_mse"] < result.history[0]["train_ab_mse"]
-    assert Path(result.model_path, "generator.keras").is_file()
+    assert Path(result.model_path, MODEL_FILE).is_file()
 
     # The same run name on the same storage, asked for one more epoch: it resumes, not restarts.
     longer = launch(config.with_overrides({"epochs": 4}), RayOptions(workers=2, storage=str(tmp_path / "storage")))
-    assert longer.status == "finished", longer.error
+    assert longer.status is RunStatus.FINISHED, longer.error
     assert longer.metrics["resumed_from_step"] == 60 and longer.metrics["step"] == 80
 
 
@@ -61,7 +63,7 @@ def test_one_and_two_workers_make_the_same_first_update(cluster, tiny_config, tm
     for workers in (1, 2):
         run = config.with_overrides({"name": f"first-step-{workers}"})
         result = launch(run, RayOptions(workers=workers, storage=str(tmp_path)))
-        assert result.status == "finished", result.error
+        assert result.status is RunStatus.FINISHED, result.error
         trained = prepare_trainer(run, progress=False)
         trained.restore_checkpoint(result.checkpoint_path)
         updates[workers] = [after - before for after, before in zip(_weights(trained), initial)]
@@ -115,7 +117,7 @@ def test_a_lost_worker_node_costs_only_the_work_since_the_last_checkpoint(cluste
     run.join(timeout=900)
     assert not run.is_alive(), "training did not finish after the node was lost"
     result = outcome["result"]
-    assert result.status == "finished", result.error
+    assert result.status is RunStatus.FINISHED, result.error
     assert result.metrics["step"] == 60  # every step is done, once the run is over
     resumed = result.metrics["resumed_from_step"]
     assert resumed >= checkpointed_before_loss > 0  # restarted from a checkpoint, not from zero

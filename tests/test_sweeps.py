@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from colorize_core.model_files import MODEL_DIR, MODEL_FILE
+from colorize_core.status import RunStatus
+from sweeps.naming import trial_name
 from sweeps.spec import SpecError, load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,14 +86,17 @@ def test_a_missing_data_source_is_one_line_naming_the_path_before_ray_starts(tmp
     assert not (tmp_path / "storage").exists()
 
 
+STATUSES = "|".join(RunStatus)
+
+
 def table(stdout):
     """The trial rows of the closing table: trial id -> (status, epochs, metric)."""
     rows = {}
     after = stdout.split("sorted by", 1)[1].splitlines()[2:]
     for line in after:
-        m = re.match(r"^([0-9a-f]{8})\s+(finished|stopped early|diverged|error|not run)\s+(\d+)\s+(\S+)", line)
+        m = re.match(rf"^([0-9a-f]{{8}})\s+({STATUSES})\s+(\d+)\s+(\S+)", line)
         if m:
-            rows[m[1]] = (m[2], int(m[3]), m[4])
+            rows[m[1]] = (RunStatus(m[2]), int(m[3]), m[4])
     return rows
 
 
@@ -109,10 +115,10 @@ def test_a_sweep_runs_its_trials_and_asha_stops_some_early(tmp_path, prepared_sa
     rows = table(proc.stdout)
     assert len(rows) == 4
     statuses = [status for status, _, _ in rows.values()]
-    assert "stopped early" in statuses and "finished" in statuses
-    assert all(epochs < 3 for status, epochs, _ in rows.values() if status == "stopped early")
+    assert RunStatus.STOPPED_EARLY in statuses and RunStatus.FINISHED in statuses
+    assert all(epochs < 3 for status, epochs, _ in rows.values() if status is RunStatus.STOPPED_EARLY)
     best = re.search(r"best trial: ([0-9a-f]{8}) .*model: (\S+)", proc.stdout)
-    assert best and rows[best[1]][0] in ("finished", "stopped early")
+    assert best and rows[best[1]][0].ranked
     metrics = [float(m) for _, _, m in rows.values()]
     assert float(rows[best[1]][2]) == max(metrics)
 
@@ -121,9 +127,9 @@ def test_a_sweep_runs_its_trials_and_asha_stops_some_early(tmp_path, prepared_sa
     trials = tmp_path / "storage" / "tiny" / "trials"
     assert not list(trials.glob("*/checkpoint_manager_snapshot.json"))
     for trial, (status, epochs, _) in rows.items():
-        kept = sorted(p.parent.name for p in trials.glob(f"trial-{trial}/checkpoint_step_*/.complete"))
+        kept = sorted(p.parent.name for p in (trials / trial_name(trial)).glob("checkpoint_step_*/.complete"))
         assert kept[-1] == f"checkpoint_step_{epochs * 4:08d}" and len(kept) == min(epochs, 2)
-        assert (trials / f"trial-{trial}" / "model" / "generator.keras").is_file() == (status == "finished")
+        assert (trials / trial_name(trial) / MODEL_DIR / MODEL_FILE).is_file() == (status is RunStatus.FINISHED)
 
 
 def test_a_diverging_trial_is_marked_and_the_sweep_goes_on(tmp_path, prepared_sample):
@@ -139,8 +145,8 @@ def test_a_diverging_trial_is_marked_and_the_sweep_goes_on(tmp_path, prepared_sa
     )  # fmt: skip
     proc = sweep(write_spec(tmp_path, text), "--storage", tmp_path / "storage")
     rows = table(proc.stdout)
-    assert sorted(status for status, _, _ in rows.values()) == ["diverged", "finished"], proc.stdout[-2000:]
-    diverged = next(t for t, (status, _, _) in rows.items() if status == "diverged")
+    assert sorted(status for status, _, _ in rows.values()) == [RunStatus.DIVERGED, RunStatus.FINISHED], proc.stdout[-2000:]
+    diverged = next(t for t, (status, _, _) in rows.items() if status is RunStatus.DIVERGED)
     assert rows[diverged][2] == "-"  # no metric, never the best
     assert f"best trial: {diverged}" not in proc.stdout
     assert proc.returncode == 0
@@ -153,9 +159,9 @@ def test_a_killed_sweep_resumes_and_accounts_for_every_trial_once(tmp_path, prep
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     trials = storage / "tiny" / "trials"
     deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and not list(trials.glob("*/model/generator.keras")):
+    while time.monotonic() < deadline and not list(trials.glob(f"*/{MODEL_DIR}/{MODEL_FILE}")):
         time.sleep(1)
-    finished_before = {p.parent.parent.name: p.stat().st_mtime for p in trials.glob("*/model/generator.keras")}
+    finished_before = {p.parent.parent.name: p.stat().st_mtime for p in trials.glob(f"*/{MODEL_DIR}/{MODEL_FILE}")}
     assert finished_before, "no trial finished within 10 minutes"
     os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started, at once
     driver.wait()
@@ -164,9 +170,9 @@ def test_a_killed_sweep_resumes_and_accounts_for_every_trial_once(tmp_path, prep
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "resuming sweep tiny" in proc.stdout
     rows = table(proc.stdout)
-    assert len(rows) == 4 and all(status == "finished" for status, _, _ in rows.values())
+    assert len(rows) == 4 and all(status is RunStatus.FINISHED for status, _, _ in rows.values())
     for trial, mtime in finished_before.items():  # finished trials were not trained again
-        assert (trials / trial / "model" / "generator.keras").stat().st_mtime == mtime
+        assert (trials / trial / MODEL_DIR / MODEL_FILE).stat().st_mtime == mtime
     assert len(list(trials.glob("trial-*"))) == 4
 
     # MLflow: the resumed sweep continued its own runs, one per trial, every epoch logged.
@@ -182,7 +188,7 @@ def test_a_killed_sweep_resumes_and_accounts_for_every_trial_once(tmp_path, prep
     assert all(r.info.status == "KILLED" and r.data.metrics for r in lost)
     children = [r for r in children if r not in lost]
     assert len(parents) == 1 and len(children) == 4
-    assert sorted(c.info.run_name for c in children) == sorted(f"trial-{t}" for t in rows)
+    assert sorted(c.info.run_name for c in children) == sorted(trial_name(t) for t in rows)
     for child in children:
         assert child.info.status == "FINISHED" and child.data.tags["chromasweep.model_uri"]
         assert {m.step for m in client.get_metric_history(child.info.run_id, "val_psnr")} == {1, 2, 3}
@@ -198,12 +204,12 @@ def test_trials_of_two_workers_are_ray_train_runs(tmp_path, prepared_sample):
     proc = sweep(write_spec(tmp_path, text), "--storage", storage)
     assert proc.returncode == 0, proc.stderr[-3000:]
     [(trial, (status, epochs, _))] = table(proc.stdout).items()
-    assert (status, epochs) == ("finished", 1)
-    run = storage / "tiny" / "trials" / f"trial-{trial}"
+    assert (status, epochs) == (RunStatus.FINISHED, 1)
+    run = storage / "tiny" / "trials" / trial_name(trial)
     assert list(run.glob("checkpoint_manager_snapshot.json*"))  # Ray Train's own bookkeeping
     reports = [json.loads(line) for line in next((storage / "tiny").glob("*/result.json")).read_text().splitlines()]
     assert [r["workers"] for r in reports] == [2]
-    assert (run / "model" / "generator.keras").is_file()
+    assert (run / MODEL_DIR / MODEL_FILE).is_file()
 
 
 def test_a_checkpoint_counts_once_complete_and_only_the_newest_are_kept(tmp_path):

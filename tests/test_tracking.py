@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
+from colorize_core.status import RunStatus
+
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = ROOT / "colorize_core" / "configs" / "demo.yaml"
 
@@ -87,7 +89,7 @@ def test_a_sweep_is_one_parent_run_with_a_child_per_trial(tracked_store):
     assert table.count("finished") == 2 and "loss.adversarial_weight" in table.splitlines()[0]
 
     for child in children:
-        assert child.info.status == "FINISHED" and child.data.tags["chromasweep.status"] == "finished"
+        assert child.info.status == "FINISHED" and child.data.tags["chromasweep.status"] == RunStatus.FINISHED
         assert float(child.data.params["loss.adversarial_weight"]) <= 0.2  # the sampled value, by its spec path
         for metric in ("val_psnr", "val_ssim", "val_colorfulness", "val_colorfulness_gap", "images_per_second",
                        "train_ab_mse", "train_critic_loss"):  # fmt: skip
@@ -165,8 +167,8 @@ def test_promote_moves_the_champion_only_for_a_better_model_and_predict_loads_it
     newest = max(client.search_model_versions("name = 'colorizer'"), key=lambda v: int(v.version))
     assert newest.tags["promotion"] == "not promoted" and "does not beat" in newest.tags["promotion_reason"]
 
-    from skimage import data
     from PIL import Image
+    from skimage import data
 
     Image.fromarray(data.astronaut()).convert("L").save(tmp_path / "gray.png")
     predicted = chromasweep("predict", "--model", "models:/colorizer@champion", tmp_path / "gray.png",

@@ -6,7 +6,9 @@ import pytest
 from colorize_core.config import ConfigError, load_config
 from colorize_core.metric_registry import unknown
 from colorize_core.metrics import evaluate
+from colorize_core.model_files import MODEL_DIR, MODEL_FILE
 from colorize_core.pipeline import make_dataset
+from colorize_core.status import RunStatus
 from colorize_core.trainer import prepare_trainer
 from sweeps.in_process import train_in_process
 
@@ -19,7 +21,7 @@ def test_a_short_run_learns_colour_beyond_the_gray_baseline(tiny_config):
     config = tiny_config.with_overrides({"epochs": 4, "steps_per_epoch": 80})
     trainer = prepare_trainer(config, progress=False)
     result = trainer.fit()
-    assert result.status == "finished" and result.step == 320
+    assert result.status is RunStatus.FINISHED and result.step == 320
     first, last = result.history[0], result.history[-1]
     assert last["train_ab_mse"] < first["train_ab_mse"]
     for key in ("val_psnr", "val_ssim", "val_colorfulness_gap", "images_per_second"):
@@ -58,8 +60,8 @@ def test_in_process_training_writes_the_run_layout_and_resumes(tiny_config, caps
     storage = tiny_config.out_dir
     result = train_in_process(tiny_config, storage, progress=False)
     run_dir = tiny_config.run_dir
-    assert result.status == "finished" and Path(result.model_path) == run_dir / "model"
-    assert (run_dir / "model" / "generator.keras").is_file()
+    assert result.status is RunStatus.FINISHED and Path(result.model_path) == run_dir / MODEL_DIR
+    assert (run_dir / MODEL_DIR / MODEL_FILE).is_file()
     assert (run_dir / "checkpoint_step_00000004" / ".complete").is_file()
     assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 1
     longer = tiny_config.with_overrides({"epochs": 2})
@@ -74,7 +76,7 @@ def test_a_diverging_run_stops_with_a_diverged_status(tiny_config):
         {"optim.generator_lr": 1e8, "optim.critic_lr": 1e8, "steps_per_epoch": 30}
     )
     result = prepare_trainer(config, progress=False).fit()
-    assert result.status == "diverged"
+    assert result.status is RunStatus.DIVERGED
     assert "non-finite" in result.message and result.step <= 30
 
 
@@ -89,7 +91,7 @@ def test_semantic_teacher_mode_runs_on_a_local_classifier_file(tiny_config, tmp_
     trainer = prepare_trainer(config, progress=False)
     assert trainer.num_classes == 1000
     result = trainer.fit()
-    assert result.status == "finished" and result.history[0]["train_semantic"] > 0
+    assert result.status is RunStatus.FINISHED and result.history[0]["train_semantic"] > 0
 
 
 def test_bad_configs_are_refused_with_the_file_and_key(tmp_path):
@@ -114,6 +116,6 @@ def test_mixed_precision_switch_trains_on_this_device(tiny_config):
     # float16 where a GPU is present, bfloat16 on CPUs (no loss scaling needed there).
     assert keras.mixed_precision.dtype_policy().name in ("mixed_float16", "mixed_bfloat16")
     result = trainer.fit()
-    assert result.status == "finished" and np.isfinite(result.history[0]["val_psnr"])
+    assert result.status is RunStatus.FINISHED and np.isfinite(result.history[0]["val_psnr"])
     prepare_trainer(tiny_config, progress=False)  # a plain config puts float32 back
     assert keras.mixed_precision.dtype_policy().name == "float32"
