@@ -241,6 +241,66 @@ def predict(model_path: str, images: tuple[Path, ...], out_dir: Path, tracking_u
 
 
 @cli.command()
+@click.option("--model", "model_path", required=True,
+              help="Model folder written by train, or an MLflow model URI such as models:/colorizer@champion.")
+@click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path),
+              help="Folder of colour photos (searched recursively): the truth.")
+@click.option("--size", "protocol", default="224", show_default=True, type=click.Choice(["224", "256", "full"]),
+              help="224: whole photo resized to 224x224 (ChromaGAN); 256: to 256x256 (DDColor); full: as it is.")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), help="Also write the table as CSV.")
+@tracking_option
+def evaluate(model_path: str, data_dir: Path, protocol: str, out_file: Path | None, tracking_uri: str | None) -> None:
+    """PSNR, SSIM and colourfulness of a model on whole photos, per photo and averaged, beside the gray
+    and constant-mean-colour baselines. A model from MLflow gets the means logged to its run."""
+    import csv
+    import io
+
+    from colorize_core.evaluate_photos import (
+        Protocol,
+        evaluate_photos,
+        photo_paths,
+        table,
+    )
+    from colorize_core.inference import Colorizer
+    from colorize_core.sources import DatasetError
+    from tracking.models import (
+        is_mlflow_uri,
+        load_generator,
+        log_evaluation,
+        source_run_id,
+    )
+    from tracking.store import TrackingUnavailable
+
+    try:
+        paths = photo_paths(data_dir)
+        if is_mlflow_uri(model_path):
+            uri = _connect(tracking_uri)
+            colorizer = Colorizer(load_generator(model_path, uri))
+        else:
+            colorizer = Colorizer.load(model_path)
+        result = evaluate_photos(colorizer, paths, Protocol(protocol))
+    except (FileNotFoundError, ValueError, OSError, TrackingUnavailable, DatasetError) as err:
+        raise _fail(err) from None
+    rows = table(result)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    click.echo(f"{model_path} on {len(result.photos)} photos of {data_dir}, protocol {protocol} "
+               f"(constant baseline: mean ab {result.mean_ab[0]:.1f}, {result.mean_ab[1]:.1f})")
+    for r in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths)))
+    for path, reason in result.skipped.items():
+        click.echo(f"skipped {path}: unreadable image ({reason})", err=True)
+    text = io.StringIO()
+    csv.writer(text).writerows(rows)
+    if out_file:
+        out_file.write_text(text.getvalue())
+    if is_mlflow_uri(model_path):
+        run_id = source_run_id(model_path, uri)
+        if run_id:
+            log_evaluation(run_id, uri, protocol, str(data_dir.resolve()), text.getvalue(), result.mean)
+            click.echo(f"logged to MLflow run {run_id} as eval_{protocol}_*")
+
+
+@cli.command()
 @click.argument("sweep_name", metavar="SWEEP")
 @click.option("--metric", default="psnr", show_default=True,
               type=click.Choice(sorted(HELD_OUT_SCORES)),

@@ -67,6 +67,35 @@ def test_a_run_started_in_process_continues_through_ray_in_one_layout(prepared_s
     assert (tmp_path / "old-run" / "checkpoints").is_dir()
 
 
+def test_evaluate_scores_whole_photos_beside_the_gray_and_constant_baselines(trained_model, tmp_path):
+    from skimage import data
+    from skimage.color import lab2rgb, rgb2lab
+    from skimage.metrics import peak_signal_noise_ratio
+
+    photos = tmp_path / "photos"
+    (photos / "nested").mkdir(parents=True)
+    Image.fromarray(data.chelsea()).save(photos / "chelsea.png")
+    Image.fromarray(data.rocket()).save(photos / "nested" / "rocket.jpg", quality=95)
+    (photos / "notes.jpg").write_bytes(b"not a photo")
+    proc = run("evaluate", "--model", trained_model, "--data", photos, "--size", "256", "--out", tmp_path / "t.csv")
+    lines = proc.stdout.splitlines()
+    assert "on 2 photos" in lines[0] and "protocol 256" in lines[0]
+    header, *rows = [line.split() for line in lines[1:5]]
+    assert header[:4] == ["photo", "psnr", "gray_psnr", "mean_ab_psnr"]
+    assert [r[0] for r in rows] == ["chelsea.png", "rocket.jpg", "mean"]
+    assert "skipped" in proc.stderr and "notes.jpg" in proc.stderr
+    assert (tmp_path / "t.csv").read_text().splitlines()[0].startswith("photo,psnr,gray_psnr")
+
+    # The gray baseline, recomputed independently with scikit-image: the photo resized to 256x256,
+    # its L kept and ab dropped, compared in RGB uint8.
+    truth = np.asarray(Image.fromarray(data.chelsea()).resize((256, 256), Image.Resampling.LANCZOS))
+    lab = rgb2lab(truth)
+    lab[..., 1:] = 0
+    gray = np.round(np.clip(lab2rgb(lab), 0, 1) * 255).astype(np.uint8)
+    assert float(rows[0][2]) == pytest.approx(peak_signal_noise_ratio(truth, gray, data_range=255), abs=0.05)
+    assert float(rows[2][1]) == pytest.approx((float(rows[0][1]) + float(rows[1][1])) / 2, abs=0.01)
+
+
 def test_data_sample_then_prepare(tmp_path):
     run("data", "sample", tmp_path / "photos")
     proc = run("data", "prepare", tmp_path / "photos", tmp_path / "shards")

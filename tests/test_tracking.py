@@ -177,6 +177,18 @@ def test_promote_moves_the_champion_only_for_a_better_model_and_predict_loads_it
     with Image.open(tmp_path / "out" / "gray.png") as out:
         assert out.size == (512, 512) and out.mode == "RGB"
 
+    # Evaluated on photos it never saw, under ChromaGAN's protocol: the means land on its own run.
+    (tmp_path / "photos").mkdir()
+    Image.fromarray(data.astronaut()).save(tmp_path / "photos" / "astronaut.png")
+    Image.fromarray(data.coffee()).save(tmp_path / "photos" / "coffee.png")
+    scored = chromasweep("evaluate", "--model", "models:/colorizer@champion", "--data", tmp_path / "photos",
+                         uri=uri, cwd=home)  # fmt: skip
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    assert "protocol 224" in scored.stdout and f"logged to MLflow run {best.info.run_id}" in scored.stdout
+    logged = client.get_run(best.info.run_id).data
+    assert {"eval_224_psnr", "eval_224_gray_psnr", "eval_224_mean_ab_psnr"} <= set(logged.metrics)
+    assert logged.tags["eval_224_data"] == str((tmp_path / "photos").resolve())
+
 
 def test_promote_names_what_is_missing(tracked_sweep):
     proc = chromasweep("promote", "no-such-sweep", uri=tracked_sweep["uri"], cwd=tracked_sweep["home"])

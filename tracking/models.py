@@ -22,3 +22,39 @@ def load_generator(model_uri: str, tracking_uri: str | None = None):
         return mlflow.keras.load_model(model_uri)
     except mlflow.exceptions.MlflowException as err:
         raise FileNotFoundError(f"{model_uri}: {err.message}") from None
+
+
+def source_run_id(model_uri: str, tracking_uri: str) -> str | None:
+    """The run that logged the model behind ``model_uri`` (``models:/name@alias``, ``models:/name/3``,
+    ``models:/<logged model id>``, ``runs:/<id>/...``), or None when MLflow does not say."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    if model_uri.startswith("runs:/"):
+        return model_uri.removeprefix("runs:/").split("/", 1)[0]
+    if not model_uri.startswith("models:/"):
+        return None
+    ref = model_uri.removeprefix("models:/").strip("/")
+    if "@" in ref:
+        name, alias = ref.split("@", 1)
+        return client.get_model_version_by_alias(name, alias).run_id
+    if "/" in ref:
+        name, version = ref.split("/", 1)
+        return client.get_model_version(name, version).run_id
+    return client.get_logged_model(ref).source_run_id
+
+
+def log_evaluation(run_id: str, tracking_uri: str, protocol: str, data: str, csv_text: str, mean: dict[str, float]) -> None:
+    """An evaluation's means as metrics ``eval_<protocol>_<score>`` and its per-photo table as
+    ``evaluation/<protocol>/<data folder>.csv`` on the model's run."""
+    import time
+    from pathlib import Path
+
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric
+
+    client = MlflowClient(tracking_uri)
+    now = int(time.time() * 1000)
+    client.log_batch(run_id, metrics=[Metric(f"eval_{protocol}_{k}", v, now, 0) for k, v in mean.items()])
+    client.set_tag(run_id, f"eval_{protocol}_data", data)
+    client.log_text(run_id, csv_text, f"evaluation/{protocol}/{Path(data).name or 'photos'}.csv")

@@ -1,0 +1,131 @@
+"""Scoring a colorizer on whole photos under a stated protocol, so its numbers can stand beside
+published ones and beside the baselines any colorizer must beat.
+
+Protocols (``--size``): ``224`` resizes each whole photo to 224x224 (ChromaGAN's evaluation),
+``256`` to 256x256 (DDColor's, on ImageNet val5k), ``full`` keeps each photo's own size. The resized
+photo is the truth; the colorizer sees its gray version (at the model's input size, ab upsampled
+back, as ``predict`` does). Scores on RGB uint8 with data range 255: PSNR, SSIM, colourfulness and
+its gap to the truth. Beside each, two baselines scored the same way: gray (ab = 0) and the constant
+mean ab of the evaluated photos themselves (an oracle constant colour: the score of desaturated,
+"safe" colours, which a model must beat to be doing more than that).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image, UnidentifiedImageError
+
+from colorize_core.inference import Colorizer, read_image
+from colorize_core.lab import lab_to_rgb, rgb_to_lab
+from colorize_core.metrics import colorfulness, psnr, ssim
+from colorize_core.sources import DatasetError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+class Protocol(StrEnum):
+    CHROMAGAN_224 = "224"
+    DDCOLOR_256 = "256"
+    FULL = "full"
+
+    @property
+    def side(self) -> int | None:
+        return None if self is Protocol.FULL else int(self.value)
+
+
+@dataclass
+class PhotoScores:
+    name: str
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Evaluation:
+    protocol: Protocol
+    photos: list[PhotoScores]
+    skipped: dict[str, str]
+    mean_ab: tuple[float, float]
+
+    @property
+    def mean(self) -> dict[str, float]:
+        keys = self.photos[0].scores.keys()
+        return {k: float(np.mean([p.scores[k] for p in self.photos])) for k in keys}
+
+
+def photo_paths(folder: str | Path) -> list[Path]:
+    """Every image file under ``folder``, sorted; refused if there is none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: not a folder of photos")
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not paths:
+        raise DatasetError(f"{folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return paths
+
+
+def _truth(image: np.ndarray, protocol: Protocol) -> np.ndarray:
+    rgb = np.stack([image] * 3, axis=-1) if image.ndim == 2 else image[..., :3]
+    if protocol.side is None:
+        return rgb.astype(np.uint8)
+    return np.asarray(Image.fromarray(rgb.astype(np.uint8)).resize((protocol.side,) * 2, Image.Resampling.LANCZOS))
+
+
+def _rgb_uint8(lab: tf.Tensor) -> tf.Tensor:
+    return tf.cast(tf.round(lab_to_rgb(lab) * 255.0), tf.uint8)
+
+
+def _scores(pred: tf.Tensor, truth: tf.Tensor) -> dict[str, float]:
+    pred, truth = pred[None], truth[None]
+    c_pred, c_true = colorfulness(pred), colorfulness(truth)
+    return {
+        "psnr": float(psnr(pred, truth)[0]),
+        "ssim": float(ssim(pred, truth)[0]),
+        "colorfulness": float(c_pred[0]),
+        "colorfulness_gap": float(tf.abs(c_pred - c_true)[0]),
+    }
+
+
+def evaluate_photos(colorizer: Colorizer, paths: list[Path], protocol: Protocol) -> Evaluation:
+    truths, skipped = {}, {}
+    for path in paths:
+        try:
+            truths[path.name] = _truth(read_image(path), protocol)
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+            skipped[str(path)] = str(err) or type(err).__name__
+    if not truths:
+        raise DatasetError(f"no readable photo among {len(paths)} files")
+    labs = {name: rgb_to_lab(tf.constant(rgb, tf.float32) / 255.0) for name, rgb in truths.items()}
+    mean_ab = tf.reduce_mean(tf.stack([tf.reduce_mean(lab[..., 1:], axis=[0, 1]) for lab in labs.values()]), axis=0)
+
+    photos = []
+    for name, rgb in truths.items():
+        truth, lab = tf.constant(rgb), labs[name]
+        L = lab[..., :1]
+        pred = tf.constant(colorizer.colorize(rgb))
+        gray = _rgb_uint8(tf.concat([L, tf.zeros_like(lab[..., 1:])], axis=-1))
+        constant = _rgb_uint8(tf.concat([L, tf.broadcast_to(mean_ab, tf.shape(lab[..., 1:]))], axis=-1))
+        scores = _scores(pred, truth)
+        scores.update({f"gray_{k}": v for k, v in _scores(gray, truth).items() if k in ("psnr", "ssim")})
+        scores.update({f"mean_ab_{k}": v for k, v in _scores(constant, truth).items() if k in ("psnr", "ssim")})
+        scores["colorfulness_truth"] = float(colorfulness(truth[None])[0])
+        photos.append(PhotoScores(name, scores))
+    return Evaluation(protocol, photos, skipped, (float(mean_ab[0]), float(mean_ab[1])))
+
+
+COLUMNS = ["psnr", "gray_psnr", "mean_ab_psnr", "ssim", "gray_ssim", "mean_ab_ssim", "colorfulness",
+           "colorfulness_truth", "colorfulness_gap"]  # fmt: skip
+
+
+def table(evaluation: Evaluation) -> list[list[str]]:
+    """Rows of the printed table: a header, one row per photo, then the mean."""
+    rows = [["photo", *COLUMNS]]
+    for p in evaluation.photos:
+        rows.append([p.name, *(f"{p.scores[c]:.2f}" if "ssim" not in c else f"{p.scores[c]:.3f}" for c in COLUMNS)])
+    mean = evaluation.mean
+    rows.append(["mean", *(f"{mean[c]:.2f}" if "ssim" not in c else f"{mean[c]:.3f}" for c in COLUMNS)])
+    return rows
