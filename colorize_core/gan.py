@@ -7,6 +7,12 @@ MultiWorkerMirroredStrategy cannot do.
 
 Losses are sums over the local examples divided by the *global* batch size, so that the
 strategy's all-reduce (a sum across replicas) of the gradients gives the global-batch mean.
+
+The losses are the reference's (pvitoria/ChromaGAN), in its units, so that its weights (MSE 1, KL
+0.003, adversarial 0.1, gradient penalty 10) strike its balance: it trains on OpenCV's 8-bit Lab
+scaled to [0, 1], L/100 and (ab + 128)/255, so the critic sees L and ab in those units and the MSE
+is taken in them; its gradient penalty differentiates the critic's whole patch map (the sum over
+patches), and its Wasserstein terms average over patches and examples.
 """
 
 from __future__ import annotations
@@ -15,12 +21,18 @@ import keras
 import tensorflow as tf
 
 from colorize_core.config import LossConfig, OptimConfig, TrainConfig
+from colorize_core.lab import AB_SCALE
 from colorize_core.model import (
     build_critic,
     build_generator,
     build_teacher,
     load_vgg16_encoder_weights,
 )
+
+
+def to_reference_units(L: tf.Tensor, ab: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Normalised L and ab (both in [-1, 1]) to the reference's [0, 1] units: L/100, (ab + 128)/255."""
+    return (L + 1.0) / 2.0, (ab * AB_SCALE + 128.0) / 255.0
 
 
 class ChromaGAN(keras.Model):
@@ -55,23 +67,40 @@ class ChromaGAN(keras.Model):
     def _batch_mean(self, per_example: tf.Tensor) -> tf.Tensor:
         return tf.reduce_sum(per_example) / self.global_batch_size
 
-    def _critic_scores(self, L, ab) -> tf.Tensor:
-        return tf.reduce_mean(self.critic([L, ab], training=True), axis=[1, 2, 3])
+    def _patch_scores(self, L, ab) -> tf.Tensor:
+        """The critic's score map (B, S/8, S/8, 1) of normalised (L, ab), judged in reference units."""
+        return self.critic(list(to_reference_units(L, ab)), training=True)
 
     def _gradient_penalty(self, L, real_ab, fake_ab, alpha) -> tf.Tensor:
-        """WGAN-GP: (||grad D(x_hat)|| - 1)^2 at random points between real and generated ab.
+        """WGAN-GP: (||grad D(x_hat)|| - 1)^2 at random points between real and generated ab, the
+        gradient of the whole patch map (its sum) with respect to ab in reference units.
 
         ``alpha`` (one per example) comes with the batch: drawn per example by the pipeline, the
         penalty is the same however the batch is split across workers, and on a resume.
         """
         alpha = tf.reshape(alpha, [-1, 1, 1, 1])
-        mixed = real_ab + alpha * (fake_ab - real_ab)
+        L_ref, real_ref = to_reference_units(L, real_ab)
+        _, fake_ref = to_reference_units(L, fake_ab)
+        mixed = real_ref + alpha * (fake_ref - real_ref)
         with tf.GradientTape() as tape:
             tape.watch(mixed)
-            scores = self._critic_scores(L, mixed)
-        grads = tape.gradient(scores, mixed)
+            total = tf.reduce_sum(self.critic([L_ref, mixed], training=True))
+        grads = tape.gradient(total, mixed)
         norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]) + 1e-12)
         return self._batch_mean(tf.square(norms - 1.0))
+
+    def critic_losses(self, L, real_ab, fake_ab, alpha) -> tuple[tf.Tensor, tf.Tensor]:
+        """The critic's Wasserstein loss (mean score of fakes minus reals) and its gradient penalty."""
+        patch_mean = lambda scores: tf.reduce_mean(scores, axis=[1, 2, 3])  # noqa: E731
+        wasserstein = self._batch_mean(patch_mean(self._patch_scores(L, fake_ab)) - patch_mean(self._patch_scores(L, real_ab)))
+        return wasserstein, self._gradient_penalty(L, real_ab, fake_ab, alpha)
+
+    def generator_losses(self, L, real_ab, fake_ab) -> tuple[tf.Tensor, tf.Tensor]:
+        """The ab MSE in reference units, and the adversarial term (minus the fakes' mean score)."""
+        diff = (fake_ab - real_ab) * (AB_SCALE / 255.0)
+        ab_mse = self._batch_mean(tf.reduce_mean(tf.square(diff), axis=[1, 2, 3]))
+        adversarial = -self._batch_mean(tf.reduce_mean(self._patch_scores(L, fake_ab), axis=[1, 2, 3]))
+        return ab_mse, adversarial
 
     def _semantic_loss(self, L, labels, class_logits) -> tf.Tensor:
         if self.loss_config.semantic == "labels":
@@ -96,8 +125,7 @@ class ChromaGAN(keras.Model):
         for _ in range(self.optim_config.critic_steps):
             with tf.GradientTape() as tape:
                 fake_ab, _ = self.generator(L, training=True)
-                wasserstein = self._batch_mean(self._critic_scores(L, fake_ab) - self._critic_scores(L, real_ab))
-                gp = self._gradient_penalty(L, real_ab, fake_ab, batch["gp_alpha"])
+                wasserstein, gp = self.critic_losses(L, real_ab, fake_ab, batch["gp_alpha"])
                 critic_loss = wasserstein + lc.gradient_penalty * gp
                 scaled = self._scale(self.d_optimizer, critic_loss)
             grads = tape.gradient(scaled, self.critic.trainable_variables)
@@ -105,8 +133,7 @@ class ChromaGAN(keras.Model):
 
         with tf.GradientTape() as tape:
             fake_ab, class_logits = self.generator(L, training=True)
-            ab_mse = self._batch_mean(tf.reduce_mean(tf.square(fake_ab - real_ab), axis=[1, 2, 3]))
-            adversarial = -self._batch_mean(self._critic_scores(L, fake_ab))
+            ab_mse, adversarial = self.generator_losses(L, real_ab, fake_ab)
             semantic = self._semantic_loss(L, labels, class_logits)
             generator_loss = (
                 lc.ab_weight * ab_mse + lc.adversarial_weight * adversarial + lc.semantic_weight * semantic

@@ -35,13 +35,13 @@ SCORES = {
     "colorfulness": (Goal.NONE, "Hasler-Suesstrunk colourfulness of the colorized images"),
     "colorfulness_truth": (Goal.NONE, "colourfulness of the true images"),
     "colorfulness_gap": (Goal.MINIMIZE, "|colourfulness(colorized) - colourfulness(truth)|"),
-    "ab_mse": (Goal.MINIMIZE, "mean squared error of ab in the model's [-1, 1] scale"),
+    "ab_mse": (Goal.MINIMIZE, "mean squared error of ab in the reference's units, (ab + 128)/255"),
     "gray_psnr": (Goal.NONE, "PSNR of the gray image (ab = 0): the floor to beat, dB"),
 }
 # One training step's losses (colorize_core.gan.ChromaGAN.train_step), averaged over an epoch.
 LOSSES = {
     "generator_loss": (Goal.MINIMIZE, "the generator's weighted total loss"),
-    "ab_mse": (Goal.MINIMIZE, "the generator's ab MSE term"),
+    "ab_mse": (Goal.MINIMIZE, "the generator's ab MSE term, in the reference's units (ab + 128)/255"),
     "adversarial": (Goal.NONE, "the generator's adversarial term (minus the critic's score)"),
     "semantic": (Goal.NONE, "the generator's class term (labels: cross-entropy; teacher: KL)"),
     "critic_loss": (Goal.NONE, "the critic's Wasserstein loss plus its weighted gradient penalty"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from colorize_core.lab import denormalize_lab, lab_to_rgb
+from colorize_core.lab import AB_SCALE, denormalize_lab, lab_to_rgb
 
 
 def lab_to_uint8(L: tf.Tensor, ab: tf.Tensor) -> tf.Tensor:
@@ -49,7 +49,8 @@ def batch_scores(L: tf.Tensor, pred_ab: tf.Tensor, true_ab: tf.Tensor) -> dict[s
         "colorfulness": c_pred,
         "colorfulness_truth": c_true,
         "colorfulness_gap": tf.abs(c_pred - c_true),
-        "ab_mse": tf.reduce_mean(tf.square(pred_ab - true_ab), axis=[1, 2, 3]),
+        # In the reference's ab units, (ab + 128)/255, as the training loss takes it.
+        "ab_mse": tf.reduce_mean(tf.square((pred_ab - true_ab) * (AB_SCALE / 255.0)), axis=[1, 2, 3]),
         "gray_psnr": psnr(gray, truth),
     }
 
