@@ -165,6 +165,8 @@ def run_trial(params: dict, spec: SweepSpec, shared: TrainConfig, storage: str, 
         result = read_result(store, 0.0, str(fitted.error) if fitted.error else None)
     if result.status is RunStatus.DIVERGED:
         raise TrialDiverged(result.metrics.get("message", "non-finite loss"))
+    if result.status is RunStatus.ERROR:  # the trial's Ray Train run failed past its restarts
+        raise RuntimeError(f"{name}: {result.error}")
 
 
 def check_resources(spec: SweepSpec) -> dict:
