@@ -25,7 +25,7 @@ demo: $(STAMP)
 test: $(STAMP) $(BROWSER)
 	$(BIN)/python -m pytest
 
-# Benchmarks (not part of CI): about 50 min on 2 cores; `make bench BENCH="pipeline step"`
+# Benchmarks (CI runs only their --smoke pass, tests/test_benchmarks.py): about 50 min on 2 cores; `make bench BENCH="pipeline step"`
 # runs some, `make bench BENCH_ARGS=--quick` a shorter pass. Writes benchmarks/RESULTS.md.
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'

@@ -14,6 +14,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,8 +25,10 @@ HERE = Path(__file__).resolve().parent
 NAMES = ["step", "profile", "pipeline", "search", "search_wide", "orchestration", "gpu"]
 KEEP_START, KEEP_END = "<!-- reading:start -->", "<!-- reading:end -->"
 SMOKE_LOG_LINES = 150  # of a failed benchmark's log, printed by --smoke
-# They start a Ray cluster each: --smoke runs them one after another (beside the others).
-USES_RAY = ("search", "search_wide", "orchestration")
+SMOKE_TIMEOUT_S = 240  # a benchmark still running after this long in --smoke is stopped and failed
+# --smoke runs these side by side, each lane one benchmark after another: the sweeps (each starts
+# a Ray cluster) in one lane, never two at once; the lanes take about as long as each other.
+SMOKE_LANES = (("search", "orchestration", "search_wide"), ("step", "profile", "pipeline", "gpu"))
 
 
 def _child(name: str, preset: str, out: str) -> int:
@@ -45,8 +48,9 @@ def _child(name: str, preset: str, out: str) -> int:
     return status
 
 
-def run_one(name: str, preset: str, log_dir: Path) -> tuple[dict, bool]:
-    """Run benchmark ``name`` in its own process; its section, and whether it ran without error."""
+def run_one(name: str, preset: str, log_dir: Path, timeout: float | None = None) -> tuple[dict, bool]:
+    """Run benchmark ``name`` in its own process; its section, and whether it ran without error
+    (and within ``timeout`` seconds)."""
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         out = f.name
     cmd = [sys.executable, "-m", "benchmarks", "--child", name, "--json-out", out, "--preset", preset]
@@ -54,16 +58,22 @@ def run_one(name: str, preset: str, log_dir: Path) -> tuple[dict, bool]:
     log = log_dir / f"{name}.log"
     print(f"running {name} ... (log: {log})", flush=True)
     with log.open("w") as fh:
-        done = subprocess.run(
-            cmd,
-            check=False,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=HERE.parent,
-        )
+        try:
+            done = subprocess.run(
+                cmd,
+                check=False,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=HERE.parent,
+                timeout=timeout,
+            )
+            ok = done.returncode == 0
+        except subprocess.TimeoutExpired:
+            print(f"\n{name}: stopped after {timeout:.0f} s", file=fh)
+            ok = False
     try:
-        return json.loads(Path(out).read_text()), done.returncode == 0
+        return json.loads(Path(out).read_text()), ok
     except (OSError, ValueError):
         return {
             "key": name,
@@ -78,21 +88,22 @@ def run_one(name: str, preset: str, log_dir: Path) -> tuple[dict, bool]:
 
 
 def smoke(names: list[str], log_dir: Path) -> int:
-    """Every benchmark at its toy size, the ones that start Ray one after another beside the others;
-    a table of what they measured (meaningless at this size: printed, never stored), a line per
-    benchmark, the log of each that failed. Returns the exit status: 1 if any failed."""
+    """Every benchmark in ``names`` at its toy size, in the lanes of SMOKE_LANES; a table of what
+    they measured (meaningless at this size: printed, never stored), a line per benchmark, the log
+    of each that failed. Returns the exit status: 1 if any failed."""
     from concurrent.futures import ThreadPoolExecutor
 
     from benchmarks.common import SMOKE, Section
 
     started = time.perf_counter()
-    lanes = [[n for n in names if n in USES_RAY], [n for n in names if n not in USES_RAY]]
+    lanes = [[n for n in lane if n in names] for lane in SMOKE_LANES]
+    lanes[-1] += [n for n in names if not any(n in lane for lane in SMOKE_LANES)]  # one new to NAMES
 
     def run_lane(lane: list[str]) -> dict[str, tuple[dict, bool, float]]:
         out = {}
         for name in lane:
             t0 = time.perf_counter()
-            section, ok = run_one(name, SMOKE, log_dir)
+            section, ok = run_one(name, SMOKE, log_dir, SMOKE_TIMEOUT_S)
             out[name] = section, ok, time.perf_counter() - t0
         return out
 
@@ -111,10 +122,14 @@ def smoke(names: list[str], log_dir: Path) -> int:
             f = Section.from_json(section).figures[0]
             line += f"; first: {f.name} = {f.value.median:.{f.digits}f} {f.unit}"
         print(line)
-    print("\n".join(["", *problems]), file=sys.stderr, flush=True)
-    print(f"\nsmoke: {len(names)} benchmark(s) in {time.perf_counter() - started:.0f} s, "
-          f"{'FAILED' if problems else 'all ran'} (logs in {log_dir})")  # fmt: skip
-    return 1 if problems else 0
+    seconds = time.perf_counter() - started
+    if problems:
+        print("\n".join(["", *problems]), file=sys.stderr, flush=True)
+        print(f"\nsmoke: {len(names)} benchmark(s) in {seconds:.0f} s, FAILED (logs in {log_dir})")
+        return 1
+    shutil.rmtree(log_dir)
+    print(f"\nsmoke: {len(names)} benchmark(s) in {seconds:.0f} s, all ran")
+    return 0
 
 
 def smoke_problems(name: str, section: dict, ok: bool, log: Path) -> list[str]:

@@ -70,6 +70,19 @@ class SweepRun:
     error: str | None = None
 
 
+def tune_config(spec, reuse_actors: bool = True):
+    """The spec's search and scheduler, compiled for Tune by ``sweeps.tune_sweep``, one trial after
+    another as the spec says."""
+    from ray import tune
+
+    from sweeps.tune_sweep import scheduler, searcher
+
+    return tune.TuneConfig(
+        search_alg=searcher(spec), scheduler=scheduler(spec), num_samples=spec.budget.max_trials,
+        max_concurrent_trials=spec.budget.max_concurrent, reuse_actors=reuse_actors,
+    )  # fmt: skip
+
+
 def run_inprocess_sweep(
     spec, base, storage: str, trial_cpus: float = 1.0, reuse_actors: bool = True
 ) -> SweepRun:
@@ -78,7 +91,7 @@ def run_inprocess_sweep(
     import ray
     from ray import tune
 
-    from sweeps.tune_sweep import param_space, scheduler, searcher
+    from sweeps.tune_sweep import param_space
 
     if not ray.is_initialized():
         ray.init(  # a new local Ray, never one that something else on this machine started
@@ -96,10 +109,7 @@ def run_inprocess_sweep(
     tuner = tune.Tuner(
         trainable,
         param_space=param_space(spec),
-        tune_config=tune.TuneConfig(
-            search_alg=searcher(spec), scheduler=scheduler(spec), num_samples=spec.budget.max_trials,
-            max_concurrent_trials=spec.budget.max_concurrent, reuse_actors=reuse_actors,
-        ),
+        tune_config=tune_config(spec, reuse_actors),
         run_config=tune.RunConfig(
             name=f"{spec.name}-{spec.search.method}-{spec.search.seed}", storage_path=str(Path(storage).resolve()),
             verbose=0,

@@ -69,10 +69,10 @@ def epochs_to_target(reports: list[dict], metric: str, target: float) -> int | N
     return None
 
 
-def run(preset: str = FULL, trials: int | None = None, target: float | None = None) -> Section:
-    """``trials``: the sweeps' trial budget instead of the spec's (or the preset's)."""
-    import ray
-
+def plan(preset: str, trials: int | None = None):
+    """The sweeps to run: the demo spec at the preset's budget (``trials``: its trial count instead),
+    its base config, a section describing them, and per method a function from a search seed to
+    that method's spec."""
     from sweeps.spec import EarlyStop, Search, load_spec
 
     spec_path = (
@@ -80,20 +80,18 @@ def run(preset: str = FULL, trials: int | None = None, target: float | None = No
     )
     spec, base = load_spec(spec_path)
     settings = SETTINGS[preset]
-    seeds = settings.seeds
     budget = settings.budget | ({"max_trials": trials} if trials else {})
     spec = shrunk_spec(spec, budget, settings.constants)
-    metric = spec.objectives[0].name
     b = spec.budget
     section = Section(
         "search",
         "3. Search efficiency: TPE + ASHA vs random search without early stopping"
         + (f", {b.max_trials} trials" if trials else ""),
         f"{spec_path.name}: {b.max_trials} trials x up to {b.epochs_per_trial} epochs of "
-        f"{spec.constants.get('steps_per_epoch')} steps, one at a time; seeds {list(seeds)}; in-process trials "
-        f"(benchmarks/inprocess.py) with the spec's own searcher() and scheduler(); metric {metric}.",
+        f"{spec.constants.get('steps_per_epoch')} steps, one at a time; seeds {list(settings.seeds)}; in-process "
+        f"trials (benchmarks/inprocess.py) with the spec's own searcher() and scheduler(); metric "
+        f"{spec.objectives[0].name}.",
     )
-    started = time.perf_counter()
     methods = {
         "tpe+asha": lambda s: spec.model_copy(
             update={"search": Search(method="tpe", seed=s)}
@@ -105,8 +103,34 @@ def run(preset: str = FULL, trials: int | None = None, target: float | None = No
             }
         ),
     }
+    return spec, base, section, methods
+
+
+def set_up_only(preset: str, trials: int | None = None, why: str = "") -> Section:
+    """What ``run`` does before its sweeps start: every sweep's spec compiled for Tune. Nothing is
+    measured; the section says so, and ``why``."""
+    from benchmarks.inprocess import tune_config
+    from sweeps.tune_sweep import param_space
+
+    _, _, section, methods = plan(preset, trials)
+    compiled = [
+        (param_space(make(seed)), tune_config(make(seed)))
+        for seed in SETTINGS[preset].seeds
+        for make in methods.values()
+    ]
+    section.skipped = f"sweeps not run, set-up only ({len(compiled)} sweeps compiled for Tune){why}"
+    return section
+
+
+def run(preset: str = FULL, trials: int | None = None, target: float | None = None) -> Section:
+    """``trials``: the sweeps' trial budget instead of the spec's (or the preset's)."""
+    import ray
+
     from benchmarks.inprocess import run_inprocess_sweep
 
+    spec, base, section, methods = plan(preset, trials)
+    seeds, metric, b = SETTINGS[preset].seeds, spec.objectives[0].name, spec.budget
+    started = time.perf_counter()
     runs: dict[str, list] = {m: [] for m in methods}
     with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
         for seed in seeds:
