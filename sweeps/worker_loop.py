@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from colorize_core.config import TrainConfig
+from colorize_core.model_files import MODEL_DIR
 from colorize_core.status import RunStatus
 from sweeps.checkpoint_store import CheckpointStore
 from sweeps.epoch_end import (
@@ -60,6 +61,9 @@ def run_worker(config: TrainConfig, tracking: TrackingContext | None, session: S
             last_metrics = _read_json(Path(found[0]) / METRICS_FILE)
             history = _read_json(Path(found[0]) / HISTORY_FILE) or []
             print(f"[rank {rank}] resumed from checkpoint {found[1]} at step {resumed_from}", flush=True)
+            finished_model = Path(found[0]) / MODEL_DIR
+            if rank == 0 and finished_model.is_dir() and session.store.model_location() is None:
+                session.store.publish_model(str(finished_model))  # killed between keeping and publishing
         else:
             print(f"[rank {rank}] starting from scratch ({world} workers)", flush=True)
     if resumed_from >= final_step and last_metrics:

@@ -1,5 +1,7 @@
 """Training on the real sample photos: it learns, resumes exactly, and stops cleanly when it diverges."""
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -64,6 +66,10 @@ def test_in_process_training_writes_the_run_layout_and_resumes(tiny_config, caps
     assert (run_dir / MODEL_DIR / MODEL_FILE).is_file()
     assert (run_dir / "checkpoint_step_00000004" / ".complete").is_file()
     assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 1
+    # Killed between keeping the last checkpoint and publishing its model: a re-run publishes it.
+    shutil.rmtree(run_dir / MODEL_DIR)
+    again = train_in_process(tiny_config, storage, progress=False)
+    assert again.metrics["step"] == 4 and (run_dir / MODEL_DIR / MODEL_FILE).is_file()
     longer = tiny_config.with_overrides({"epochs": 2})
     result = train_in_process(longer, storage, progress=False)
     assert "resumed from checkpoint" in capsys.readouterr().out
