@@ -2,7 +2,7 @@
 published model. Every way to train (in this process, in a Tune trial, on Ray Train workers) writes
 this one layout, so a run started one way resumes, inspects and restarts the same way:
 
-    STORAGE/NAME/chromasweep-run.json       the layout marker, written first
+    STORAGE/NAME/chromasweep-run.json       the layout marker, written with the first checkpoint
     STORAGE/NAME/checkpoint_step_NNNNNNNN/  weights, optimizers, step, metrics.json, history.json
                  .../.complete               written last: only then does the checkpoint count
     STORAGE/NAME/metrics.jsonl              every epoch's metrics so far, one line each
@@ -102,6 +102,13 @@ class CheckpointStore:
     def read_text(self, name: str) -> str:
         with self.fs.open_input_stream(self._path(name)) as f:
             return f.read().decode()
+
+    def read_json(self, name: str):
+        """A small JSON file of the run (``checkpoint_.../metrics.json``), read where it lies; None
+        if absent. Unlike ``latest()``, copies no checkpoint out of a bucket."""
+        if self.fs.get_file_info(self._path(name)).type != pafs.FileType.File:
+            return None
+        return json.loads(self.read_text(name))
 
     # -- checkpoints ------------------------------------------------------------------------
     def complete(self) -> list[str]:

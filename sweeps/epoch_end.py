@@ -71,7 +71,7 @@ class EpochEnd:
         with tempfile.TemporaryDirectory() as directory:
             self.checkpoint(directory, metrics, final)
             if self.chief:
-                self.keep(directory, checkpoint_name(report.step))
+                self.keep(directory, checkpoint_name(report.step), report.epoch_end)
                 if final:
                     self.publish(directory)
         self.session.notify(metrics)
@@ -100,10 +100,11 @@ class EpochEnd:
             if final:
                 self.trainer.export(Path(directory) / MODEL_DIR)
 
-    def keep(self, directory: str, name: str) -> None:
+    def keep(self, directory: str, name: str, epoch_end: bool) -> None:
         store = self.session.store
         store.save(directory, name)
-        store.write_text(METRICS_LOG, "".join(json.dumps(m) + "\n" for m in self.history))
+        if epoch_end:  # only an epoch end adds a line; mid-epoch reports leave the log as it is
+            store.write_text(METRICS_LOG, "".join(json.dumps(m) + "\n" for m in self.history))
 
     def publish(self, directory: str) -> None:
         self.session.store.publish_model(str(Path(directory) / MODEL_DIR))

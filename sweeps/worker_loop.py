@@ -113,12 +113,16 @@ class RunResult:
 
 
 def read_result(store: CheckpointStore, seconds: float, error: str | None = None) -> RunResult:
-    with store.latest() as found:
-        folder = Path(found[0]) if found else None
-        metrics = (_read_json(folder / METRICS_FILE) or _read_json(folder / DIVERGED_MARKER) or {}) if folder else {}
-        history = (_read_json(folder / HISTORY_FILE) or []) if folder else []
+    names = store.complete()
+    latest = names[-1] if names else None
+    metrics = history = None
+    if latest:  # only its small files: a full-size checkpoint in a bucket is hundreds of MB
+        metrics = store.read_json(f"{latest}/{METRICS_FILE}") or store.read_json(f"{latest}/{DIVERGED_MARKER}")
+        history = store.read_json(f"{latest}/{HISTORY_FILE}")
+    metrics, history = metrics or {}, history or []
     if error:
         status = RunStatus.ERROR
     else:
         status = RunStatus.DIVERGED if metrics.get("diverged") else RunStatus.FINISHED
-    return RunResult(status, metrics, history, store.latest_location(), store.model_location(), seconds, error)
+    location = store.location(latest) if latest else None
+    return RunResult(status, metrics, history, location, store.model_location(), seconds, error)
