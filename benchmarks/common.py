@@ -134,14 +134,15 @@ class Section:
 
 
 def shrunk_spec(spec, budget: dict, constants: dict | None = None):
-    """``spec`` (a ``sweeps.spec.SweepSpec``) with some budget fields replaced and training constants
-    added or replaced: a smaller sweep of the same kind."""
-    from sweeps.spec import Constant
-
-    update = {"budget": spec.budget.model_copy(update=budget)}
-    if constants:
-        update["parameters"] = {**spec.parameters, **{k: Constant(value=v) for k, v in constants.items()}}
-    return spec.model_copy(update=update)
+    """``spec`` (a ``sweeps.spec.SweepSpec``) with ``run_cap`` and ``chromasweep.budget`` fields
+    (``budget``) replaced and training constants added or replaced: a smaller sweep of the same kind.
+    A trial too short to stop early runs without early termination."""
+    changes = {k if k == "run_cap" else f"chromasweep.budget.{k}": v for k, v in budget.items()}
+    changes.update({f"parameters.{k}": {"value": v} for k, v in (constants or {}).items()})
+    epochs = budget.get("epochs_per_trial", spec.chromasweep.budget.epochs_per_trial)
+    if spec.early_terminate is not None and not spec.early_terminate.bands(epochs):
+        changes["early_terminate"] = None
+    return spec.changed(changes)
 
 
 def ratio_samples(a: list[float], b: list[float]) -> list[float]:

@@ -16,23 +16,20 @@ from pathlib import Path
 ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
-def inprocess_trial(params: dict, spec: dict, base: dict, storage: str) -> None:
+def inprocess_trial(params: dict, spec, base, storage: str) -> None:
     entered = time.time()
     import keras
     from ray import tune
 
-    from colorize_core.config import TrainConfig
     from colorize_core.trainer import prepare_trainer
     from sweeps.naming import trial_name
-    from sweeps.spec import SweepSpec
     from sweeps.tune_sweep import trial_config
 
     imported = time.time()
-    spec_, base_ = SweepSpec.model_validate(spec), TrainConfig.model_validate(base)
     name = trial_name(tune.get_context().get_trial_id())
     # The spec's constants first, as run_sweep does (applying them twice changes nothing).
-    shared = base_.with_overrides(spec_.constants)
-    config = trial_config(spec_, shared, params, name, storage)
+    shared = base.with_overrides(spec.constants)
+    config = trial_config(spec, shared, params, name, storage)
     keras.backend.clear_session()  # a reused actor: drop the previous trial's graphs
     trainer = prepare_trainer(config, progress=False)
     built = time.time()
@@ -78,8 +75,8 @@ def tune_config(spec, reuse_actors: bool = True):
     from sweeps.tune_sweep import scheduler, searcher
 
     return tune.TuneConfig(
-        search_alg=searcher(spec), scheduler=scheduler(spec), num_samples=spec.budget.max_trials,
-        max_concurrent_trials=spec.budget.max_concurrent, reuse_actors=reuse_actors,
+        search_alg=searcher(spec), scheduler=scheduler(spec), num_samples=spec.trial_cap,
+        max_concurrent_trials=spec.chromasweep.budget.max_concurrent, reuse_actors=reuse_actors,
     )  # fmt: skip
 
 
@@ -91,8 +88,6 @@ def run_inprocess_sweep(
     import ray
     from ray import tune
 
-    from sweeps.tune_sweep import param_space
-
     if not ray.is_initialized():
         ray.init(  # a new local Ray, never one that something else on this machine started
             address="local", runtime_env={"env_vars": ENV}, include_dashboard=False, log_to_driver=False
@@ -100,24 +95,23 @@ def run_inprocess_sweep(
     trainable = tune.with_resources(
         tune.with_parameters(
             inprocess_trial,
-            spec=spec.model_dump(),
-            base=base.model_dump(),
+            spec=spec,
+            base=base,
             storage=storage,
         ),
         {"cpu": trial_cpus},
     )
     tuner = tune.Tuner(
         trainable,
-        param_space=param_space(spec),
         tune_config=tune_config(spec, reuse_actors),
         run_config=tune.RunConfig(
-            name=f"{spec.name}-{spec.search.method}-{spec.search.seed}", storage_path=str(Path(storage).resolve()),
+            name=f"{spec.name}-{spec.method.value}-{spec.chromasweep.seed}", storage_path=str(Path(storage).resolve()),
             verbose=0,
         ),
     )  # fmt: skip
     started = time.perf_counter()
     results = tuner.fit()
-    out = SweepRun(spec.search.method, spec.search.seed, time.perf_counter() - started)
+    out = SweepRun(spec.method.value, spec.chromasweep.seed, time.perf_counter() - started)
     for r in results:
         frame = r.metrics_dataframe
         reports = [] if frame is None else frame.to_dict("records")

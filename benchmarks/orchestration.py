@@ -40,10 +40,10 @@ class Settings:
 
 SETTINGS = {
     FULL: Settings(),
-    QUICK: Settings({"max_trials": 2, "epochs_per_trial": 2}, tf_imports=1),
+    QUICK: Settings({"run_cap": 2, "epochs_per_trial": 2}, tf_imports=1),
     # The Ray Train side would add a minute to the smoke pass's two (its trial starts a controller
     # and a worker, each importing TensorFlow) for the benchmark code the shipped side runs too.
-    SMOKE: Settings({"max_trials": 1, "epochs_per_trial": 1}, TINY_TRIAL, tf_imports=1, sides=(SHIPPED,)),
+    SMOKE: Settings({"run_cap": 1, "epochs_per_trial": 1}, TINY_TRIAL, tf_imports=1, sides=(SHIPPED,)),
 }
 
 
@@ -181,8 +181,8 @@ def run(preset: str = FULL) -> Section:
     section = Section(
         "orchestration",
         "4. Orchestration overhead: a demo sweep's wall time vs its trials' training",
-        f"{spec_path.name}: {spec.budget.max_trials} trials x up to {spec.budget.epochs_per_trial} epochs of {steps} "
-        f"steps, TPE seed {spec.search.seed} + ASHA, one trial at a time, {spec.resources.workers} worker; run_sweep "
+        f"{spec_path.name}: {spec.trial_cap} trials x up to {spec.chromasweep.budget.epochs_per_trial} epochs of {steps} "
+        f"steps, TPE seed {spec.chromasweep.seed} + ASHA, one trial at a time, {spec.chromasweep.resources.workers} worker; run_sweep "
         "as shipped (training in the trial) then with train_in_trial: false (a Ray Train run per trial), "
         "same invocation; wall from before Ray starts.",
     )
@@ -191,8 +191,8 @@ def run(preset: str = FULL) -> Section:
     with tempfile.TemporaryDirectory(prefix="bench-orch-") as tmp:
         for label in settings.sides:
             folder, in_trial = SIDES[label]
-            resources = spec.resources.model_copy(update={"train_in_trial": in_trial})
-            sides[label] = run_side(spec.model_copy(update={"resources": resources}), base, f"{tmp}/{folder}")
+            side = spec.changed({"chromasweep.resources.train_in_trial": in_trial})
+            sides[label] = run_side(side, base, f"{tmp}/{folder}")
     figures = {label: analyse(side) for label, side in sides.items()}
     for label, x in figures.items():
         section.add(f"{label}: sweep wall", [x["wall"]], "s",

@@ -37,8 +37,8 @@ class Settings:
 
 SETTINGS = {
     FULL: Settings((0, 1, 2)),
-    QUICK: Settings((0, 1), {"max_trials": 2, "epochs_per_trial": 2}),
-    SMOKE: Settings((0,), {"max_trials": 1, "epochs_per_trial": 1}, TINY_TRIAL),
+    QUICK: Settings((0, 1), {"run_cap": 2, "epochs_per_trial": 2}),
+    SMOKE: Settings((0,), {"run_cap": 1, "epochs_per_trial": 1}, TINY_TRIAL),
 }
 
 
@@ -73,34 +73,29 @@ def plan(preset: str, trials: int | None = None):
     """The sweeps to run: the demo spec at the preset's budget (``trials``: its trial count instead),
     its base config, a section describing them, and per method a function from a search seed to
     that method's spec."""
-    from sweeps.spec import EarlyStop, Search, load_spec
+    from sweeps.spec import load_spec
 
     spec_path = (
         Path(__file__).resolve().parent.parent / "sweeps" / "specs" / "demo.yaml"
     )
     spec, base = load_spec(spec_path)
     settings = SETTINGS[preset]
-    budget = settings.budget | ({"max_trials": trials} if trials else {})
+    budget = settings.budget | ({"run_cap": trials} if trials else {})
     spec = shrunk_spec(spec, budget, settings.constants)
-    b = spec.budget
+    b, trial_count = spec.chromasweep.budget, spec.trial_cap
     section = Section(
         "search",
         "3. Search efficiency: TPE + ASHA vs random search without early stopping"
-        + (f", {b.max_trials} trials" if trials else ""),
-        f"{spec_path.name}: {b.max_trials} trials x up to {b.epochs_per_trial} epochs of "
+        + (f", {trial_count} trials" if trials else ""),
+        f"{spec_path.name}: {trial_count} trials x up to {b.epochs_per_trial} epochs of "
         f"{spec.constants.get('steps_per_epoch')} steps, one at a time; seeds {list(settings.seeds)}; in-process "
         f"trials (benchmarks/inprocess.py) with the spec's own searcher() and scheduler(); metric "
         f"{spec.objectives[0].name}.",
     )
     methods = {
-        "tpe+asha": lambda s: spec.model_copy(
-            update={"search": Search(method="tpe", seed=s)}
-        ),
-        "random, no early stop": lambda s: spec.model_copy(
-            update={
-                "search": Search(method="random", seed=s),
-                "early_stop": EarlyStop(type="none"),
-            }
+        "tpe+asha": lambda s: spec.changed({"method": "bayes", "chromasweep.seed": s}),
+        "random, no early stop": lambda s: spec.changed(
+            {"method": "random", "chromasweep.seed": s, "early_terminate": None}
         ),
     }
     return spec, base, section, methods
@@ -129,7 +124,7 @@ def run(preset: str = FULL, trials: int | None = None, target: float | None = No
     from benchmarks.inprocess import run_inprocess_sweep
 
     spec, base, section, methods = plan(preset, trials)
-    seeds, metric, b = SETTINGS[preset].seeds, spec.objectives[0].name, spec.budget
+    seeds, metric = SETTINGS[preset].seeds, spec.objectives[0].name
     started = time.perf_counter()
     runs: dict[str, list] = {m: [] for m in methods}
     with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
@@ -188,11 +183,11 @@ def run(preset: str = FULL, trials: int | None = None, target: float | None = No
         "same best PSNR for at most half the trial-epochs", same_best and half,
         f"best PSNR gap {best_gap.median:+.2f} dB (median over seeds), trial-epochs ratio {ep_ratio.median:.2f}",
     ))  # fmt: skip
-    startup_trials = 10  # optuna's TPESampler default n_startup_trials
-    if b.max_trials <= startup_trials:
+    from sweeps.plan import TPE_STARTUP_TRIALS as startup_trials
+    if spec.trial_cap <= startup_trials:
         section.notes.append(
-            f"With {b.max_trials} trials TPE never leaves its {startup_trials} random start-up trials (Optuna's "
-            "n_startup_trials default): both arms sample at random, and the difference measured is ASHA's."
+            f"With {spec.trial_cap} trials TPE never leaves its {startup_trials} random start-up trials "
+            "(sweeps.plan.TPE_STARTUP_TRIALS): both arms sample at random, and the difference measured is ASHA's."
         )
     section.notes.append(f"Target PSNR {target:.2f} dB.")
     section.seconds = time.perf_counter() - started

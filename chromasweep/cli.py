@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -164,8 +165,13 @@ def train(
 @click.option("--storage", default="runs/sweeps", show_default=True,
               help="Where the sweep and its trials' checkpoints live: a folder or bucket URI.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted sweep (also automatic when it exists).")
+@click.option("--dry-run", is_flag=True,
+              help="Check the spec, print its compiled plan and sampled trials; starts neither Ray nor MLflow.")
+@click.option("--samples", default=5, show_default=True, type=click.IntRange(min=0),
+              help="With --dry-run: how many trial configurations to draw (one JSON object per line).")
 @tracking_option
-def sweep(spec_file: Path, address: str | None, storage: str, resume: bool, tracking_uri: str | None) -> None:
+def sweep(spec_file: Path, address: str | None, storage: str, resume: bool, dry_run: bool, samples: int,
+          tracking_uri: str | None) -> None:  # fmt: skip
     """Run the sweep SPEC_FILE: Ray Tune + Optuna (+ ASHA); a one-worker trial trains in its Tune
     trial's own process, a wider one as a Ray Train run.
 
@@ -173,23 +179,35 @@ def sweep(spec_file: Path, address: str | None, storage: str, resume: bool, trac
     chromasweep sweep sweeps/specs/demo.yaml
     chromasweep sweep sweeps/specs/imagenet-gcp.yaml --address auto --storage gs://my-bucket/sweeps
 
-    Tracked in MLflow: a parent run for the sweep (experiment = the sweep's name), a child per trial.
+    chromasweep sweep sweeps/specs/demo.yaml --dry-run --samples 8
+
+    The spec is W&B's sweep configuration (README, "Sweeps"). Tracked in MLflow: a parent run for the
+    sweep (experiment = the sweep's name), a child per trial.
     """
     from colorize_core.config import ConfigError
     from colorize_core.sources import DatasetError
     from sweeps.checkpoint_store import LayoutError
     from sweeps.spec import SpecError, load_spec
-    from sweeps.tune_sweep import SweepResourcesError, run_sweep
 
     try:
         spec, base = load_spec(spec_file)  # refused here, before any cluster time is spent
     except SpecError as err:
         raise _fail(err) from None
+    if dry_run:
+        from sweeps.plan import describe, draw, quiet_optuna
+
+        quiet_optuna()
+        click.echo("\n".join(describe(spec)))
+        for trial in draw(spec, samples):
+            click.echo(json.dumps(trial))
+        return
+    from sweeps.tune_sweep import SpecChangedError, SweepResourcesError, run_sweep
+
     uri = _connect(tracking_uri)  # an unreachable server too, before Ray starts
     try:
         outcome = run_sweep(spec, base, storage, address=address, resume=resume, tracking_uri=uri,
                             spec_yaml=spec_file.read_text())  # fmt: skip
-    except (SweepResourcesError, DatasetError, ConfigError, LayoutError) as err:
+    except (SweepResourcesError, SpecChangedError, DatasetError, ConfigError, LayoutError) as err:
         raise click.ClickException(f"{spec_file}: {err}") from None
     metric = spec.objectives[0]
     click.echo(f"\nsweep {spec.name}: {len(outcome.rows)} trials in {outcome.seconds:.0f} s, "

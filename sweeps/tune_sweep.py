@@ -1,6 +1,6 @@
 """Running a sweep spec: Ray Tune over a function trainable that trains one config per trial.
 
-    spec --compile--> param_space + OptunaSearch(sampler, seed) + ASHA
+    spec --plan--> Optuna space + sampler (sweeps/plan.py) in an OptunaSearch + ASHA
          --Tuner.fit--> run_trial(params) --> 1 worker:  in_trial.train_in_trial (in the trial's process)
                                           --> N workers: TensorflowTrainer(train_loop_per_worker).fit()
                                            <-- each epoch's metrics, by tune.report or TuneReportCallback
@@ -12,6 +12,7 @@ its own latest checkpoint under ``<storage>/<sweep>/trials/<trial>``.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -19,19 +20,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import optuna
 import ray
 from ray import tune
 from ray.tune.integration.ray_train import TuneReportCallback
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from colorize_core.config import TrainConfig
 from colorize_core.status import RunStatus
 from sweeps.checkpoint_store import CheckpointStore, is_uri
 from sweeps.naming import trial_name
+from sweeps.plan import changed_keys, record, sampler, search_space
 from sweeps.ray_train import TRAIN_ENV, absolute_paths, build_trainer, connect
-from sweeps.spec import SweepSpec, Values
+from sweeps.spec import SweepSpec
 from sweeps.worker_loop import read_result
 
 if TYPE_CHECKING:
@@ -69,54 +71,67 @@ class SweepResourcesError(ValueError):
     pass
 
 
-def _tune_domain(p):
-    if isinstance(p, Values):
-        return tune.choice(p.values)
-    if p.distribution == "uniform":
-        return tune.uniform(p.min, p.max)
-    if p.distribution == "log_uniform":
-        return tune.loguniform(p.min, p.max)
-    return tune.randint(int(p.min), int(p.max) + 1)  # upper bound exclusive in Tune
+class SpecChangedError(ValueError):
+    pass
 
 
-def param_space(spec: SweepSpec) -> dict:
-    return {key: _tune_domain(p) for key, p in spec.searched.items()}
+# The spec a sweep started with, in its folder beside Tune's state.
+SPEC_RECORD = "chromasweep-spec.json"
 
 
-def sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
-    seed, method = spec.search.seed, spec.search.method
-    if method == "grid":
-        return optuna.samplers.GridSampler({k: p.values for k, p in spec.searched.items()}, seed=seed)
-    return {
-        "tpe": lambda: optuna.samplers.TPESampler(seed=seed, multivariate=True),
-        "random": lambda: optuna.samplers.RandomSampler(seed=seed),
-        "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=seed),
-        "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=seed),
-    }[method]()
+class CappedSearch(OptunaSearch):
+    """Optuna's search, ending the sweep once a trial reaches the metric's ``target`` (W&B: no new
+    trials start, running ones finish)."""
+
+    def __init__(self, *args, target: float | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._target, self._reached = target, False
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        super().on_trial_result(trial_id, result)
+        value = result.get(self._first_metric)
+        if self._target is not None and value is not None and math.isfinite(value):
+            better = value >= self._target if self._first_mode == "max" else value <= self._target
+            self._reached = self._reached or better
+
+    def suggest(self, trial_id: str):
+        return Searcher.FINISHED if self._reached else super().suggest(trial_id)
+
+    @property
+    def _first_metric(self) -> str:
+        return self.metric[0] if isinstance(self.metric, list) else self.metric
+
+    @property
+    def _first_mode(self) -> str:
+        return self.mode[0] if isinstance(self.mode, list) else self.mode
 
 
-def searcher(spec: SweepSpec) -> OptunaSearch:
+def searcher(spec: SweepSpec) -> CappedSearch:
     names = [m.name for m in spec.objectives]
     modes = [m.mode for m in spec.objectives]
     single = len(names) == 1
-    return OptunaSearch(
-        metric=names[0] if single else names, mode=modes[0] if single else modes, sampler=sampler(spec)
-    )
+    return CappedSearch(
+        space=search_space(spec), metric=names[0] if single else names, mode=modes[0] if single else modes,
+        sampler=sampler(spec), points_to_evaluate=spec.chromasweep.warm_start or None,
+        target=spec.objectives[0].target,
+    )  # fmt: skip
 
 
 def scheduler(spec: SweepSpec):
-    # ASHA ranks by one number: the first objective. Its time unit is the epoch, which every
-    # report carries, so grace and budget are in epochs as the spec says.
-    if spec.early_stop.type == "none":
+    # W&B's hyperband as ASHA with one bracket, at the same milestones (spec.Hyperband, asha_rungs).
+    # It ranks by one number, the first objective; its time unit is the epoch (W&B's iteration is
+    # one logged value, and a trial logs its metric once per epoch).
+    stop = spec.early_terminate
+    if stop is None:
         return FIFOScheduler()
     first = spec.objectives[0]
     return ASHAScheduler(
         time_attr="epoch",
         metric=first.name,
         mode=first.mode,
-        max_t=spec.budget.epochs_per_trial,
-        grace_period=spec.early_stop.grace_epochs,
-        reduction_factor=spec.early_stop.reduction_factor,
+        max_t=spec.chromasweep.budget.epochs_per_trial,
+        grace_period=stop.grace,
+        reduction_factor=stop.eta,
         # Let a trial that reached the last epoch end by itself, so it exports its model.
         stop_last_trials=False,
     )
@@ -125,17 +140,17 @@ def scheduler(spec: SweepSpec):
 def trial_config(spec: SweepSpec, shared: TrainConfig, params: dict, name: str, storage: str) -> TrainConfig:
     """The trial's training config: ``shared`` (the base with the spec's constants), then the
     sampled values."""
-    return shared.with_overrides({**params, "epochs": spec.budget.epochs_per_trial, "name": name, "out_dir": storage})
+    return shared.with_overrides({**params, "epochs": spec.chromasweep.budget.epochs_per_trial, "name": name, "out_dir": storage})
 
 
 def runs_in_trial(spec: SweepSpec) -> bool:
     """A one-worker trial trains in its Tune trial's own process; wider ones fit a Ray Train run."""
-    return spec.resources.workers == 1 and spec.resources.train_in_trial
+    return spec.chromasweep.resources.workers == 1 and spec.chromasweep.resources.train_in_trial
 
 
 def trial_resources(spec: SweepSpec, cluster: dict) -> dict:
     """What a trial's own actor books, given the cluster's total resources."""
-    r = spec.resources
+    r = spec.chromasweep.resources
     if runs_in_trial(spec):
         return {"cpu": r.cpus_per_worker, "gpu": r.gpus_per_worker}
     if cluster.get(TRIAL_DRIVER_RESOURCE):
@@ -148,7 +163,7 @@ def run_trial(params: dict, spec: SweepSpec, shared: TrainConfig, storage: str, 
     (several), reporting each epoch to Tune."""
     name = trial_name(tune.get_context().get_trial_id())
     config = trial_config(spec, shared, params, name, storage)
-    r = spec.resources
+    r = spec.chromasweep.resources
     if runs_in_trial(spec):
         from sweeps.in_trial import train_in_trial
 
@@ -173,7 +188,7 @@ def check_resources(spec: SweepSpec) -> dict:
     """Refuse, before the first trial, a trial that this cluster can never place; returns what the
     trial's own actor books (``trial_resources``)."""
     total = ray.cluster_resources()
-    r = spec.resources
+    r = spec.chromasweep.resources
     own = trial_resources(spec, total)
     if runs_in_trial(spec):
         need_cpu, cpu_parts = own["cpu"], f"1 worker x {r.cpus_per_worker:g}, trained in the trial itself"
@@ -243,7 +258,7 @@ def _rows(results, spec: SweepSpec, storage: str) -> list[TrialRow]:
     rows = []
     for r in results:
         m = r.metrics or {}
-        status = trial_status(r, spec.budget.epochs_per_trial)
+        status = trial_status(r, spec.chromasweep.budget.epochs_per_trial)
         value = m.get(metric.name) if status is not RunStatus.DIVERGED else None
         trial_id = _trial_id(r)
         model = CheckpointStore.for_run(storage, trial_name(trial_id), keep=KEEP_CHECKPOINTS).model_location()
@@ -252,6 +267,18 @@ def _rows(results, spec: SweepSpec, storage: str) -> list[TrialRow]:
     sign = -1 if metric.mode == "max" else 1
     scored = [r for r in rows if r.metric is not None and math.isfinite(r.metric)]
     return sorted(scored, key=lambda r: sign * r.metric) + [r for r in rows if r not in scored]
+
+
+def check_unchanged(spec: SweepSpec, kept: dict | None, where: str) -> None:
+    """A resumed sweep runs the spec it started with: refuse an edited one, naming what changed."""
+    if kept is None:
+        raise SpecChangedError(f"{where}: missing, so the spec this sweep started with is unknown; "
+                               "give the edited sweep another name (or move its folder away)")  # fmt: skip
+    changed = changed_keys(spec, kept)
+    if changed:
+        detail = ", ".join(f"{k} ({kept.get(k)!r} -> {record(spec).get(k)!r})" for k in changed[:8])
+        raise SpecChangedError(f"sweep {spec.name} exists with another spec ({where}); changed: {detail}. "
+                               "A resumed sweep keeps its spec: give the edited sweep another name")  # fmt: skip
 
 
 def _shared_config(spec: SweepSpec, base: TrainConfig) -> TrainConfig:
@@ -269,7 +296,7 @@ def _open_parent(spec: SweepSpec, tracking_uri: str, experiment: str, restoring:
     from tracking.sweep_run import SweepRun
 
     parent = SweepRun(tracking_uri, spec.name, experiment, resume=restoring)
-    parent.log_start(spec.model_dump(), spec_yaml, shared.data.source or "sample dataset")
+    parent.log_start(spec.model_dump(mode="json", exclude_none=True), spec_yaml, shared.data.source or "sample dataset")
     print(f"MLflow: {'continuing' if parent.resumed else 'sweep'} run {parent.run_id} at {tracking_uri} "
           f"({parent.url_path})", flush=True)  # fmt: skip
     return parent
@@ -281,13 +308,12 @@ def _tuner(spec: SweepSpec, trainable, storage: str, experiment: str, restoring:
         return tune.Tuner.restore(experiment, trainable=trainable, resume_unfinished=True, restart_errored=False)
     return tune.Tuner(
         trainable,
-        param_space=param_space(spec),
         tune_config=tune.TuneConfig(
             search_alg=searcher(spec),
             scheduler=scheduler(spec),
-            num_samples=spec.budget.max_trials,
-            max_concurrent_trials=spec.budget.max_concurrent,
-            time_budget_s=spec.budget.time_budget,
+            num_samples=spec.trial_cap if spec.trial_cap is not None else -1,
+            max_concurrent_trials=spec.chromasweep.budget.max_concurrent,
+            time_budget_s=spec.chromasweep.budget.time_budget,
             # In-trial training keeps TensorFlow imported in the actor from trial to trial.
             reuse_actors=runs_in_trial(spec),
         ),
@@ -306,15 +332,19 @@ def run_sweep(
     it is a parent MLflow run with a child per trial."""
     storage = storage if is_uri(storage) else str(Path(storage).resolve())
     shared = _shared_config(spec, base)
-    os.environ.update({k: v for k, v in TRAIN_ENV.items() if k not in os.environ})
-    connect(address)
-    own_resources = check_resources(spec)
-
     experiment = f"{storage}/{spec.name}"
     trials_storage = f"{experiment}/trials"
     restoring = (resume or is_uri(experiment) or Path(experiment).is_dir()) and tune.Tuner.can_restore(experiment)
+    folder = CheckpointStore(experiment, keep=1)
+    if restoring:
+        check_unchanged(spec, folder.read_json(SPEC_RECORD), folder.location(SPEC_RECORD))
+    os.environ.update({k: v for k, v in TRAIN_ENV.items() if k not in os.environ})
+    connect(address)
+    own_resources = check_resources(spec)
+    if not restoring:
+        folder.write_text(SPEC_RECORD, json.dumps(record(spec), indent=1))
     parent = _open_parent(spec, tracking_uri, experiment, restoring, spec_yaml, shared) if tracking_uri else None
-    context = parent.context(spec.tracking.sample_every, spec.tracking.sample_images) if parent else None
+    context = parent.context(spec.chromasweep.tracking.sample_every, spec.chromasweep.tracking.sample_images) if parent else None
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, spec=spec, shared=shared, storage=trials_storage, tracking=context),
         own_resources,
@@ -341,8 +371,7 @@ def _log_outcome(parent, spec: SweepSpec, rows: list[TrialRow], results, best: T
         for row in rows
     ]  # fmt: skip
     first = spec.objectives[0]
-    space = {k: p.model_dump() for k, p in spec.searched.items()}
-    parent.log_outcome(trials, first.name, first.mode, space, next((t for t in trials if best and t["name"] == best.name), None))
+    parent.log_outcome(trials, first.name, first.mode, search_space(spec), next((t for t in trials if best and t["name"] == best.name), None))
 
 
 def _trial_id(result) -> str:

@@ -144,10 +144,10 @@ def test_gpu_workers_are_spot_l4s_with_their_driver_sized_for_the_shipped_spec(c
     # sweeps/specs/imagenet-gcp.yaml: one trial fits on the workers that stay up, a worker per node,
     # and max_concurrent trials fit on the most workers the autoscaler starts.
     spec, _ = load_spec(ROOT / "sweeps" / "specs" / "imagenet-gcp.yaml")
-    r = spec.resources
+    r = spec.chromasweep.resources
     assert r.gpus_per_worker <= worker["resources"]["GPU"] and r.cpus_per_worker <= worker["resources"]["CPU"]
     assert r.workers <= worker["min_workers"]
-    assert r.workers * spec.budget.max_concurrent <= worker["max_workers"]
+    assert r.workers * spec.chromasweep.budget.max_concurrent <= worker["max_workers"]
     # The drivers of multi-worker trials stay on the on-demand head, whatever a Spot worker does.
     from sweeps.tune_sweep import (
         TRIAL_DRIVER_RESOURCE,
@@ -157,7 +157,7 @@ def test_gpu_workers_are_spot_l4s_with_their_driver_sized_for_the_shipped_spec(c
 
     own = trial_resources(spec, {"CPU": head["resources"]["CPU"], TRIAL_DRIVER_RESOURCE: head["resources"][TRIAL_DRIVER_RESOURCE]})
     assert own == {"cpu": 0, TRIAL_DRIVER_RESOURCE: TRIAL_DRIVER_SHARE}
-    assert head["resources"][TRIAL_DRIVER_RESOURCE] >= TRIAL_DRIVER_SHARE * spec.budget.max_concurrent
+    assert head["resources"][TRIAL_DRIVER_RESOURCE] >= TRIAL_DRIVER_SHARE * spec.chromasweep.budget.max_concurrent
     assert TRIAL_DRIVER_RESOURCE not in worker["resources"]
 
 

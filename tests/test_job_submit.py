@@ -68,17 +68,18 @@ def test_the_readme_launch_command_runs_a_sweep_through_ray_job_submit(local_clu
     spec = tmp_path / "on-cluster.yaml"
     spec.write_text(f"""
 name: on-cluster
-base: {DEMO_CONFIG}
+method: random
 metric: {{name: val_psnr, goal: maximize}}
-search: {{method: random, seed: 0}}
 parameters:
-  loss.adversarial_weight: {{distribution: log_uniform, min: 0.01, max: 0.5}}
-  data.source: {prepared_sample}
-  data.max_val_images: 8
-  steps_per_epoch: 3
-early_stop: {{type: none}}
-budget: {{max_trials: 2, max_concurrent: 1, epochs_per_trial: 1}}
-resources: {{workers: 2, cpus_per_worker: 1, gpus_per_worker: 0}}
+  loss.adversarial_weight: {{distribution: log_uniform_values, min: 0.01, max: 0.5}}
+  data.source: {{value: {prepared_sample}}}
+  data.max_val_images: {{value: 8}}
+  steps_per_epoch: {{value: 3}}
+run_cap: 2
+chromasweep:
+  base: {DEMO_CONFIG}
+  budget: {{max_concurrent: 1, epochs_per_trial: 1}}
+  resources: {{workers: 2, cpus_per_worker: 1, gpus_per_worker: 0}}
 """)  # two workers per trial, one on each worker node, as imagenet-gcp.yaml asks of the GCP cluster
     storage = tmp_path / "storage"
     submit[submit.index("--address") + 1] = env["RAY_API_SERVER_ADDRESS"]

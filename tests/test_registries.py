@@ -35,10 +35,10 @@ def test_a_spec_may_only_optimise_a_registered_objective(tmp_path):
     spec = tmp_path / "s.yaml"
     for metric, expected in [("val_gray_psnr", "is reported but is not an objective"),
                              ("val_psnrr", "no trial reports metric 'val_psnrr'")]:  # fmt: skip
-        spec.write_text(f"name: s\nmetric: {{name: {metric}}}\nparameters:\n  optim.generator_lr: {{values: [1.0e-4]}}\n")
+        spec.write_text(f"name: s\nmethod: grid\nmetric: {{name: {metric}}}\nparameters:\n  optim.generator_lr: {{values: [1.0e-4]}}\n")
         with pytest.raises(SpecError, match=expected):
             load_spec(spec)
-    spec.write_text("name: s\nmetric: {name: train_seconds}\nparameters:\n  optim.generator_lr: {values: [1.0e-4]}\n")
+    spec.write_text("name: s\nmethod: grid\nmetric: {name: train_seconds}\nparameters:\n  optim.generator_lr: {values: [1.0e-4]}\n")
     with pytest.raises(SpecError, match="wall seconds of the epoch's training steps"):
         load_spec(spec)
 

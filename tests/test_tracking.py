@@ -20,17 +20,19 @@ DEMO_CONFIG = ROOT / "colorize_core" / "configs" / "demo.yaml"
 
 SPEC = """
 name: tracked
-base: {base}
+method: random
 metric: {{name: val_psnr, goal: maximize}}
-search: {{method: random, seed: 3}}
 parameters:
-  loss.adversarial_weight: {{distribution: log_uniform, min: 0.01, max: 0.2}}
+  loss.adversarial_weight: {{distribution: log_uniform_values, min: 0.01, max: 0.2}}
   optim.generator_lr: {{values: [2.0e-4, 4.0e-4]}}
-  data.source: {source}
-  steps_per_epoch: 4
-early_stop: {{type: none}}
-budget: {{max_trials: 2, max_concurrent: 1, epochs_per_trial: 2}}
-tracking: {{sample_every: 1, sample_images: 3}}
+  data.source: {{value: {source}}}
+  steps_per_epoch: {{value: 4}}
+run_cap: 2
+chromasweep:
+  base: {base}
+  seed: 3
+  budget: {{max_concurrent: 1, epochs_per_trial: 2}}
+  tracking: {{sample_every: 1, sample_images: 3}}
 """
 
 
@@ -76,7 +78,7 @@ def test_a_sweep_is_one_parent_run_with_a_child_per_trial(tracked_store):
     assert all(c.data.tags["mlflow.parentRunId"] == parent.info.run_id for c in children)
 
     # The parent: the spec as params and artifact, provenance tags, the trial table, Optuna's plots.
-    assert parent.data.params["search.method"] == "random" and parent.data.params["budget.max_trials"] == "2"
+    assert parent.data.params["method"] == "random" and parent.data.params["run_cap"] == "2"
     assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?", parent.data.tags["git_commit"])
     assert Path(parent.data.tags["data_source"]) == Path(tracked_sweep["source"]).resolve()
     assert parent.data.tags["version.ray"] == "2.60.0" and parent.data.tags["version.mlflow"] == "3.17.2"

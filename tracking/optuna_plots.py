@@ -12,11 +12,7 @@ import math
 from pathlib import Path
 
 import optuna
-from optuna.distributions import (
-    CategoricalDistribution,
-    FloatDistribution,
-    IntDistribution,
-)
+from optuna.distributions import BaseDistribution
 
 from colorize_core.status import RunStatus
 
@@ -27,18 +23,10 @@ PLOTS = {
 }
 
 
-def _distribution(p: dict):
-    if "values" in p:
-        return CategoricalDistribution(p["values"])
-    if p["distribution"] == "int_uniform":
-        return IntDistribution(int(p["min"]), int(p["max"]))
-    return FloatDistribution(p["min"], p["max"], log=p["distribution"] == "log_uniform")
-
-
-def study_from_trials(trials: list[dict], objective: str, mode: str, space: dict) -> optuna.Study:
+def study_from_trials(trials: list[dict], objective: str, mode: str, space: dict[str, BaseDistribution]) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize" if mode == "max" else "minimize")
-    distributions = {k: _distribution(p) for k, p in space.items()}
+    distributions = space
     for t in trials:
         params = {k: t["params"][k] for k in distributions if k in t["params"]}
         value = t["metric"]
@@ -53,7 +41,7 @@ def study_from_trials(trials: list[dict], objective: str, mode: str, space: dict
     return study
 
 
-def write_plots(trials: list[dict], objective: str, mode: str, space: dict, out: Path) -> list[str]:
+def write_plots(trials: list[dict], objective: str, mode: str, space: dict[str, BaseDistribution], out: Path) -> list[str]:
     """Write every plot that the trials support; returns a note for each one that they do not."""
     import matplotlib
 

@@ -81,7 +81,7 @@ class SweepRun:
         """The spec as an artifact and as params; provenance as tags. Once: a resume keeps them."""
         if self.resumed:
             return
-        params = {k: v for k, v in flatten(spec).items() if k != "base" and not k.startswith("base.")}
+        params = {k: v for k, v in flatten(spec).items() if not k.startswith("chromasweep.base")}
         self.client.log_batch(self.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
         tags = {"git_commit": git_commit(), "data_source": data_source}
         tags.update({f"version.{p}": _version(p) for p in VERSIONED})
@@ -93,7 +93,7 @@ class SweepRun:
         """Close every child with its final status; the trial table and Optuna's plots on the parent.
 
         ``trials``: one dict per trial with name, status (a RunStatus), params, metric, epochs and history (a list
-        of per-epoch metric dicts); ``space``: the spec's searched parameters."""
+        of per-epoch metric dicts); ``space``: the searched parameters' Optuna distributions."""
         self._close_children({t["name"]: t["status"] for t in trials})
         self.client.log_text(self.run_id, _table_csv(trials, space), "trials.csv")
         with tempfile.TemporaryDirectory() as tmp:

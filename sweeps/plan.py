@@ -1,0 +1,138 @@
+"""A sweep spec compiled into what runs it, without Ray: Optuna's search space and sampler, the
+trial cap, the early-termination milestones, and ``chromasweep sweep --dry-run``'s plan and draws.
+
+``tune_sweep`` hands these same objects to Ray Tune, so a dry run's draws are the sweep's first
+trials for as long as the sampler draws at random (TPE's first 10 trials, every random trial, a
+grid's order).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+import optuna.distributions as od
+
+from sweeps.spec import Method, SweepSpec
+
+# Optuna's TPESampler draws at random for its first n_startup_trials (its default, written out).
+TPE_STARTUP_TRIALS = 10
+
+
+def search_space(spec: SweepSpec) -> dict[str, od.BaseDistribution]:
+    if spec.method is Method.GRID:
+        return {k: od.CategoricalDistribution(p.choices) for k, p in spec.searched.items()}
+    return {k: p.optuna() for k, p in spec.searched.items()}
+
+
+def sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
+    seed = spec.chromasweep.seed
+    return {
+        Method.GRID: lambda: optuna.samplers.GridSampler({k: p.choices for k, p in spec.searched.items()}, seed=seed),
+        Method.BAYES: lambda: optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=TPE_STARTUP_TRIALS),
+        Method.RANDOM: lambda: optuna.samplers.RandomSampler(seed=seed),
+        Method.CMAES: lambda: optuna.samplers.CmaEsSampler(seed=seed),
+        Method.NSGA2: lambda: optuna.samplers.NSGAIISampler(seed=seed),
+    }[spec.method]()
+
+
+def milestones(spec: SweepSpec) -> list[int]:
+    """The epochs at which trials are compared (W&B's bands, equal to ASHA's rungs: the spec checks
+    it); empty without early termination."""
+    stop = spec.early_terminate
+    return [] if stop is None else stop.bands(spec.chromasweep.budget.epochs_per_trial)
+
+
+def worst_case_trial_epochs(spec: SweepSpec) -> int | None:
+    cap = spec.trial_cap
+    return None if cap is None else cap * spec.chromasweep.budget.epochs_per_trial
+
+
+def describe(spec: SweepSpec) -> list[str]:
+    """The compiled plan, as ``--dry-run`` prints it."""
+    c = spec.chromasweep
+    b, r = c.budget, c.resources
+    objectives = ", ".join(f"{m.name} ({m.goal.value}{f', target {m.target:g}' if m.target is not None else ''})"
+                           for m in spec.objectives)  # fmt: skip
+    lines = [f"sweep {spec.name}: {objectives}"]
+    sampler_name = type(sampler(spec)).__name__
+    lines.append(f"  sampler    {spec.method.value} = Optuna {sampler_name}, seed {c.seed}"
+                 + (f", TPE's first {TPE_STARTUP_TRIALS} trials at random" if spec.method is Method.BAYES else ""))  # fmt: skip
+    if spec.early_terminate is None:
+        lines.append("  scheduler  none: every trial runs all its epochs")
+    else:
+        e = spec.early_terminate
+        lines.append(f"  scheduler  hyperband = Ray ASHA, grace {e.grace} epoch(s), reduction factor {e.eta:g}; "
+                     f"trials compared at epochs {milestones(spec)}")  # fmt: skip
+    cap = spec.trial_cap
+    if spec.method is Method.GRID:
+        note = f"grid of {spec.grid_size} configurations"
+        if spec.run_cap is not None and spec.run_cap < spec.grid_size:
+            note += f", run_cap {spec.run_cap}: only {spec.run_cap} of them run"
+        elif spec.run_cap is not None and spec.run_cap > spec.grid_size:
+            note += f", run_cap {spec.run_cap}: the grid ends after {spec.grid_size} (a grid never repeats one)"
+        lines.append(f"  trials     {cap} ({note})")
+    else:
+        lines.append(f"  trials     {cap if cap is not None else 'until the time budget ends'}")
+    lines.append(f"  budget     {b.epochs_per_trial} epochs per trial, {b.max_concurrent} at a time"
+                 + (f", stop starting trials after {b.time_budget:g} s" if b.time_budget else ""))  # fmt: skip
+    lines.append(f"  resources  per trial {r.workers} worker(s) x ({r.cpus_per_worker:g} CPU, {r.gpus_per_worker:g} GPU)"
+                 + (", trained in the trial's own process" if r.workers == 1 and r.train_in_trial else ", a Ray Train run"))  # fmt: skip
+    worst = worst_case_trial_epochs(spec)
+    lines.append(f"  worst case {worst if worst is not None else 'unbounded'} trial-epochs (no trial stopped early)")
+    for key, p in spec.searched.items():
+        lines.append(f"  search     {key}: {_describe_parameter(spec, key)}")
+    for key, value in spec.constants.items():
+        lines.append(f"  constant   {key} = {value!r}")
+    if c.warm_start:
+        lines.append(f"  warm start {len(c.warm_start)} configuration(s) evaluated first")
+    return lines
+
+
+def _describe_parameter(spec: SweepSpec, key: str) -> str:
+    p = spec.searched[key]
+    dist = search_space(spec)[key]
+    if isinstance(dist, od.CategoricalDistribution):
+        return f"one of {list(dist.choices)}"
+    scale = "log scale" if getattr(dist, "log", False) else "uniform"
+    step = f", step {dist.step:g}" if isinstance(dist, od.FloatDistribution) and dist.step else ""
+    return f"{p.distribution.value}: {dist.low:g} .. {dist.high:g}, {scale}{step}"
+
+
+def draw(spec: SweepSpec, n: int) -> list[dict[str, Any]]:
+    """The first ``n`` trial configurations (searched paths, plus epochs), as the sweep's searcher
+    asks for them before any result comes back: warm-start points first, then the sampler's draws."""
+    directions = [m.goal.value for m in spec.objectives]
+    study = optuna.create_study(sampler=sampler(spec), directions=directions, pruner=optuna.pruners.NopPruner())
+    for point in spec.chromasweep.warm_start:
+        study.enqueue_trial(point)
+    space = search_space(spec)
+    cap = spec.trial_cap if spec.trial_cap is not None else n
+    out = []
+    for _ in range(min(n, cap)):
+        trial = study.ask(fixed_distributions=space)
+        out.append({**trial.params, "epochs": spec.chromasweep.budget.epochs_per_trial})
+    return out
+
+
+def quiet_optuna() -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    import warnings
+
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+
+def record(spec: SweepSpec) -> dict[str, Any]:
+    """The spec as the sweep's folder keeps it, flat, to tell a resumed sweep's spec from its own."""
+    def flat(tree: Any, prefix: str) -> dict[str, Any]:
+        if isinstance(tree, dict) and tree:
+            return {k: v for key, sub in tree.items() for k, v in flat(sub, f"{prefix}{key}.").items()}
+        return {prefix.rstrip("."): tree}
+
+    return flat(spec.model_dump(mode="json", exclude_none=True, exclude={"description"}), "")
+
+
+def changed_keys(spec: SweepSpec, kept: dict[str, Any]) -> list[str]:
+    now = record(spec)
+    return sorted(k for k in now.keys() | kept.keys() if now.get(k) != kept.get(k))
