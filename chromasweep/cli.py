@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 import click
@@ -169,9 +170,12 @@ def train(
               help="Check the spec, print its compiled plan and sampled trials; starts neither Ray nor MLflow.")
 @click.option("--samples", default=5, show_default=True, type=click.IntRange(min=0),
               help="With --dry-run: how many trial configurations to draw (one JSON object per line).")
+@click.option("--verbose", is_flag=True,
+              help="Show Ray's, Tune's and the trials' own output instead of the live table (which keeps it in "
+                   "STORAGE/SWEEP/console.log).")  # fmt: skip
 @tracking_option
 def sweep(spec_file: Path, address: str | None, storage: str, resume: bool, dry_run: bool, samples: int,
-          tracking_uri: str | None) -> None:  # fmt: skip
+          verbose: bool, tracking_uri: str | None) -> None:  # fmt: skip
     """Run the sweep SPEC_FILE: Ray Tune + Optuna (+ ASHA); a one-worker trial trains in its Tune
     trial's own process, a wider one as a Ray Train run.
 
@@ -201,13 +205,21 @@ def sweep(spec_file: Path, address: str | None, storage: str, resume: bool, dry_
         for trial in draw(spec, samples):
             click.echo(json.dumps(trial))
         return
-    from sweeps.tune_sweep import SpecChangedError, SweepResourcesError, run_sweep
+    from sweeps.console import SweepConsole
+    from sweeps.tune_sweep import (
+        SpecChangedError,
+        SweepResourcesError,
+        WarmStartError,
+        run_sweep,
+    )
 
-    uri = _connect(tracking_uri)  # an unreachable server too, before Ray starts
+    console = None if verbose else SweepConsole(spec)
     try:
-        outcome = run_sweep(spec, base, storage, address=address, resume=resume, tracking_uri=uri,
-                            spec_yaml=spec_file.read_text())  # fmt: skip
-    except (SweepResourcesError, SpecChangedError, DatasetError, ConfigError, LayoutError) as err:
+        with console.captured() if console else nullcontext():
+            uri = _connect(tracking_uri)  # an unreachable server too, before Ray starts
+            outcome = run_sweep(spec, base, storage, address=address, resume=resume, tracking_uri=uri,
+                                spec_yaml=spec_file.read_text(), console=console)  # fmt: skip
+    except (SweepResourcesError, SpecChangedError, WarmStartError, DatasetError, ConfigError, LayoutError) as err:
         raise click.ClickException(f"{spec_file}: {err}") from None
     metric = spec.objectives[0]
     click.echo(f"\nsweep {spec.name}: {len(outcome.rows)} trials in {outcome.seconds:.0f} s, "
@@ -227,6 +239,29 @@ def sweep(spec_file: Path, address: str | None, storage: str, resume: bool, dry_
         sys.exit(1)
     click.echo(f"best trial: {outcome.best.trial_id} ({metric.name} {outcome.best.metric:.4f}); "
                f"model: {outcome.best.model_path or 'not exported (stopped early)'}")
+
+
+@cli.command("sweeps")
+@tracking_option
+def list_sweeps_command(tracking_uri: str | None) -> None:
+    """List the sweeps in the tracking store: state, trials finished / stopped early / failed out of
+    the cap, the best metric and its trial, when each started and where its state lives."""
+    from tracking.sweep_list import list_sweeps
+
+    summaries = list_sweeps(_connect(tracking_uri))
+    if not summaries:
+        click.echo("no sweeps in this tracking store")
+        return
+    header = ["sweep", "state", "finished/stopped/failed of cap", "best", "best trial", "started", "storage"]
+    rows = [header] + [
+        [s.name, s.state.lower(), f"{s.finished}/{s.stopped}/{s.failed} of {s.cap}",
+         "-" if s.best is None else f"{s.objective} {s.best:.4f}", s.best_trial or "-",
+         s.started.strftime("%Y-%m-%d %H:%M"), s.storage]
+        for s in summaries
+    ]  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    for r in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
 
 
 @cli.command()

@@ -86,6 +86,9 @@ def describe(spec: SweepSpec) -> list[str]:
         lines.append(f"  constant   {key} = {value!r}")
     if c.warm_start:
         lines.append(f"  warm start {len(c.warm_start)} configuration(s) evaluated first")
+    if c.warm_start_from:
+        lines.append(f"  warm start the finished trials of sweep {c.warm_start_from}, read from the tracking store "
+                     "at launch (so the draws below are the first ones only without it)")  # fmt: skip
     return lines
 
 

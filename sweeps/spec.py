@@ -370,6 +370,10 @@ class Options(_Strict):
     warm_start: list[dict[str, Any]] = Field(
         default_factory=list, description="Configurations the search evaluates first (dotted paths to values)."
     )
+    warm_start_from: str | None = Field(
+        None, description="A sweep in the tracking store: its finished trials are told to the sampler before "
+        "the first draw (those whose values lie in this spec's space)."
+    )
 
 
 class SweepSpec(_Strict):
@@ -409,6 +413,10 @@ class SweepSpec(_Strict):
     def _whole(self) -> "SweepSpec":
         if (self.metric is None) == (self.chromasweep.metrics is None):
             raise ValueError("give exactly one of 'metric' (one objective) or 'chromasweep.metrics' (several)")
+        if self.chromasweep.metrics is not None and self.chromasweep.warm_start_from is not None:
+            raise ValueError("chromasweep.warm_start_from takes one objective ('metric'), not 'chromasweep.metrics'")
+        if self.method is Method.GRID and self.chromasweep.warm_start_from is not None:
+            raise ValueError("chromasweep.warm_start_from: a grid runs every configuration anyway; leave it out")
         if self.chromasweep.metrics is not None and self.method not in (Method.NSGA2, Method.RANDOM, Method.BAYES):
             raise ValueError(f"method {self.method.value} takes one objective; use nsga2 or bayes for chromasweep.metrics")
         if self.method is Method.GRID:

@@ -16,10 +16,13 @@ import json
 import math
 import os
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import optuna.distributions as od
 import ray
 from ray import tune
 from ray.tune.integration.ray_train import TuneReportCallback
@@ -37,6 +40,7 @@ from sweeps.spec import SweepSpec
 from sweeps.worker_loop import read_result
 
 if TYPE_CHECKING:
+    from sweeps.console import SweepConsole
     from tracking.trial_run import TrackingContext
 
 # A trial of several workers only waits on its Ray Train run: it books a sliver of a CPU, so that
@@ -75,6 +79,10 @@ class SpecChangedError(ValueError):
     pass
 
 
+class WarmStartError(ValueError):
+    pass
+
+
 # The spec a sweep started with, in its folder beside Tune's state.
 SPEC_RECORD = "chromasweep-spec.json"
 
@@ -106,15 +114,62 @@ class CappedSearch(OptunaSearch):
         return self.mode[0] if isinstance(self.mode, list) else self.mode
 
 
-def searcher(spec: SweepSpec) -> CappedSearch:
+def searcher(spec: SweepSpec, evaluated: list[tuple[dict, float]] = ()) -> CappedSearch:
+    """The spec's search; ``evaluated``: (config, objective) pairs it learns from before its first draw."""
     names = [m.name for m in spec.objectives]
     modes = [m.mode for m in spec.objectives]
     single = len(names) == 1
-    return CappedSearch(
+    search = CappedSearch(
         space=search_space(spec), metric=names[0] if single else names, mode=modes[0] if single else modes,
         sampler=sampler(spec), points_to_evaluate=spec.chromasweep.warm_start or None,
         target=spec.objectives[0].target,
     )  # fmt: skip
+    for point, value in evaluated:
+        search.add_evaluated_point(point, value)
+    return search
+
+
+def earlier_trials(spec: SweepSpec, tracking_uri: str | None, say) -> list[tuple[dict, float]]:
+    """``chromasweep.warm_start_from``'s finished trials that lie in this spec's space, typed by it."""
+    source = spec.chromasweep.warm_start_from
+    if source is None:
+        return []
+    if tracking_uri is None:
+        raise WarmStartError(f"chromasweep.warm_start_from: {source!r} is read from a tracking store; give one")
+    from tracking.sweep_list import finished_trials
+
+    try:
+        trials = finished_trials(tracking_uri, source)
+    except LookupError as err:
+        raise WarmStartError(f"chromasweep.warm_start_from: {err}") from None
+    space, metric = search_space(spec), spec.objectives[0].name
+    kept = []
+    for params, metrics in trials:
+        point = {k: _typed(d, params.get(k)) for k, d in space.items()}
+        if metric in metrics and all(_in(space[k], v) for k, v in point.items()):
+            kept.append((point, metrics[metric]))
+    say(f"warm start: {len(kept)} of the {len(trials)} finished trials of sweep {source} lie in this space")
+    return kept
+
+
+def _in(distribution, value) -> bool:
+    if value is None:
+        return False
+    if isinstance(distribution, od.CategoricalDistribution):
+        return True  # _typed found it among the choices
+    return distribution.low <= value <= distribution.high
+
+
+def _typed(distribution, text: str | None):
+    """An MLflow param (a string) as a value of ``distribution``; None if it is not one."""
+    if text is None:
+        return None
+    if isinstance(distribution, od.CategoricalDistribution):
+        return next((c for c in distribution.choices if str(c) == text), None)
+    try:
+        return int(text) if isinstance(distribution, od.IntDistribution) else float(text)
+    except ValueError:
+        return None
 
 
 def scheduler(spec: SweepSpec):
@@ -292,24 +347,24 @@ def _shared_config(spec: SweepSpec, base: TrainConfig) -> TrainConfig:
 
 
 def _open_parent(spec: SweepSpec, tracking_uri: str, experiment: str, restoring: bool, spec_yaml: str,
-                 shared: TrainConfig):  # fmt: skip
+                 shared: TrainConfig, say):  # fmt: skip
     from tracking.sweep_run import SweepRun
 
     parent = SweepRun(tracking_uri, spec.name, experiment, resume=restoring)
     parent.log_start(spec.model_dump(mode="json", exclude_none=True), spec_yaml, shared.data.source or "sample dataset")
-    print(f"MLflow: {'continuing' if parent.resumed else 'sweep'} run {parent.run_id} at {tracking_uri} "
-          f"({parent.url_path})", flush=True)  # fmt: skip
+    say(f"MLflow: {'continuing' if parent.resumed else 'sweep'} run {parent.run_id} at {tracking_uri} ({parent.url_path})")
     return parent
 
 
-def _tuner(spec: SweepSpec, trainable, storage: str, experiment: str, restoring: bool) -> tune.Tuner:
+def _tuner(spec: SweepSpec, trainable, storage: str, experiment: str, restoring: bool, callbacks: list, say,
+           evaluated: list[tuple[dict, float]]) -> tune.Tuner:  # fmt: skip
     if restoring:
-        print(f"resuming sweep {spec.name} from {experiment}", flush=True)
+        say(f"resuming sweep {spec.name} from {experiment}")
         return tune.Tuner.restore(experiment, trainable=trainable, resume_unfinished=True, restart_errored=False)
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
-            search_alg=searcher(spec),
+            search_alg=searcher(spec, evaluated),
             scheduler=scheduler(spec),
             num_samples=spec.trial_cap if spec.trial_cap is not None else -1,
             max_concurrent_trials=spec.chromasweep.budget.max_concurrent,
@@ -318,7 +373,7 @@ def _tuner(spec: SweepSpec, trainable, storage: str, experiment: str, restoring:
             reuse_actors=runs_in_trial(spec),
         ),
         run_config=tune.RunConfig(
-            name=spec.name, storage_path=storage,
+            name=spec.name, storage_path=storage, callbacks=callbacks,
             failure_config=tune.FailureConfig(max_failures=TRIAL_RESTARTS if runs_in_trial(spec) else 0),
         ),
     )  # fmt: skip
@@ -326,10 +381,11 @@ def _tuner(spec: SweepSpec, trainable, storage: str, experiment: str, restoring:
 
 def run_sweep(
     spec: SweepSpec, base: TrainConfig, storage: str, address: str | None = None, resume: bool = False,
-    tracking_uri: str | None = None, spec_yaml: str = "",
+    tracking_uri: str | None = None, spec_yaml: str = "", console: SweepConsole | None = None,
 ) -> SweepOutcome:
     """Run (or continue) the sweep; with ``tracking_uri`` (already checked by ``tracking.store.connect``)
-    it is a parent MLflow run with a child per trial."""
+    it is a parent MLflow run with a child per trial; with ``console``, a live table stands in for
+    everything Ray, Tune and the trials print, which goes to the sweep's log."""
     storage = storage if is_uri(storage) else str(Path(storage).resolve())
     shared = _shared_config(spec, base)
     experiment = f"{storage}/{spec.name}"
@@ -339,27 +395,31 @@ def run_sweep(
     if restoring:
         check_unchanged(spec, folder.read_json(SPEC_RECORD), folder.location(SPEC_RECORD))
     os.environ.update({k: v for k, v in TRAIN_ENV.items() if k not in os.environ})
-    connect(address)
-    own_resources = check_resources(spec)
-    if not restoring:
-        folder.write_text(SPEC_RECORD, json.dumps(record(spec), indent=1))
-    parent = _open_parent(spec, tracking_uri, experiment, restoring, spec_yaml, shared) if tracking_uri else None
-    context = parent.context(spec.chromasweep.tracking.sample_every, spec.chromasweep.tracking.sample_images) if parent else None
-    trainable = tune.with_resources(
-        tune.with_parameters(run_trial, spec=spec, shared=shared, storage=trials_storage, tracking=context),
-        own_resources,
-    )
-    started = time.perf_counter()
-    try:
-        results = _tuner(spec, trainable, storage, experiment, restoring).fit()
-    except BaseException as err:
+    say = console.note if console else partial(print, flush=True)
+    with console.attached(experiment) if console else nullcontext():
+        connect(address)
+        own_resources = check_resources(spec)
+        evaluated = [] if restoring else earlier_trials(spec, tracking_uri, say)
+        if not restoring:
+            folder.write_text(SPEC_RECORD, json.dumps(record(spec), indent=1))
+        parent = _open_parent(spec, tracking_uri, experiment, restoring, spec_yaml, shared, say) if tracking_uri else None
+        context = parent.context(spec.chromasweep.tracking.sample_every, spec.chromasweep.tracking.sample_images) if parent else None
+        trainable = tune.with_resources(
+            tune.with_parameters(run_trial, spec=spec, shared=shared, storage=trials_storage, tracking=context),
+            own_resources,
+        )
+        started = time.perf_counter()
+        callbacks = [console.callback()] if console else []
+        try:
+            results = _tuner(spec, trainable, storage, experiment, restoring, callbacks, say, evaluated).fit()
+        except BaseException as err:
+            if parent:
+                parent.fail(err)
+            raise
+        rows = _rows(results, spec, trials_storage)
+        best = next((r for r in rows if r.status.ranked and r.metric is not None), None)
         if parent:
-            parent.fail(err)
-        raise
-    rows = _rows(results, spec, trials_storage)
-    best = next((r for r in rows if r.status.ranked and r.metric is not None), None)
-    if parent:
-        _log_outcome(parent, spec, rows, results, best)
+            _log_outcome(parent, spec, rows, results, best)
     return SweepOutcome(rows, best, experiment, time.perf_counter() - started)
 
 

@@ -69,6 +69,26 @@ def runs_of(client, experiment_name):
     return experiment, parents, children
 
 
+def test_the_console_shows_one_table_and_the_log_keeps_the_rest(tracked_sweep):
+    out, home = tracked_sweep["stdout"], tracked_sweep["home"]
+    log = home / "storage" / "tracked" / "console.log"
+    assert f"full log: {log}" in out
+    assert "sweep tracked: 2 of 2 trials started, val_psnr (maximize)" in out  # the live table's last frame
+    for noise in ("Trial status", "tensorflow", "ExperimentalWarning", "Started a local Ray instance"):
+        assert noise not in out, noise
+    kept = log.read_text()
+    assert "Trial status" in kept or "Trial trial_fn" in kept or "run_trial" in kept
+    assert "Started a local Ray instance" in kept
+
+
+def test_sweeps_lists_each_sweep_with_its_trials_and_best(tracked_sweep):
+    listed = chromasweep("sweeps", uri=tracked_sweep["uri"], cwd=tracked_sweep["home"], timeout=120)
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    header, row = listed.stdout.splitlines()
+    assert header.split() [:4] == ["sweep", "state", "finished/stopped/failed", "of"]
+    assert re.match(r"tracked\s+finished\s+2/0/0 of 2\s+val_psnr [\d.]+\s+trial-[0-9a-f]{8}\s+\d{4}-\d\d-\d\d \d\d:\d\d\s+\S+/storage/tracked$", row), row
+
+
 def test_a_sweep_is_one_parent_run_with_a_child_per_trial(tracked_store):
     tracked_sweep = tracked_store
     client = MlflowClient(tracked_sweep["uri"])
@@ -289,3 +309,31 @@ def test_the_mlflow_ui_shows_the_sweep_its_trials_and_a_sample_grid(tracked_swee
     assert grid[0].is_displayed()
     browser.save_screenshot(str(shots / "mlflow-trial-sample-grid.png"))
     assert (shots / "mlflow-trial-sample-grid.png").stat().st_size > 10_000
+
+
+def test_a_new_sweep_learns_from_the_finished_trials_of_an_earlier_one(tracked_sweep, tmp_path):
+    from sweeps.spec import load_spec
+    from sweeps.tune_sweep import WarmStartError, earlier_trials, searcher
+
+    text = SPEC.format(base=DEMO_CONFIG, source=tracked_sweep["source"]).replace("name: tracked", "name: follow-up")
+    narrower = text.replace("min: 0.01, max: 0.2", "min: 0.01, max: 0.02")  # may leave earlier trials outside
+    spec_path = tmp_path / "follow-up.yaml"
+    spec_path.write_text(text + "  warm_start_from: tracked\n")
+    spec, _ = load_spec(spec_path)
+    notes = []
+    evaluated = earlier_trials(spec, tracked_sweep["uri"], notes.append)
+    assert len(evaluated) == 2 and notes == ["warm start: 2 of the 2 finished trials of sweep tracked lie in this space"]
+    for point, value in evaluated:
+        assert set(point) == {"loss.adversarial_weight", "optim.generator_lr"} and point["optim.generator_lr"] in (2.0e-4, 4.0e-4)
+        assert 10 < value < 40  # a val_psnr in dB
+    study = searcher(spec, evaluated)._ot_study
+    assert [t.value for t in study.trials] == [v for _, v in evaluated]  # told to Optuna before the first draw
+
+    spec_path.write_text(narrower + "  warm_start_from: tracked\n")
+    spec, _ = load_spec(spec_path)
+    inside = [p for p in evaluated if p[0]["loss.adversarial_weight"] <= 0.02]
+    assert len(earlier_trials(spec, tracked_sweep["uri"], notes.append)) == len(inside)
+    spec_path.write_text(text + "  warm_start_from: no-such-sweep\n")
+    spec, _ = load_spec(spec_path)
+    with pytest.raises(WarmStartError, match="no sweep named 'no-such-sweep' in the tracking store"):
+        earlier_trials(spec, tracked_sweep["uri"], notes.append)
