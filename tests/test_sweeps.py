@@ -157,13 +157,6 @@ def test_a_killed_sweep_resumes_and_accounts_for_every_trial_once(tmp_path, prep
         assert (trials / trial / MODEL_DIR / MODEL_FILE).stat().st_mtime == mtime
     assert len(list(trials.glob("trial-*"))) == 4
 
-    # Run again with an edited search space: refused, naming what changed, before Ray starts.
-    edited = write_spec(tmp_path, spec.read_text().replace("min: 0.01, max: 0.5", "min: 0.02, max: 0.5"), "edited.yaml")
-    proc = sweep(edited, "--storage", storage)
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
-    assert "changed: parameters.loss.adversarial_weight.min (0.01 -> 0.02)" in proc.stderr
-    assert "Started a local Ray instance" not in proc.stderr + proc.stdout
-
     # MLflow: the resumed sweep continued its own runs, one per trial, every epoch logged.
     from mlflow import MlflowClient
 
@@ -181,6 +174,22 @@ def test_a_killed_sweep_resumes_and_accounts_for_every_trial_once(tmp_path, prep
     for child in children:
         assert child.info.status == "FINISHED" and child.data.tags["chromasweep.model_uri"]
         assert {m.step for m in client.get_metric_history(child.info.run_id, "val_psnr")} == {1, 2, 3}
+
+    # Run again with an edited search space: refused, naming what changed, before Ray starts.
+    edited = write_spec(tmp_path, spec.read_text().replace("min: 0.01, max: 0.5", "min: 0.02, max: 0.5"), "edited.yaml")
+    proc = sweep(edited, "--storage", storage)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert "changed: parameters.loss.adversarial_weight.min (0.01 -> 0.02)" in proc.stderr
+    assert "Started a local Ray instance" not in proc.stderr + proc.stdout
+
+    # A raised run_cap is the one edit that continues it: one more trial, the four kept.
+    extended = write_spec(tmp_path, spec.read_text().replace("run_cap: 4", "run_cap: 5"), "extended.yaml")
+    proc = sweep(extended, "--storage", storage)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = table(proc.stdout)
+    assert len(rows) == 5 and all(status is RunStatus.FINISHED for status, _, _ in rows.values())
+    for trial, mtime in finished_before.items():
+        assert (trials / trial / MODEL_DIR / MODEL_FILE).stat().st_mtime == mtime
 
 
 def test_trials_of_two_workers_are_ray_train_runs(tmp_path, prepared_sample):
