@@ -2,7 +2,7 @@
 
 It was the prototype of the product's in-trial training (``sweeps/in_trial.py``, which benchmark 4
 now measures as shipped). It stays as the search benchmark's lean trainable: same spec compilation
-(``sweeps.tune_sweep.param_space/searcher/scheduler/trial_config``), same metrics each epoch, no
+(``sweeps.plan.search_space``, ``sweeps.tune_sweep.searcher/scheduler/trial_config``), same metrics each epoch, no
 checkpoints or MLflow, and timing fields in every report.
 """
 

@@ -105,11 +105,11 @@ def set_up_only(preset: str, trials: int | None = None, why: str = "") -> Sectio
     """What ``run`` does before its sweeps start: every sweep's spec compiled for Tune. Nothing is
     measured; the section says so, and ``why``."""
     from benchmarks.inprocess import tune_config
-    from sweeps.tune_sweep import param_space
+    from sweeps.plan import search_space
 
     _, _, section, methods = plan(preset, trials)
     compiled = [
-        (param_space(make(seed)), tune_config(make(seed)))
+        (search_space(make(seed)), tune_config(make(seed)))
         for seed in SETTINGS[preset].seeds
         for make in methods.values()
     ]

@@ -22,7 +22,6 @@ from rich.live import Live
 from rich.table import Table
 
 from sweeps.checkpoint_store import CheckpointStore, is_uri
-from sweeps.naming import trial_name
 from sweeps.spec import SweepSpec
 
 LOG_FILE = "console.log"
@@ -61,7 +60,8 @@ class SweepConsole:
         saved = os.dup(1), os.dup(2)
         terminal = os.fdopen(os.dup(saved[0]), "w", buffering=1)
         fd, self._early = tempfile.mkstemp(prefix="chromasweep-", suffix=".log")
-        self.console = Console(file=terminal)
+        # A terminal's own width; a file or pipe (CI logs) gets room for the whole table.
+        self.console = Console(file=terminal, width=None if terminal.isatty() else 160)
         _redirect(fd)
         os.close(fd)
         try:
@@ -127,12 +127,15 @@ class SweepConsole:
         title = (f"sweep {spec.name}: {len(self.trials)} of {cap if cap is not None else '?'} trials started, "
                  f"{metric.name} ({metric.goal.value})")  # fmt: skip
         table = Table(title=title, title_justify="left", caption=self._caption(best), caption_justify="left")
-        for column in ("trial", "status", "epoch", metric.name, *spec.searched):
-            table.add_column(column.removeprefix("loss.").removeprefix("optim."))
+        # Cells never wrap (headers may): trial ids as the closing table prints them.
+        for column, width in (("trial", 10), ("status", 13), ("epoch", 5), (metric.name, 8)):
+            table.add_column(column, min_width=width)
+        for path in spec.searched:
+            table.add_column(path.rsplit(".", 1)[-1], min_width=9)
         for trial, line in self.trials.items():
             mark = " *" if trial == best else ""
             table.add_row(
-                trial_name(trial) + mark, line.status, f"{line.epoch}/{epochs}",
+                trial + mark, line.status, f"{line.epoch}/{epochs}",
                 "-" if line.metric is None else f"{line.metric:.4f}",
                 *(_short(line.params.get(k)) for k in spec.searched),
             )  # fmt: skip
@@ -141,7 +144,7 @@ class SweepConsole:
     def _caption(self, best: str | None) -> str:
         parts = []
         if best is not None:
-            parts.append(f"best so far: {trial_name(best)} ({self.trials[best].metric:.4f})")
+            parts.append(f"best so far: {best} ({self.trials[best].metric:.4f})")
         eta = self._eta()
         if eta:
             parts.append(f"ETA at most {eta / 60:.0f} min (no trial stopped early)")

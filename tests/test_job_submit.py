@@ -108,6 +108,12 @@ chromasweep:
     assert Path(best[2]) == trials / trial_name(best[1]) / MODEL_DIR
     for trial in rows:  # each trial's final model, written by its Ray Train worker on a worker node
         assert (trials / trial_name(trial) / MODEL_DIR / MODEL_FILE).is_file()
+        # The same run folder as every other run's, kept by rank 0 of the trial's two workers.
+        run = trials / trial_name(trial)
+        assert (run / "chromasweep-run.json").is_file() and list(run.glob("checkpoint_step_*/.complete"))
+    reports = [json.loads(line) for path in (storage / "on-cluster").glob("*/result.json")
+               for line in path.read_text().splitlines()]  # fmt: skip
+    assert len(reports) == 2 and all(r["workers"] == 2 for r in reports)
 
     # Where Ray put each trial's parts: its driver on the head (never a worker node, which would be
     # a Spot VM on GCP), its two Ray Train workers on the two worker nodes.

@@ -56,13 +56,19 @@ def test_two_workers_train_and_the_loss_falls(cluster, tiny_config, tmp_path):
 
 def test_one_and_two_workers_make_the_same_first_update(cluster, tiny_config, tmp_path):
     """Global batch 8 on one worker, or 4 + 4 on two: the same examples, synchronised batch-norm
-    statistics and summed gradients, so the same step up to float summation order."""
+    statistics and summed gradients, so the same step up to float summation order. The one worker
+    runs the same loop in this process (``--in-process``), sparing a worker group's start-up."""
+    from sweeps.in_process import train_in_process
+
     config = tiny_config.with_overrides({"epochs": 1, "steps_per_epoch": 1, "data.batch_size": 8})
     initial = _weights(prepare_trainer(config, progress=False))
     updates, losses = {}, {}
     for workers in (1, 2):
         run = config.with_overrides({"name": f"first-step-{workers}"})
-        result = launch(run, RayOptions(workers=workers, storage=str(tmp_path)))
+        if workers == 1:
+            result = train_in_process(run, str(tmp_path), progress=False)
+        else:
+            result = launch(run, RayOptions(workers=workers, storage=str(tmp_path)))
         assert result.status is RunStatus.FINISHED, result.error
         trained = prepare_trainer(run, progress=False)
         trained.restore_checkpoint(result.checkpoint_path)

@@ -192,25 +192,6 @@ def test_a_killed_sweep_resumes_and_accounts_for_every_trial_once(tmp_path, prep
         assert (trials / trial / MODEL_DIR / MODEL_FILE).stat().st_mtime == mtime
 
 
-def test_trials_of_two_workers_are_ray_train_runs(tmp_path, prepared_sample):
-    text = (
-        GOOD.format(base=DEMO_CONFIG, source=prepared_sample)
-        .replace("run_cap: 4", "run_cap: 1").replace("epochs_per_trial: 3", "epochs_per_trial: 1")
-        .replace(EARLY_TERMINATE, "")
-    ) + "  resources: {workers: 2, cpus_per_worker: 0.5}\n"  # fmt: skip
-    storage = tmp_path / "storage"
-    proc = sweep(write_spec(tmp_path, text), "--storage", storage)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    [(trial, (status, epochs, _))] = table(proc.stdout).items()
-    assert (status, epochs) == (RunStatus.FINISHED, 1)
-    run = storage / "tiny" / "trials" / trial_name(trial)
-    # The same run folder as every other run's, kept by rank 0 of the two Ray Train workers.
-    assert (run / "chromasweep-run.json").is_file() and list(run.glob("checkpoint_step_*/.complete"))
-    reports = [json.loads(line) for line in next((storage / "tiny").glob("*/result.json")).read_text().splitlines()]
-    assert [r["workers"] for r in reports] == [2]
-    assert (run / MODEL_DIR / MODEL_FILE).is_file()
-
-
 def test_a_checkpoint_counts_once_complete_and_only_the_newest_are_kept(tmp_path):
     from sweeps.checkpoint_store import CheckpointStore
 
