@@ -595,7 +595,7 @@ def _fits(base: TrainConfig, where: str, key: str, value: Any) -> None:
     except ConfigError as err:
         raise ConfigError(f"{where}: {err}") from None
     except ValidationError as err:
-        raise ConfigError(f"{where}: {value!r}: " + "; ".join(e["msg"] for e in err.errors())) from None
+        raise ConfigError(f"{where}: {value!r}: " + "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())) from None
 
 
 def _field_type(path: str) -> Any:

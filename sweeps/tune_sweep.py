@@ -88,13 +88,8 @@ SPEC_RECORD = "chromasweep-spec.json"
 
 
 class CappedSearch(OptunaSearch):
-    """Optuna's search, ending the sweep after ``run_cap`` trials or once a trial reaches the
-    metric's ``target`` (W&B: no new trials start, running ones finish)."""
-
-    # The trial cap of the sweep this driver runs. Tune restores a resumed sweep's searcher from its
-    # saved state (its trial count included) and keeps no way to change its num_samples, so the cap
-    # lives here, where a resumed sweep with a raised run_cap sets it.
-    cap: int | None = None
+    """Optuna's search, ending the sweep once a trial reaches the metric's ``target`` (W&B: no new
+    trials start, running ones finish)."""
 
     def __init__(self, *args, target: float | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -108,8 +103,7 @@ class CappedSearch(OptunaSearch):
             self._reached = self._reached or better
 
     def suggest(self, trial_id: str):
-        capped = CappedSearch.cap is not None and trial_id not in self._ot_trials and len(self._ot_trials) >= CappedSearch.cap
-        return Searcher.FINISHED if self._reached or capped else super().suggest(trial_id)
+        return Searcher.FINISHED if self._reached else super().suggest(trial_id)
 
     @property
     def _first_metric(self) -> str:
@@ -336,12 +330,12 @@ def check_unchanged(spec: SweepSpec, kept: dict | None, where: str) -> None:
         raise SpecChangedError(f"{where}: missing, so the spec this sweep started with is unknown; "
                                "give the edited sweep another name (or move its folder away)")  # fmt: skip
     changed = changed_keys(spec, kept)
-    if changed == ["run_cap"] and (spec.run_cap or 0) > (kept.get("run_cap") or 0):
-        return  # a raised run_cap extends the sweep
     if changed:
         detail = ", ".join(f"{k} ({kept.get(k)!r} -> {record(spec).get(k)!r})" for k in changed[:8])
         raise SpecChangedError(f"sweep {spec.name} exists with another spec ({where}); changed: {detail}. "
-                               "A resumed sweep keeps its spec: give the edited sweep another name")  # fmt: skip
+                               "A resumed sweep keeps its spec (Tune keeps its trial count, a finished search stays "
+                               "finished): give the edited sweep another name, with 'chromasweep: {warm_start_from: "
+                               f"{spec.name}}}' to start from what this one learned")  # fmt: skip
 
 
 def _shared_config(spec: SweepSpec, base: TrainConfig) -> TrainConfig:
@@ -374,7 +368,7 @@ def _tuner(spec: SweepSpec, trainable, storage: str, experiment: str, restoring:
         tune_config=tune.TuneConfig(
             search_alg=searcher(spec, evaluated),
             scheduler=scheduler(spec),
-            num_samples=-1,  # the searcher ends the sweep (CappedSearch)
+            num_samples=spec.trial_cap if spec.trial_cap is not None else -1,
             max_concurrent_trials=spec.chromasweep.budget.max_concurrent,
             time_budget_s=spec.chromasweep.budget.time_budget,
             # In-trial training keeps TensorFlow imported in the actor from trial to trial.
@@ -408,8 +402,8 @@ def run_sweep(
         connect(address)
         own_resources = check_resources(spec)
         evaluated = [] if restoring else earlier_trials(spec, tracking_uri, say)
-        folder.write_text(SPEC_RECORD, json.dumps(record(spec), indent=1))
-        CappedSearch.cap = spec.trial_cap
+        if not restoring:
+            folder.write_text(SPEC_RECORD, json.dumps(record(spec), indent=1))
         parent = _open_parent(spec, tracking_uri, experiment, restoring, spec_yaml, shared, say) if tracking_uri else None
         context = parent.context(spec.chromasweep.tracking.sample_every, spec.chromasweep.tracking.sample_images) if parent else None
         trainable = tune.with_resources(

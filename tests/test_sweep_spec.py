@@ -113,6 +113,7 @@ def test_a_grid_runs_each_configuration_once_and_says_how_run_cap_cuts_it(tmp_pa
 @pytest.mark.parametrize(
     "parameter, message",
     [
+        ("loss.semantic: {values: [labels, teacher]}", "parameters.loss.semantic: 'teacher': loss.semantic is 'teacher' but loss.teacher_weights is not set"),
         ("loss.semantic: {values: [labels, teachr]}", "parameters.loss.semantic: 'teachr': Input should be 'teacher', 'labels' or 'off'"),
         ("optim.critic_lr: {values: [1.0e-4, -1.0]}", "parameters.optim.critic_lr: -1.0: Input should be greater than 0"),
         ("optim.critic_lr: {distribution: uniform, min: -1.0, max: 1.0e-3}", "parameters.optim.critic_lr: -1.0: Input should be greater than 0"),
