@@ -244,6 +244,13 @@ class Parameter(_Strict):
             return [round(self.min + i * q, 12) for i in range(round((self.max - self.min) / q))]
         raise ValueError(f"{self.distribution.value} is continuous: it has no finite list of values")
 
+    def contains(self, value: Any) -> bool:
+        """Whether the parameter can take ``value`` (a warm-start point, an earlier sweep's trial)."""
+        if self.distribution in RANGES:
+            low, high = self.bounds
+            return isinstance(value, (int, float)) and low <= value <= high
+        return value in self.choices
+
     @property
     def bounds(self) -> tuple[float, float]:
         """The smallest and largest value a range draws."""
@@ -297,6 +304,11 @@ class Hyperband(_Strict):
 
     def bands(self, epochs: int) -> list[int]:
         """W&B's milestones below a trial's last epoch (wandb/sweeps, hyperband_stopping.py)."""
+        return [b for b in self._bands(epochs) if b < epochs]
+
+    def _bands(self, epochs: int) -> list[int]:
+        """W&B's milestones, ascending: max_iter / eta^k (k = 1..s, while at least 1), or
+        min_iter * eta^k (from k = 0, up to the trial's last epoch)."""
         if self.max_iter is not None:
             bands, band = [], float(self.max_iter)
             for _ in range(self.s):
@@ -304,7 +316,7 @@ class Hyperband(_Strict):
                 if band < 1:
                     break
                 bands.append(int(band))
-            return sorted(b for b in bands if b < epochs)
+            return sorted(bands)
         bands, k = [], 0
         while (band := int(self.min_iter * self.eta**k)) < epochs:
             bands.append(band)
@@ -313,10 +325,10 @@ class Hyperband(_Strict):
 
     @property
     def grace(self) -> int:
-        """ASHA's grace period: W&B's first milestone."""
+        """ASHA's grace period: W&B's first milestone (max_iter itself when max_iter / eta is below 1)."""
         if self.min_iter is not None:
             return self.min_iter
-        return max(1, int(self.max_iter / self.eta ** self.s))
+        return (self._bands(0) or [self.max_iter])[0]
 
 
 class Budget(_Strict):
@@ -567,26 +579,14 @@ def check_against_config(spec: SweepSpec, base: TrainConfig) -> None:
         if set(point) != set(spec.searched):
             raise ConfigError(f"{where}: give every searched parameter, exactly: {sorted(spec.searched)}; got {sorted(point)}")
         for key, value in point.items():
-            if not _inside(spec.searched[key], value):
+            if not spec.searched[key].contains(value):
                 raise ConfigError(f"{where}.{key}: {value!r} is outside parameters.{key}")
             _fits(base, where, key, value)
-    trial = base.with_overrides({**spec.constants, **{k: _first(p) for k, p in spec.searched.items()}})
     r = spec.chromasweep.resources
     count = replicas(r.workers, r.gpus_per_worker)
-    batches = spec.parameters.get("data.batch_size")
-    for batch in batches.choices if batches is not None else [trial.data.batch_size]:
+    batches = spec.searched.get("data.batch_size")
+    for batch in batches.choices if batches is not None else [base.with_overrides(spec.constants).data.batch_size]:
         check_batch_split(batch, count, over=f"chromasweep.resources.workers ({count} replicas)")
-
-
-def _inside(p: Parameter, value: Any) -> bool:
-    if p.distribution in RANGES:
-        low, high = p.bounds
-        return isinstance(value, (int, float)) and low <= value <= high
-    return value in p.choices
-
-
-def _first(p: Parameter) -> Any:
-    return int(p.min) if p.distribution in INTEGER else p.bounds[0] if p.distribution in RANGES else p.choices[0]
 
 
 def _fits(base: TrainConfig, where: str, key: str, value: Any) -> None:

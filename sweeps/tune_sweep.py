@@ -146,18 +146,10 @@ def earlier_trials(spec: SweepSpec, tracking_uri: str | None, say) -> list[tuple
     kept = []
     for params, metrics in trials:
         point = {k: _typed(d, params.get(k)) for k, d in space.items()}
-        if metric in metrics and all(_in(space[k], v) for k, v in point.items()):
+        if metric in metrics and all(v is not None and spec.searched[k].contains(v) for k, v in point.items()):
             kept.append((point, metrics[metric]))
     say(f"warm start: {len(kept)} of the {len(trials)} finished trials of sweep {source} lie in this space")
     return kept
-
-
-def _in(distribution, value) -> bool:
-    if value is None:
-        return False
-    if isinstance(distribution, od.CategoricalDistribution):
-        return True  # _typed found it among the choices
-    return distribution.low <= value <= distribution.high
 
 
 def _typed(distribution, text: str | None):
