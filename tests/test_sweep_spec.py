@@ -143,6 +143,11 @@ def test_early_termination_is_checked_against_the_trial_length(tmp_path):
                 ("epochs_per_trial: 3", "epochs_per_trial: 27"))  # fmt: skip
     spec, _ = load_spec(spec_file(tmp_path, text))
     assert spec.early_terminate.bands(27) == [3, 9] and spec.early_terminate.grace == 3
+    # ASHA's grace is W&B's first band, also where max_iter / eta^s falls below 1 (W&B stops dividing).
+    text = edit(("{type: hyperband, min_iter: 1, eta: 2}", "{type: hyperband, s: 3, eta: 3, max_iter: 6}"),
+                ("epochs_per_trial: 3", "epochs_per_trial: 6"))  # fmt: skip
+    spec, _ = load_spec(spec_file(tmp_path, text))
+    assert spec.early_terminate.bands(6) == [2] and spec.early_terminate.grace == 2
     message = refused(tmp_path, edit(("{type: hyperband, min_iter: 1, eta: 2}", "{type: hyperband, min_iter: 1, eta: 2.5}"),
                                      ("epochs_per_trial: 3", "epochs_per_trial: 9")))  # fmt: skip
     assert "W&B would compare trials at epochs [1, 2, 6], Ray's ASHA at [1, 2.5, 6.25]" in message
