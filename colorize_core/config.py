@@ -118,6 +118,18 @@ class TrainConfig(_Strict):
         return TrainConfig.model_validate(tree)
 
 
+def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
+    """{"loss": {"adversarial_weight": 0.1}} -> {"loss.adversarial_weight": 0.1}: the dotted paths
+    ``TrainConfig.with_overrides`` takes, and sweeps and MLflow params use."""
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 class ConfigError(ValueError):
     """A configuration that cannot be used, with the file and key that are wrong."""
 

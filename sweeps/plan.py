@@ -13,6 +13,7 @@ from typing import Any
 import optuna
 import optuna.distributions as od
 
+from colorize_core.config import flatten
 from sweeps.spec import Method, SweepSpec
 
 # Optuna's TPESampler draws at random for its first n_startup_trials (its default, written out).
@@ -125,15 +126,9 @@ def quiet_optuna() -> None:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
-
 def record(spec: SweepSpec) -> dict[str, Any]:
     """The spec as the sweep's folder keeps it, flat, to tell a resumed sweep's spec from its own."""
-    def flat(tree: Any, prefix: str) -> dict[str, Any]:
-        if isinstance(tree, dict) and tree:
-            return {k: v for key, sub in tree.items() for k, v in flat(sub, f"{prefix}{key}.").items()}
-        return {prefix.rstrip("."): tree}
-
-    return flat(spec.model_dump(mode="json", exclude_none=True, exclude={"description"}), "")
+    return flatten(spec.model_dump(mode="json", exclude_none=True, exclude={"description"}))
 
 
 def changed_keys(spec: SweepSpec, kept: dict[str, Any]) -> list[str]:

@@ -38,9 +38,8 @@ def finished_trials(uri: str, sweep_name: str) -> list[tuple[dict[str, str], dic
     parent = latest_run(client, experiment.experiment_id, f"tags.`{KIND_TAG}` = 'sweep'") if experiment else None
     if parent is None:
         raise LookupError(f"no sweep named {sweep_name!r} in the tracking store {uri}")
-    children = client.search_runs([experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
     ranked = {RunStatus.FINISHED.value, RunStatus.STOPPED_EARLY.value}
-    return [(c.data.params, c.data.metrics) for c in children if c.data.tags.get(STATUS_TAG) in ranked]
+    return [(c.data.params, c.data.metrics) for c in _trials(client, parent) if c.data.tags.get(STATUS_TAG) in ranked]
 
 
 def list_sweeps(uri: str) -> list[SweepSummary]:
@@ -52,8 +51,7 @@ def list_sweeps(uri: str) -> list[SweepSummary]:
     parents = client.search_runs(experiments, f"tags.`{KIND_TAG}` = 'sweep'", order_by=["attributes.start_time DESC"])
     out = []
     for run in parents:
-        children = client.search_runs([run.info.experiment_id], f"tags.`mlflow.parentRunId` = '{run.info.run_id}'")
-        statuses = [c.data.tags.get(STATUS_TAG, "") for c in children]
+        statuses = [c.data.tags.get(STATUS_TAG, "") for c in _trials(client, run)]
         objective = run.data.params.get("metric.name", "")
         out.append(SweepSummary(
             name=run.info.run_name, run_id=run.info.run_id, state=run.info.status,
@@ -64,3 +62,9 @@ def list_sweeps(uri: str) -> list[SweepSummary]:
             started=dt.datetime.fromtimestamp(run.info.start_time / 1000), storage=run.data.tags.get(SWEEP_PATH_TAG, ""),
         ))  # fmt: skip
     return out
+
+
+def _trials(client: MlflowClient, sweep_run) -> list:
+    """The trial runs under a sweep's parent run."""
+    query = f"tags.`mlflow.parentRunId` = '{sweep_run.info.run_id}'"
+    return client.search_runs([sweep_run.info.experiment_id], query)

@@ -17,6 +17,7 @@ from pathlib import Path
 from mlflow import MlflowClient
 from mlflow.entities import Param
 
+from colorize_core.config import flatten
 from colorize_core.status import RunStatus
 from tracking.store import experiment_id, latest_run
 from tracking.trial_run import (
@@ -24,7 +25,6 @@ from tracking.trial_run import (
     RUN_TAG,
     STATUS_TAG,
     TrackingContext,
-    flatten,
     mlflow_state,
 )
 

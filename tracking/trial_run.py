@@ -18,6 +18,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 from pydantic import BaseModel
 
+from colorize_core.config import flatten
 from colorize_core.model_files import MODEL_INFO
 from colorize_core.status import RunStatus
 from tracking.store import latest_run
@@ -44,17 +45,6 @@ class TrackingContext(BaseModel):
     parent_run_id: str | None = None
     sample_every: int = 1  # epochs between sample grids; the last epoch always gets one
     sample_images: int = 4
-
-
-def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
-    """{"loss": {"adversarial_weight": 0.1}} -> {"loss.adversarial_weight": 0.1}: the sweep's paths."""
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def find_run(client: MlflowClient, experiment_id: str, name: str, parent_run_id: str | None) -> str | None:
