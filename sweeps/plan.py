@@ -126,11 +126,23 @@ def quiet_optuna() -> None:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
+# Beside the spec's keys, the record keeps how many trials the sweep starts: derived, so not compared,
+# but what a resumed Tune search takes as its trial count.
+TRIAL_CAP = "trial_cap"
+
+
 def record(spec: SweepSpec) -> dict[str, Any]:
     """The spec as the sweep's folder keeps it, flat, to tell a resumed sweep's spec from its own."""
-    return flatten(spec.model_dump(mode="json", exclude_none=True, exclude={"description"}))
+    kept = flatten(spec.model_dump(mode="json", exclude_none=True, exclude={"description"}))
+    return {**kept, TRIAL_CAP: spec.trial_cap}
 
 
 def changed_keys(spec: SweepSpec, kept: dict[str, Any]) -> list[str]:
     now = record(spec)
-    return sorted(k for k in now.keys() | kept.keys() if now.get(k) != kept.get(k))
+    return sorted(k for k in (now.keys() | kept.keys()) - {TRIAL_CAP} if now.get(k) != kept.get(k))
+
+
+def raised_cap(spec: SweepSpec, kept: dict[str, Any]) -> bool:
+    """Whether the one edit is a higher run_cap, which a resumed sweep takes as more trials."""
+    old = kept.get("run_cap")
+    return changed_keys(spec, kept) == ["run_cap"] and isinstance(old, int) and (spec.run_cap or 0) > old

@@ -27,14 +27,14 @@ import ray
 from ray import tune
 from ray.tune.integration.ray_train import TuneReportCallback
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-from ray.tune.search import Searcher
+from ray.tune.search import ConcurrencyLimiter, SearchGenerator, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from colorize_core.config import TrainConfig
 from colorize_core.status import RunStatus
 from sweeps.checkpoint_store import CheckpointStore, is_uri
 from sweeps.naming import trial_name
-from sweeps.plan import changed_keys, record, sampler, search_space
+from sweeps.plan import TRIAL_CAP, changed_keys, raised_cap, record, sampler, search_space
 from sweeps.ray_train import TRAIN_ENV, absolute_paths, build_trainer, connect
 from sweeps.spec import SweepSpec
 from sweeps.worker_loop import read_result
@@ -112,6 +112,24 @@ class CappedSearch(OptunaSearch):
     @property
     def _first_mode(self) -> str:
         return self.mode[0] if isinstance(self.mode, list) else self.mode
+
+
+class ExtendableSearch(SearchGenerator):
+    """Tune's trial generator, which on resume takes its trial count from the spec record in the sweep's
+    folder: Tune would keep the count it saved, so a raised run_cap could not extend the sweep."""
+
+    def restore_from_dir(self, dirpath: str) -> None:
+        super().restore_from_dir(dirpath)
+        cap = json.loads((Path(dirpath) / SPEC_RECORD).read_text()).get(TRIAL_CAP)
+        if cap is not None and cap > self._total_samples:
+            # A target already reached stays reached: the searcher answers FINISHED again.
+            self._total_samples, self._finished = cap, False
+
+
+def search_algorithm(spec: SweepSpec, evaluated: list[tuple[dict, float]]) -> ExtendableSearch:
+    """What Tune's max_concurrent_trials would build, with our generator around it."""
+    limited = ConcurrencyLimiter(searcher(spec, evaluated), max_concurrent=spec.chromasweep.budget.max_concurrent)
+    return ExtendableSearch(limited)
 
 
 def searcher(spec: SweepSpec, evaluated: list[tuple[dict, float]] = ()) -> CappedSearch:
@@ -316,18 +334,22 @@ def _rows(results, spec: SweepSpec, storage: str) -> list[TrialRow]:
     return sorted(scored, key=lambda r: sign * r.metric) + [r for r in rows if r not in scored]
 
 
-def check_unchanged(spec: SweepSpec, kept: dict | None, where: str) -> None:
-    """A resumed sweep runs the spec it started with: refuse an edited one, naming what changed."""
+def check_unchanged(spec: SweepSpec, kept: dict | None, where: str) -> bool:
+    """A resumed sweep runs the spec it started with: refuse an edited one, naming what changed, except
+    a raised run_cap, which extends the sweep (True)."""
     if kept is None:
         raise SpecChangedError(f"{where}: missing, so the spec this sweep started with is unknown; "
                                "give the edited sweep another name (or move its folder away)")  # fmt: skip
     changed = changed_keys(spec, kept)
+    if raised_cap(spec, kept):
+        return True
     if changed:
         detail = ", ".join(f"{k} ({kept.get(k)!r} -> {record(spec).get(k)!r})" for k in changed[:8])
         raise SpecChangedError(f"sweep {spec.name} exists with another spec ({where}); changed: {detail}. "
-                               "A resumed sweep keeps its spec (Tune keeps its trial count, a finished search stays "
-                               "finished): give the edited sweep another name, with 'chromasweep: {warm_start_from: "
-                               f"{spec.name}}}' to start from what this one learned")  # fmt: skip
+                               "A resumed sweep keeps its spec (only a raised run_cap extends it): give the edited "
+                               f"sweep another name, with 'chromasweep: {{warm_start_from: {spec.name}}}' to start "
+                               "from what this one learned")  # fmt: skip
+    return False
 
 
 def _shared_config(spec: SweepSpec, base: TrainConfig) -> TrainConfig:
@@ -358,10 +380,9 @@ def _tuner(spec: SweepSpec, trainable, storage: str, experiment: str, restoring:
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
-            search_alg=searcher(spec, evaluated),
+            search_alg=search_algorithm(spec, evaluated),
             scheduler=scheduler(spec),
             num_samples=spec.trial_cap if spec.trial_cap is not None else -1,
-            max_concurrent_trials=spec.chromasweep.budget.max_concurrent,
             time_budget_s=spec.chromasweep.budget.time_budget,
             # In-trial training keeps TensorFlow imported in the actor from trial to trial.
             reuse_actors=runs_in_trial(spec),
@@ -386,17 +407,21 @@ def run_sweep(
     trials_storage = f"{experiment}/trials"
     restoring = (resume or is_uri(experiment) or Path(experiment).is_dir()) and tune.Tuner.can_restore(experiment)
     folder = CheckpointStore(experiment, keep=1)
-    if restoring:
-        check_unchanged(spec, folder.read_json(SPEC_RECORD), folder.location(SPEC_RECORD))
+    kept = folder.read_json(SPEC_RECORD) if restoring else None
+    extended = restoring and check_unchanged(spec, kept, folder.location(SPEC_RECORD))
     os.environ.update({k: v for k, v in TRAIN_ENV.items() if k not in os.environ})
     say = console.note if console else partial(print, flush=True)
     with console.attached(experiment) if console else nullcontext():
         connect(address)
         own_resources = check_resources(spec)
         evaluated = [] if restoring else earlier_trials(spec, tracking_uri, say)
-        if not restoring:
+        if extended:
+            say(f"run_cap {kept['run_cap']} -> {spec.run_cap}: sweep {spec.name} goes on to {spec.trial_cap} trials")
+        if extended or not restoring:  # before Tune's restore, which reads the trial count from it
             folder.write_text(SPEC_RECORD, json.dumps(record(spec), indent=1))
         parent = _open_parent(spec, tracking_uri, experiment, restoring, spec_yaml, shared, say) if tracking_uri else None
+        if parent and extended:
+            parent.log_extension(spec.run_cap, spec_yaml)
         context = parent.context(spec.chromasweep.tracking.sample_every, spec.chromasweep.tracking.sample_images) if parent else None
         trainable = tune.with_resources(
             tune.with_parameters(run_trial, spec=spec, shared=shared, storage=trials_storage, tracking=context),

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from colorize_core.metric_registry import Goal
-from sweeps.plan import describe, draw, search_space
+from sweeps.plan import changed_keys, describe, draw, raised_cap, record, search_space
 from sweeps.spec import SpecError, load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,6 +108,19 @@ def test_a_grid_runs_each_configuration_once_and_says_how_run_cap_cuts_it(tmp_pa
     assert spec.trial_cap == 4 and "grid of 4 configurations, run_cap 8: the grid ends after 4" in "\n".join(describe(spec))
     spec, _ = load_spec(spec_file(tmp_path, grid.replace("run_cap: 4", "run_cap: 3")))
     assert spec.trial_cap == 3 and "run_cap 3: only 3 of them run" in "\n".join(describe(spec))
+
+
+def test_only_a_raised_run_cap_lets_a_resumed_sweep_go_on(tmp_path):
+    kept = record(load_spec(spec_file(tmp_path, SPEC))[0])
+    for text, goes_on in [(SPEC, False), (edit(("run_cap: 4", "run_cap: 6")), True), (edit(("run_cap: 4", "run_cap: 2")), False),
+                          (edit(("run_cap: 4", "run_cap: 6"), ("min: 0.01", "min: 0.02")), False)]:  # fmt: skip
+        spec, _ = load_spec(spec_file(tmp_path, text))
+        assert raised_cap(spec, kept) is goes_on
+        assert record(spec)["trial_cap"] == spec.trial_cap  # what a resumed Tune search reads as its count
+    grid = edit(("method: bayes", "method: grid"), ("{distribution: log_uniform_values, min: 0.01, max: 0.5}", "{values: [0.05]}"))
+    kept = record(load_spec(spec_file(tmp_path, grid))[0])
+    spec, _ = load_spec(spec_file(tmp_path, grid.replace("run_cap: 4", "run_cap: 9")))
+    assert changed_keys(spec, kept) == ["run_cap"] and record(spec)["trial_cap"] == 2  # a grid of 2 still ends at 2
 
 
 @pytest.mark.parametrize(

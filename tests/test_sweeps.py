@@ -184,6 +184,19 @@ def test_a_killed_sweep_resumes_and_accounts_for_every_trial_once(tmp_path, prep
 
     assert "with 'chromasweep: {warm_start_from: tiny}' to start from what this one learned" in proc.stderr
 
+    # A raised run_cap is the one edit a sweep takes: its four trials stay as they are, a fifth is drawn.
+    raised = write_spec(tmp_path, spec.read_text().replace("run_cap: 4", "run_cap: 5"), "raised.yaml")
+    proc = sweep(raised, "--storage", storage)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "run_cap 4 -> 5: sweep tiny goes on to 5 trials" in proc.stdout
+    extended = table(proc.stdout)
+    assert len(extended) == 5 and rows.keys() < extended.keys()
+    assert all(status is RunStatus.FINISHED for status, _, _ in extended.values())
+    for trial, mtime in finished_before.items():
+        assert (trials / trial / MODEL_DIR / MODEL_FILE).stat().st_mtime == mtime
+    (parent,) = client.search_runs([parents[0].info.experiment_id], "tags.`chromasweep.kind` = 'sweep'")
+    assert parent.data.tags["chromasweep.run_cap"] == "5" and parent.data.params["run_cap"] == "4"
+
 
 def test_a_checkpoint_counts_once_complete_and_only_the_newest_are_kept(tmp_path):
     from sweeps.checkpoint_store import CheckpointStore

@@ -10,7 +10,7 @@ from mlflow.entities import ViewType
 
 from colorize_core.status import RunStatus
 from tracking.store import latest_run
-from tracking.sweep_run import SWEEP_PATH_TAG
+from tracking.sweep_run import RUN_CAP_TAG, SWEEP_PATH_TAG
 from tracking.trial_run import KIND_TAG, STATUS_TAG
 
 
@@ -57,7 +57,7 @@ def list_sweeps(uri: str) -> list[SweepSummary]:
             name=run.info.run_name, run_id=run.info.run_id, state=run.info.status,
             finished=statuses.count(RunStatus.FINISHED), stopped=statuses.count(RunStatus.STOPPED_EARLY),
             failed=sum(s in (RunStatus.DIVERGED, RunStatus.ERROR) or s.startswith("lost") for s in statuses),
-            cap=run.data.params.get("run_cap", "-"), objective=objective,
+            cap=run.data.tags.get(RUN_CAP_TAG) or run.data.params.get("run_cap", "-"), objective=objective,
             best=run.data.metrics.get(f"best_{objective}"), best_trial=run.data.tags.get("best_trial"),
             started=dt.datetime.fromtimestamp(run.info.start_time / 1000), storage=run.data.tags.get(SWEEP_PATH_TAG, ""),
         ))  # fmt: skip

@@ -29,6 +29,7 @@ from tracking.trial_run import (
 )
 
 SWEEP_PATH_TAG = "chromasweep.sweep_path"  # where the sweep's Tune state lives: how a resume finds its run
+RUN_CAP_TAG = "chromasweep.run_cap"  # set when a resume raised run_cap: params cannot change, so the first stays
 VERSIONED = ["chromasweep", "tensorflow", "keras", "ray", "mlflow", "optuna"]
 
 
@@ -88,6 +89,11 @@ class SweepRun:
         for key, value in tags.items():
             self.client.set_tag(self.run_id, key, value)
         self.client.log_text(self.run_id, spec_yaml, "sweep_spec.yaml")
+
+    def log_extension(self, run_cap: int, spec_yaml: str) -> None:
+        """A resume that raised run_cap: the new cap, and the spec that raised it beside the first."""
+        self.client.set_tag(self.run_id, RUN_CAP_TAG, str(run_cap))
+        self.client.log_text(self.run_id, spec_yaml, f"sweep_spec.run_cap_{run_cap}.yaml")
 
     def log_outcome(self, trials: list[dict], objective: str, mode: str, space: dict, best: dict | None) -> None:
         """Close every child with its final status; the trial table and Optuna's plots on the parent.
