@@ -126,6 +126,7 @@ def train(
     from colorize_core.config import ConfigError, demo_config, load_config
     from colorize_core.sources import DatasetError
     from colorize_core.status import RunStatus
+    from colorize_core.weights import WeightsError
 
     overrides = _parse_sets(sets)
     if out_dir:
@@ -150,7 +151,7 @@ def train(
             tracking = train_context(_connect(tracking_uri), experiment, config.name, restart)
             result = launch(config, options, restart=restart, tracking=tracking)
             click.echo(f"Ray Train run took {result.seconds:.1f} s")
-    except (ConfigError, DatasetError, LayoutError, FileNotFoundError) as err:
+    except (ConfigError, DatasetError, WeightsError, LayoutError, FileNotFoundError) as err:
         raise _fail(err) from None
     if result.status is RunStatus.DIVERGED:
         click.echo(f"training diverged: {result.metrics.get('message', '')}", err=True)
@@ -191,6 +192,7 @@ def sweep(spec_file: Path, address: str | None, storage: str, resume: bool, dry_
     from colorize_core.config import ConfigError
     from colorize_core.sources import DatasetError
     from sweeps.checkpoint_store import LayoutError
+    from colorize_core.weights import WeightsError
     from sweeps.spec import SpecError, load_spec
 
     try:
@@ -219,7 +221,8 @@ def sweep(spec_file: Path, address: str | None, storage: str, resume: bool, dry_
             uri = _connect(tracking_uri)  # an unreachable server too, before Ray starts
             outcome = run_sweep(spec, base, storage, address=address, resume=resume, tracking_uri=uri,
                                 spec_yaml=spec_file.read_text(), console=console)  # fmt: skip
-    except (SweepResourcesError, SpecChangedError, WarmStartError, DatasetError, ConfigError, LayoutError) as err:
+    except (SweepResourcesError, SpecChangedError, WarmStartError, DatasetError, WeightsError, ConfigError,
+            LayoutError) as err:  # fmt: skip
         raise click.ClickException(f"{spec_file}: {err}") from None
     metric = spec.objectives[0]
     click.echo(f"\nsweep {spec.name}: {len(outcome.rows)} trials in {outcome.seconds:.0f} s, "

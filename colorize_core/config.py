@@ -42,7 +42,9 @@ class ModelConfig(_Strict):
         None, gt=1, description="Class head size; None takes it from the dataset (1000 for the teacher)."
     )
     encoder_weights: str | None = Field(
-        None, description="Local VGG16 (no top) weights file for the encoder; None is random init."
+        None,
+        description="Pretrained VGG16 convolutions for the encoder: imagenet, hed-bsds500 (bundled, offline), "
+        "gs://BUCKET/FILE or a local file (see colorize_core/weights.py); None is random init.",
     )
 
     @model_validator(mode="after")
@@ -57,7 +59,9 @@ class LossConfig(_Strict):
     semantic: Literal["teacher", "labels", "off"] = "labels"
     semantic_weight: float = Field(0.003, ge=0.0)
     teacher_weights: str | None = Field(
-        None, description="Local VGG16 classifier weights file; required when semantic is 'teacher'."
+        None,
+        description="VGG16 classifier weights for the teacher: imagenet, gs://BUCKET/FILE or a local file; "
+        "required when semantic is 'teacher'.",
     )
     adversarial_weight: float = Field(0.1, ge=0.0)
     gradient_penalty: float = Field(10.0, ge=0.0)
@@ -66,7 +70,7 @@ class LossConfig(_Strict):
     def _teacher_needs_weights(self) -> "LossConfig":
         if self.semantic == "teacher" and not self.teacher_weights:
             raise ValueError(
-                "loss.semantic is 'teacher' but loss.teacher_weights is not set: give a local VGG16 "
+                "loss.semantic is 'teacher' but loss.teacher_weights is not set: give imagenet or a VGG16 "
                 "classifier weights file, or use semantic 'labels' or 'off'"
             )
         return self

@@ -16,6 +16,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from colorize_core.weights import local_file, vgg16_convs
+
 # VGG16 expects BGR pixels in 0-255 minus the ImageNet channel means ("caffe" preprocessing).
 _VGG_BGR_MEANS = (103.939, 116.779, 123.68)
 _VGG_BLOCKS = [(64, 2), (128, 2), (256, 3), (512, 3)]
@@ -103,31 +105,26 @@ def build_critic(image_size: int, width: float) -> keras.Model:
     return keras.Model([L, ab], score, name="patchgan_critic")
 
 
-def load_vgg16_encoder_weights(generator: keras.Model, weights_file: str, image_size: int) -> None:
-    """Copy ImageNet VGG16 (no top) weights from a local file into the encoder's 10 convs.
-
-    Goes through keras.applications.VGG16(weights=file), the same loader as a download would use.
-    """
-    vgg = keras.applications.VGG16(
-        include_top=False, weights=weights_file, input_shape=(image_size, image_size, 3)
-    )
-    for block, (_, convs) in enumerate(_VGG_BLOCKS, 1):
-        for i in range(1, convs + 1):
-            name = f"block{block}_conv{i}"
-            ours, theirs = generator.get_layer(name), vgg.get_layer(name)
-            if [w.shape for w in ours.weights] != [w.shape for w in theirs.weights]:
-                raise ValueError(
-                    f"{weights_file}: VGG16 layer {name} has shapes {[w.shape for w in theirs.weights]}, "
-                    f"the encoder {[w.shape for w in ours.weights]}; pretrained weights need model.width 1"
-                )
-            ours.set_weights(theirs.get_weights())
+def load_vgg16_encoder_weights(generator: keras.Model, source: str, image_size: int) -> None:
+    """Copy pretrained VGG16 weights (``source``: see ``colorize_core.weights``) into the encoder's 10 convs."""
+    weights_file = local_file(source, "model.encoder_weights", top=False)
+    names = [f"block{block}_conv{i}" for block, (_, convs) in enumerate(_VGG_BLOCKS, 1) for i in range(1, convs + 1)]
+    for name, theirs in vgg16_convs(weights_file, names, image_size).items():
+        ours = generator.get_layer(name)
+        if [w.shape for w in ours.weights] != [w.shape for w in theirs]:
+            raise ValueError(
+                f"model.encoder_weights: {source}: VGG16 layer {name} has shapes {[w.shape for w in theirs]}, "
+                f"the encoder {[tuple(w.shape) for w in ours.weights]}; pretrained weights need model.width 1"
+            )
+        ours.set_weights(theirs)
 
 
-def build_teacher(weights_file: str) -> keras.Model:
+def build_teacher(source: str) -> keras.Model:
     """The frozen VGG16 classifier whose class distribution on the gray input guides the generator.
 
     Takes normalised L at any size (resized to the classifier's 224 px) and returns probabilities.
     """
+    weights_file = local_file(source, "loss.teacher_weights", top=True)
     vgg = keras.applications.VGG16(include_top=True, weights=weights_file, classifier_activation="softmax")
     vgg.trainable = False
     L = keras.Input((None, None, 1), name="L")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
+from colorize_core.buckets import filesystem, is_uri
 from colorize_core.model_files import MODEL_DIR
 
 COMPLETE = ".complete"
@@ -37,11 +38,6 @@ class LayoutError(ValueError):
     """A run folder that this version cannot continue without mixing two layouts."""
 
 
-def is_uri(path: str) -> bool:
-    """A bucket or other remote URI (gs://, s3://) rather than a local path."""
-    return "://" in path
-
-
 def _order(name: str) -> tuple[int, bool]:
     """Checkpoints by step; at one step a divergence marker comes after the weights it replaces."""
     step = name.rsplit("_", 1)[-1]
@@ -53,7 +49,7 @@ class CheckpointStore:
         self.uri, self.keep = root, keep
         self._marked = False  # whether the layout marker is known to be written
         if is_uri(root):
-            self.fs, self.root = pafs.FileSystem.from_uri(root)
+            self.fs, self.root = filesystem(root)
         else:
             self.fs, self.root = pafs.LocalFileSystem(), str(Path(root).resolve())
 

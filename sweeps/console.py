@@ -21,7 +21,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from sweeps.checkpoint_store import CheckpointStore, is_uri
+from colorize_core.buckets import is_uri
+from sweeps.checkpoint_store import CheckpointStore
 from sweeps.spec import SweepSpec
 
 LOG_FILE = "console.log"

@@ -24,7 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from ray.train import FailureConfig, RunConfig, ScalingConfig
 
 from colorize_core.config import TrainConfig, check_batch_split, replicas
-from sweeps.checkpoint_store import CheckpointStore, is_uri
+from colorize_core.weights import check_sources, is_named
+from colorize_core.buckets import is_uri
+from sweeps.checkpoint_store import CheckpointStore
 from sweeps.worker_loop import RunResult, read_result, run_worker
 
 if TYPE_CHECKING:
@@ -160,6 +162,7 @@ def launch(config: TrainConfig, options: RayOptions, restart: bool = False, trac
     # Check the data, the batch split and the run's folder on the driver: a bad run fails here, in seconds.
     check_batch_split(config.data.batch_size, replicas(options.workers, options.gpus_per_worker))
     resolve_dataset(config.data, config.seed)
+    check_sources(config.model.encoder_weights, config.loss.teacher_weights)
     config = absolute_paths(config)
     storage = options.storage_path(config)
     store = CheckpointStore.for_run(storage, config.name, keep=config.keep_checkpoints)
@@ -187,6 +190,6 @@ def absolute_paths(config: TrainConfig) -> TrainConfig:
     for path in fields:
         section, _, leaf = path.rpartition(".")
         value = getattr(getattr(config, section) if section else config, leaf)
-        if value and not is_uri(value):
+        if value and not is_uri(value) and not is_named(value):
             overrides[path] = str(Path(value).expanduser().resolve())
     return config.with_overrides(overrides)

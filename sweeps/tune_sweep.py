@@ -32,7 +32,9 @@ from ray.tune.search.optuna import OptunaSearch
 
 from colorize_core.config import TrainConfig
 from colorize_core.status import RunStatus
-from sweeps.checkpoint_store import CheckpointStore, is_uri
+from colorize_core.weights import check_sources
+from colorize_core.buckets import is_uri
+from sweeps.checkpoint_store import CheckpointStore
 from sweeps.naming import trial_name
 from sweeps.plan import TRIAL_CAP, changed_keys, raised_cap, record, sampler, search_space
 from sweeps.ray_train import TRAIN_ENV, absolute_paths, build_trainer, connect
@@ -359,6 +361,7 @@ def _shared_config(spec: SweepSpec, base: TrainConfig) -> TrainConfig:
 
     shared = absolute_paths(base.with_overrides(spec.constants))
     resolve_dataset(shared.data, shared.seed)
+    check_sources(shared.model.encoder_weights, shared.loss.teacher_weights)
     return shared
 
 
