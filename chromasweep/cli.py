@@ -275,7 +275,8 @@ def list_sweeps_command(tracking_uri: str | None) -> None:
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @tracking_option
 def predict(model_path: str, images: tuple[Path, ...], out_dir: Path, tracking_uri: str | None) -> None:
-    """Colorize IMAGES (gray or colour, any size) at their full resolution into --out as PNG."""
+    """Colorize IMAGES (files, or folders of them; gray or colour, any size up to 50 MP) at their full
+    resolution into --out as PNG, upright as viewers show them. Exit status 1 if any could not be."""
     from colorize_core.inference import Colorizer, colorize_files
     from tracking.models import is_mlflow_uri, load_generator
     from tracking.store import TrackingUnavailable
@@ -287,13 +288,16 @@ def predict(model_path: str, images: tuple[Path, ...], out_dir: Path, tracking_u
             colorizer = Colorizer.load(model_path)
     except (FileNotFoundError, ValueError, OSError, TrackingUnavailable) as err:
         raise _fail(err) from None
-    written, failed = colorize_files(colorizer, list(images), out_dir)
+    # A folder gives every file directly in it but hidden ones: a non-image is reported, not passed over.
+    paths = [f for p in images for f in (sorted(c for c in p.iterdir() if c.is_file() and not c.name.startswith("."))
+                                         if p.is_dir() else [p])]  # fmt: skip
+    written, failed = colorize_files(colorizer, paths, out_dir)
     for path in written:
         click.echo(f"wrote {path}")
     for path, reason in failed.items():
-        click.echo(f"skipped {path}: unreadable image ({reason})", err=True)
-    if not written:
-        raise click.ClickException("no image could be colorized")
+        click.echo(f"skipped {path}: {reason}", err=True)
+    if failed:
+        raise click.ClickException(f"{len(failed)} of {len(paths)} images could not be colorized (listed above)")
 
 
 @cli.command()

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from colorize_core.inference import Colorizer, read_image
+from colorize_core.inference import Colorizer, UnreadablePhoto, read_image
 from colorize_core.lab import lab_to_rgb, rgb_to_lab
 from colorize_core.metrics import colorfulness, psnr, ssim
 from colorize_core.sources import DatasetError
@@ -95,8 +95,8 @@ def evaluate_photos(colorizer: Colorizer, paths: list[Path], protocol: Protocol)
     for path in paths:
         try:
             truths[path.name] = _truth(read_image(path), protocol)
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
-            skipped[str(path)] = str(err) or type(err).__name__
+        except UnreadablePhoto as err:
+            skipped[str(path)] = str(err)
     if not truths:
         raise DatasetError(f"no readable photo among {len(paths)} files")
     labs = {name: rgb_to_lab(tf.constant(rgb, tf.float32) / 255.0) for name, rgb in truths.items()}

@@ -8,12 +8,13 @@ output has every detail of the input; only the colour is at the model's resoluti
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from colorize_core.lab import AB_SCALE, lab_to_rgb, normalize_lab, rgb_to_lab
 from colorize_core.metrics import predicted_ab
@@ -60,25 +61,80 @@ def _as_rgb_float(image: np.ndarray) -> tf.Tensor:
     return tf.constant(image.astype(np.float32) / scale)
 
 
+# One colorization holds about 60 bytes per pixel at its peak (float RGB, Lab, ab, output), so 50 MP
+# is about 3 GB: larger photos are refused before they are decoded, not swapped.
+MAX_PIXELS = 50_000_000
+_SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I")
+
+
+class UnreadablePhoto(ValueError):
+    """A file that cannot be colorized, with the reason."""
+
+
+@dataclass
+class Photo:
+    pixels: np.ndarray  # (H, W) gray or (H, W, 3) RGB; uint8, or uint16 from a 16-bit file
+    alpha: np.ndarray | None = None  # (H, W) uint8, given back with the colorized photo
+
+
+def read_photo(path: Path) -> Photo:
+    """A photo upright as viewers show it (EXIF orientation applied), in RGB or gray, with its alpha."""
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+            if w * h > MAX_PIXELS:
+                raise UnreadablePhoto(f"{w}x{h} is {w * h / 1e6:.0f} MP, over the {MAX_PIXELS / 1e6:.0f} MP limit "
+                                      "that keeps memory bounded; downscale it first")  # fmt: skip
+            img = ImageOps.exif_transpose(img)
+            if img.mode == "P":
+                img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+            alpha = None
+            if img.mode in ("RGBA", "LA", "PA"):
+                alpha = np.asarray(img.getchannel("A"))
+                img = img.convert("L" if img.mode == "LA" else "RGB")
+            if img.mode in _SIXTEEN_BIT:
+                return Photo(np.clip(np.asarray(img), 0, 65535).astype(np.uint16), alpha)
+            if img.mode not in ("RGB", "L"):  # CMYK, YCbCr, 1-bit, float
+                img = img.convert("RGB")
+            return Photo(np.asarray(img), alpha)
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as err:
+        raise UnreadablePhoto(str(err) or type(err).__name__) from None
+
+
 def read_image(path: Path) -> np.ndarray:
-    with Image.open(path) as img:
-        img.load()
-        if img.mode not in ("RGB", "L"):
-            img = img.convert("RGB")
-        return np.asarray(img)
+    """The photo's pixels in 8 bits, as metrics on RGB uint8 take them."""
+    pixels = read_photo(path).pixels
+    return np.round(pixels / 257.0).astype(np.uint8) if pixels.dtype == np.uint16 else pixels
+
+
+def output_paths(paths: list[Path], out_dir: Path) -> dict[Path, Path]:
+    """``NAME.png`` in ``out_dir`` for each input; never an input's own path (``NAME.colorized.png``
+    then), and never one output for two inputs (``a.jpg`` and ``a.png``)."""
+    inputs = {p.resolve() for p in paths}
+    taken: set[Path] = set()
+    out = {}
+    for path in paths:
+        target, n = out_dir / f"{path.stem}.png", 0
+        while target.resolve() in inputs or target.resolve() in taken:
+            n += 1
+            target = out_dir / f"{path.stem}.colorized{'' if n == 1 else f'-{n}'}.png"
+        taken.add(target.resolve())
+        out[path] = target
+    return out
 
 
 def colorize_files(colorizer: Colorizer, paths: list[Path], out_dir: Path) -> tuple[list[Path], dict[Path, str]]:
-    """Colorize each file into ``out_dir`` as PNG; unreadable files are returned with the reason."""
+    """Colorize each file into ``out_dir`` as PNG (RGBA where the input has alpha); files that cannot
+    be colorized are returned with the reason, and the others are still written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written, failed = [], {}
-    for path in paths:
+    for path, target in output_paths(paths, out_dir).items():
         try:
-            image = read_image(path)
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
-            failed[path] = str(err) or type(err).__name__
+            photo = read_photo(path)
+        except UnreadablePhoto as err:
+            failed[path] = str(err)
             continue
-        target = out_dir / f"{path.stem}.png"
-        Image.fromarray(colorizer.colorize(image)).save(target)
+        rgb = colorizer.colorize(photo.pixels)
+        Image.fromarray(rgb if photo.alpha is None else np.dstack([rgb, photo.alpha])).save(target)
         written.append(target)
     return written, failed

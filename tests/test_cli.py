@@ -111,8 +111,9 @@ def test_predict_keeps_each_size_and_reports_unreadable_files(trained_model, tmp
     Image.fromarray(rng.integers(0, 255, (40, 90), dtype=np.uint8)).save(gray)
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8 definitely not a jpeg")
-    proc = run("predict", "--model", trained_model, big, gray, broken, "--out", tmp_path / "out")
-    assert f"skipped {broken}: unreadable image" in proc.stderr
+    proc = run("predict", "--model", trained_model, big, gray, broken, "--out", tmp_path / "out", check=False)
+    assert proc.returncode == 1 and f"skipped {broken}: cannot identify image file" in proc.stderr
+    assert "1 of 3 images could not be colorized" in proc.stderr
     for source, size in ((big, (517, 301)), (gray, (90, 40))):
         out = Image.open(tmp_path / "out" / f"{source.stem}.png")
         assert out.size == size and out.mode == "RGB"
@@ -120,6 +121,48 @@ def test_predict_keeps_each_size_and_reports_unreadable_files(trained_model, tmp
     L_in = np.asarray(Image.open(gray), np.float32)
     L_out = np.asarray(Image.open(tmp_path / "out" / "gray.png").convert("L"), np.float32)
     assert np.abs(L_in - L_out).mean() < 8
+
+
+def test_hostile_photos_each_get_an_upright_output_or_a_named_refusal(trained_model, tmp_path):
+    rng = np.random.default_rng(1)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    noise = lambda *shape: rng.integers(0, 255, shape, dtype=np.uint8)  # noqa: E731
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 90x40, shown rotated a quarter turn: 40 wide, 90 high
+    Image.fromarray(noise(40, 90, 3)).save(photos / "phone.jpg", exif=exif)
+    Image.fromarray(noise(30, 50, 3)).convert("CMYK").save(photos / "cmyk.jpg")
+    sixteen = rng.integers(0, 65535, (24, 36), dtype=np.uint16)
+    Image.fromarray(sixteen).save(photos / "sixteen.png")
+    rgba = np.dstack([noise(20, 30, 3), np.linspace(0, 255, 600).astype(np.uint8).reshape(20, 30)])
+    Image.fromarray(rgba).save(photos / "rgba.png")
+    Image.fromarray(noise(20, 30, 3)).convert("P").save(photos / "palette.png")
+    Image.fromarray(noise(1, 1, 3)).save(photos / "dot.png")
+    Image.new("RGB", (12000, 9000), (120, 80, 40)).save(photos / "huge.jpg", quality=20)
+    Image.fromarray(noise(64, 64, 3)).save(photos / "whole.jpg")
+    (photos / "truncated.jpg").write_bytes((photos / "whole.jpg").read_bytes()[:400])
+    (photos / "notes.txt").write_text("not a photo")
+    Image.fromarray(noise(16, 16, 3)).save(photos / "fotó_日本.png")
+    before = {p.name: p.read_bytes() for p in photos.iterdir()}
+
+    proc = run("predict", "--model", trained_model, photos, "--out", photos, check=False)  # out = in
+    assert proc.returncode == 1 and "3 of 11 images could not be colorized" in proc.stderr, proc.stderr
+    assert "skipped " + str(photos / "huge.jpg") + ": 12000x9000 is 108 MP, over the 50 MP limit" in proc.stderr
+    assert f"skipped {photos / 'truncated.jpg'}: Truncated File Read" in proc.stderr  # Pillow's words
+    assert f"skipped {photos / 'notes.txt'}: cannot identify image file" in proc.stderr
+    assert {p.name: p.read_bytes() for p in photos.iterdir() if p.name in before} == before  # no input overwritten
+
+    def out(name):
+        return Image.open(photos / name)
+
+    assert out("phone.png").size == (40, 90) and out("cmyk.png").mode == "RGB"
+    assert out("sixteen.colorized.png").size == (36, 24)  # its own name taken: beside it, not over it
+    L16 = np.asarray(out("sixteen.colorized.png").convert("L"), np.float32)
+    assert np.abs(L16 - sixteen / 257.0).mean() < 8  # 16-bit lightness scaled, not clipped to white
+    assert out("rgba.colorized.png").mode == "RGBA"
+    np.testing.assert_array_equal(np.asarray(out("rgba.colorized.png"))[..., 3], rgba[..., 3])
+    assert out("palette.colorized.png").mode == "RGB" and out("dot.colorized.png").size == (1, 1)
+    assert out("fotó_日本.colorized.png").size == (16, 16) and out("whole.png").size == (64, 64)
 
 
 def test_errors_name_the_file_and_key(tmp_path):
