@@ -94,6 +94,10 @@ class TrainConfig(_Strict):
     checkpoint_every_steps: int | None = Field(
         None, gt=0, description="Checkpoint every K steps as well as at every epoch end."
     )
+    log_every_steps: int = Field(
+        10, gt=0, description="Read the losses back from the device every K steps (and at each checkpoint): "
+        "each read waits for the device. A non-finite loss is caught at the next read.",
+    )
     keep_checkpoints: int = Field(3, gt=0)
     mixed_precision: bool = False
     out_dir: str = "runs"

@@ -33,9 +33,10 @@ from colorize_core.status import RunStatus
 log = logging.getLogger(__name__)
 
 class TrainingDiverged(RuntimeError):
-    def __init__(self, step: int, losses: dict[str, float]):
+    def __init__(self, first: int, step: int, losses: dict[str, float]):
         bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
-        super().__init__(f"diverged at step {step}: non-finite {bad}")
+        steps = f"step {step}" if first == step else f"steps {first}-{step}"
+        super().__init__(f"diverged in {steps}: non-finite {bad}")
         self.step, self.losses = step, losses
 
 
@@ -203,22 +204,32 @@ class Trainer:
                 total=self.steps_per_epoch, initial=skip, desc=f"epoch {epoch + 1}/{c.epochs}",
                 unit="step", disable=not self.progress, leave=False,
             )  # fmt: skip
-            for batch in self.train_batches(epoch, skip):
-                losses = {k: float(v) for k, v in self.train_step(batch).items()}
+            # Losses stay on the device, summed, and are read back (one wait for the device) every
+            # log_every_steps and before a report: NaN and inf survive the sum, so no divergence is missed.
+            window, unread, last = {}, 0, {}
+            batches = self.train_batches(epoch, skip)
+            for i, batch in enumerate(batches, skip + 1):
+                last = self.train_step(batch)
+                window = {k: window.get(k, 0.0) + v for k, v in last.items()}
                 self.step.assign_add(1)
-                step += 1
-                if not all(math.isfinite(v) for v in losses.values()):
+                step, unread = step + 1, unread + 1
+                report = bool(every and step % every == 0 and step % self.steps_per_epoch and on_report)
+                if not (report or unread == c.log_every_steps or i == self.steps_per_epoch):
+                    continue
+                sums = {k: float(v) for k, v in window.items()}
+                if not all(math.isfinite(v) for v in sums.values()):
                     bar.close()
-                    err = TrainingDiverged(step, losses)
+                    err = TrainingDiverged(step - unread + 1, step, {k: v / unread for k, v in sums.items()})
                     log.error("%s", err)
                     return TrainResult(RunStatus.DIVERGED, step, history, str(err))
-                for k, v in losses.items():
+                for k, v in sums.items():
                     losses_sum[k] = losses_sum.get(k, 0.0) + v
-                n += 1
-                bar.update(1)
-                bar.set_postfix(ab_mse=f"{losses['ab_mse']:.4f}", critic=f"{losses['critic_loss']:.3f}")
-                mid_epoch = step % self.steps_per_epoch != 0
-                if every and step % every == 0 and mid_epoch and on_report:
+                n += unread
+                bar.update(unread)
+                bar.set_postfix(ab_mse=f"{sums['ab_mse'] / unread:.4f}", critic=f"{sums['critic_loss'] / unread:.3f}")
+                window, unread = {}, 0
+                if report:
+                    losses = {k: float(v) for k, v in last.items()}
                     on_report(Report(step / self.steps_per_epoch, step, losses, epoch_end=False))
             bar.close()
             seconds = time.perf_counter() - t0
