@@ -173,3 +173,15 @@ def test_two_workers_together_take_the_single_workers_examples(prepared_sample):
         local = next(iter(local))
         for key in ("L", "ab", "gp_alpha", "label"):
             assert np.array_equal(local[key].numpy(), single[key].numpy()[worker::2]), (worker, key)
+
+
+def test_batched_lab_equals_the_per_image_conversion():
+    # The pipeline converts whole batches in one XLA-compiled function; per image, eagerly, the
+    # values are the same up to float rounding (measured 8e-7 in the normalised units).
+    rgb = tf.constant(np.random.default_rng(3).random((4, 32, 32, 3)), tf.float32)
+    batch = pipeline.batch_to_model_inputs({"rgb": rgb, "label": tf.zeros([4], tf.int32)})
+    for i in range(4):
+        L, ab = pipeline.to_model_inputs(rgb[i])
+        assert np.abs(batch["L"][i].numpy() - L.numpy()).max() < 1e-5
+        assert np.abs(batch["ab"][i].numpy() - ab.numpy()).max() < 1e-5
+    assert set(batch) == {"L", "ab", "label"}
