@@ -112,19 +112,20 @@ def decode_window(encoded: tf.Tensor, size: int, box_fn) -> Window:
     """
 
     def jpeg():
+        def decode_rect(start, extent):
+            return tf.image.decode_and_crop_jpeg(encoded, tf.concat([start, extent], 0), channels=3)
+
         hw = tf.image.extract_jpeg_shape(encoded)[:2]
-        rect = lambda start, extent: tf.image.decode_and_crop_jpeg(  # noqa: E731
-            encoded, tf.concat([start, extent], 0), channels=3
-        )
-        return _window(hw, box_fn(hw), size, rect)
+        return _window(hw, box_fn(hw), size, decode_rect)
 
     def other():
         image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+
+        def slice_rect(start, extent):
+            return tf.slice(image, tf.concat([start, [0]], 0), tf.concat([extent, [3]], 0))
+
         hw = tf.shape(image)[:2]
-        rect = lambda start, extent: tf.slice(  # noqa: E731
-            image, tf.concat([start, [0]], 0), tf.concat([extent, [3]], 0)
-        )
-        return _window(hw, box_fn(hw), size, rect)
+        return _window(hw, box_fn(hw), size, slice_rect)
 
     return tf.cond(tf.io.is_jpeg(encoded), jpeg, other)
 
