@@ -112,7 +112,7 @@ def build_ours(size, width, batch, num_classes, semantic, teacher_file, mixed):
     def run(b):
         return {
             k: float(v) for k, v in step(b).items()
-        }  # the trainer reads losses every step
+        }  # a host read every step: the upper bound of what the trainer pays (it reads every log_every_steps)
 
     return Side(run=run, step=step, gan=gan, to_input=_to_tensors)
 
