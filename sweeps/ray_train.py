@@ -185,11 +185,11 @@ def launch(config: TrainConfig, options: RayOptions, restart: bool = False, trac
 
 def absolute_paths(config: TrainConfig) -> TrainConfig:
     """Local paths made absolute, so they mean the same in a worker as on the driver."""
-    fields = ["out_dir", "data.source", "data.cache_dir", "model.encoder_weights", "loss.teacher_weights"]
+    weights = ["model.encoder_weights", "loss.teacher_weights"]  # these may also name a source (imagenet)
     overrides = {}
-    for path in fields:
+    for path in ["out_dir", "data.source", "data.cache_dir", *weights]:
         section, _, leaf = path.rpartition(".")
         value = getattr(getattr(config, section) if section else config, leaf)
-        if value and not is_uri(value) and not is_named(value):
+        if value and not is_uri(value) and not (path in weights and is_named(value)):
             overrides[path] = str(Path(value).expanduser().resolve())
     return config.with_overrides(overrides)

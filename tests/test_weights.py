@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -88,3 +89,6 @@ def test_named_sources_stay_names_on_their_way_to_the_workers():
                                            "loss.teacher_weights": "imagenet"})  # fmt: skip
     moved = absolute_paths(config)
     assert (moved.model.encoder_weights, moved.loss.teacher_weights) == ("hed-bsds500", "imagenet")
+    # Only the weights keys take names: a data folder called imagenet is a path like any other.
+    folder = absolute_paths(config.with_overrides({"data.source": "imagenet"})).data.source
+    assert folder == str(Path("imagenet").resolve())
