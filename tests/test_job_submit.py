@@ -7,6 +7,7 @@ import re
 import shlex
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import mlflow
@@ -44,6 +45,44 @@ def local_cluster(tmp_path):
     }
     with local_cluster_up(env) as env:
         yield env
+
+
+TRIAL_DRIVER, TRAIN_WORKER = "ImplicitFunc", "RayTrainWorker"  # Ray's actor classes for the two
+
+
+class PlacementWatch(threading.Thread):
+    """Lists the trial drivers' and Ray Train workers' actors every few seconds while the job runs, and
+    once more at the end: ``seen[class_name]`` maps each actor id to its node id."""
+
+    def __init__(self, address: str, env: dict, every_s: float = 5.0):
+        super().__init__(daemon=True)
+        self.address, self.env, self.every_s = address, env, every_s
+        self.seen: dict[str, dict[str, str]] = {TRIAL_DRIVER: {}, TRAIN_WORKER: {}}
+        self.errors: list[str] = []
+        self.stop = threading.Event()
+
+    def list_once(self) -> None:
+        for class_name, actors in self.seen.items():
+            listed = subprocess.run(["ray", "list", "actors", "--address", self.address, "--detail", "--format",
+                                     "json", "--limit", "1000", "--filter", f"class_name={class_name}"],
+                                    check=False, env=self.env, capture_output=True, text=True, timeout=120)  # fmt: skip
+            if listed.returncode != 0:  # a slow answer under load; the next round asks again
+                self.errors.append(listed.stderr[-500:])
+            elif listed.stdout.strip() != "No resource in the cluster":  # how the CLI prints an empty list
+                actors.update({a["actor_id"]: a["node_id"] for a in json.loads(listed.stdout) if a["node_id"]})
+
+    def run(self) -> None:
+        while not self.stop.wait(self.every_s):
+            self.list_once()
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.join()
+        self.list_once()
 
 
 def trial_rows(stdout: str) -> dict[str, tuple[str, int]]:
@@ -92,8 +131,11 @@ chromasweep:
                              env=without_token, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert refused.returncode != 0
 
-    job = subprocess.run([*submit, "--", *entrypoint], check=False, cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=900)  # fmt: skip
+    # Where Ray puts each trial's parts is watched while the job runs: a dead actor's record is not
+    # kept for ever (the GCS drops a finished job's actors), so reading it back afterwards can miss it.
+    with PlacementWatch(env["RAY_API_SERVER_ADDRESS"], env) as placement:
+        job = subprocess.run([*submit, "--", *entrypoint], check=False, cwd=ROOT, env=env, capture_output=True,
+                             text=True, timeout=900)  # fmt: skip
     out = job.stdout + job.stderr
     assert job.returncode == 0, job.stdout[-6000:] + job.stderr[-2000:]
     assert "gcs://_ray_pkg_" in out  # the working directory went up to the cluster, as on GCP
@@ -117,18 +159,12 @@ chromasweep:
 
     # Where Ray put each trial's parts: its driver on the head (never a worker node, which would be
     # a Spot VM on GCP), its two Ray Train workers on the two worker nodes.
-    def actors(class_name):
-        listed = subprocess.run(["ray", "list", "actors", "--address", env["RAY_API_SERVER_ADDRESS"], "--detail",
-                                 "--format", "json", "--limit", "1000", "--filter", f"class_name={class_name}"],
-                                check=True, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
-        return json.loads(listed.stdout)
-
     nodes = subprocess.run(["ray", "list", "nodes", "--address", env["RAY_API_SERVER_ADDRESS"], "--format", "json"],
                            check=True, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
     head = {n["node_id"] for n in json.loads(nodes.stdout) if n["is_head_node"]}
-    drivers, workers = actors("ImplicitFunc"), actors("RayTrainWorker")
-    assert len(drivers) == 2 and {a["node_id"] for a in drivers} == head
-    assert len(workers) == 4 and len({a["node_id"] for a in workers} - head) == 2
+    drivers, workers = placement.seen[TRIAL_DRIVER], placement.seen[TRAIN_WORKER]
+    assert len(drivers) == 2 and set(drivers.values()) == head, (placement.seen, placement.errors)
+    assert len(workers) == 4 and len(set(workers.values()) - head) == 2, (placement.seen, placement.errors)
 
     # The job and its trials found MLflow through the nodes' environment, as on GCP: the sweep is
     # an experiment there, with its parent run and a run per trial.
