@@ -191,8 +191,8 @@ def sweep(spec_file: Path, address: str | None, storage: str, resume: bool, dry_
     """
     from colorize_core.config import ConfigError
     from colorize_core.sources import DatasetError
-    from sweeps.checkpoint_store import LayoutError
     from colorize_core.weights import WeightsError
+    from sweeps.checkpoint_store import LayoutError
     from sweeps.spec import SpecError, load_spec
 
     try:
@@ -388,6 +388,143 @@ def promote(sweep_name: str, metric: str, model_name: str, alias: str, tracking_
     click.echo(f"registered {result.model_name} version {result.version}")
     verdict = f"{alias} -> version {result.version}" if result.promoted else "not promoted"
     click.echo(f"{verdict}: {result.reason}")
+    from tracking.turing_results import latest_study
+
+    champion = result.version if result.promoted else result.champion_version
+    study = latest_study(_connect(tracking_uri), model_name, champion)
+    click.echo(f"{alias} version {champion}, Turing test: "
+               + (study or "no study reported yet ('chromasweep turing create' makes one)"))
+
+
+@cli.group()
+def turing() -> None:
+    """The colorization Turing test: people pick which of two photos a computer coloured."""
+
+
+@turing.command("create")
+@click.argument("study", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--model", "models", multiple=True, required=True,
+              help="A model folder written by train, or an MLflow model URI such as models:/colorizer@champion; "
+                   "repeat for more models (each participant tests one).")
+@click.option("--images", "images", required=True, type=click.Path(path_type=Path),
+              help="Folder of held-out colour photos (searched recursively): the real photos.")
+@click.option("--display-ms", type=int, help="How long a pair is shown [1000].")
+@click.option("--practice", "practice_trials", type=int, help="Practice trials, with feedback [10].")
+@click.option("--tests", "test_trials", type=int, help="Test trials per participant [40].")
+@click.option("--attention-checks", type=int, help="Grayscale-fake pairs among the tests [4].")
+@click.option("--max-attention-failures", type=int, help="More failed checks exclude a participant [1].")
+@click.option("--control/--no-control", "control_arm", default=None, help="Add a real-versus-real arm [no].")
+@click.option("--image-size", type=int, help="Side of each square image in px [256].")
+@click.option("--require-token/--no-token", "require_token", default=None,
+              help="Participants need the study's link token [no].")
+@click.option("--seed", type=int, help="Which photos practise and which test [0].")
+@tracking_option
+def turing_create(study: Path, models: tuple[str, ...], images: Path, tracking_uri: str | None, **given) -> None:
+    """Colorize held-out photos with each model and write the study folder STUDY."""
+    from pydantic import ValidationError
+
+    from colorize_core.evaluate_photos import photo_paths
+    from colorize_core.inference import Colorizer
+    from colorize_core.sources import DatasetError
+    from tracking.models import is_mlflow_uri, load_generator
+    from turing.create import Arm, create_study
+    from turing.settings import StudySettings
+    from turing.store import StudyError
+
+    try:
+        settings = StudySettings(**{k: v for k, v in given.items() if v is not None})
+    except ValidationError as err:
+        raise _fail(ValueError("; ".join(f"--{'-'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())))
+    try:
+        paths = photo_paths(images)
+        arms = []
+        for model in models:
+            if is_mlflow_uri(model):
+                from tracking.turing_results import resolve
+
+                uri = _connect(tracking_uri)
+                ref = resolve(model, uri)
+                colorizer = Colorizer(load_generator(model, uri))
+                arms.append(Arm(model, colorizer.colorize, ref.run_id, ref.registered_model, ref.registered_version))
+            else:
+                arms.append(Arm(model, Colorizer.load(model).colorize))
+        skipped = create_study(study, arms, paths, settings, log=lambda line: click.echo(line, err=True))
+    except (FileNotFoundError, DatasetError, StudyError) as err:
+        raise _fail(err) from None
+    for path, why in skipped.items():
+        click.echo(f"left out {path}: {why}", err=True)
+    from turing.store import connect, read_meta
+
+    with connect(study) as db:
+        token = read_meta(db, "token")
+    link = f"/?token={token}" if settings.require_token else "/"
+    click.echo(f"study {study}: {len(arms)} model(s); serve it with 'chromasweep turing serve {study}', "
+               f"participants open {link}")
+
+
+@turing.command("serve")
+@click.argument("study", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; loopback by default.")
+@click.option("--port", default=8000, show_default=True)
+@click.option("--allowed-host", "allowed_hosts", multiple=True,
+              help="Host name participants use (checked on every request); required to bind beyond loopback.")
+def turing_serve(study: Path, host: str, port: int, allowed_hosts: tuple[str, ...]) -> None:
+    """Serve the study STUDY to participants (Ctrl-C stops it; answers are already on disk)."""
+    import uvicorn
+
+    from turing.app import LOOPBACK_HOSTS, make_app
+    from turing.store import StudyError, connect, read_meta
+
+    if host not in ("127.0.0.1", "localhost", "::1") and not allowed_hosts:
+        raise click.UsageError(f"--host {host} reaches beyond this machine: name the host names participants "
+                               "will use with --allowed-host (the server refuses any other Host header)")  # fmt: skip
+    try:
+        app = make_app(study, list(allowed_hosts) or LOOPBACK_HOSTS)
+        with connect(study) as db:
+            admin = read_meta(db, "admin_token")
+    except StudyError as err:
+        raise _fail(err) from None
+    click.echo(f"study {study} on http://{host}:{port}/ ; report at /admin/{admin}/report", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@turing.command("report")
+@click.argument("study", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@tracking_option
+def turing_report(study: Path, as_json: bool, tracking_uri: str | None) -> None:
+    """Fooling rate per model with its 95% interval, exclusions, per-image figures; models from MLflow
+    get the figures logged to their run and registered version."""
+    import dataclasses
+
+    from turing.report import format_report, study_report
+    from turing.store import StudyError, connect
+
+    try:
+        with connect(study) as db:
+            report = study_report(db)
+    except StudyError as err:
+        raise _fail(err) from None
+    if as_json:
+        click.echo(json.dumps({**dataclasses.asdict(report),
+                               "arms": [{**dataclasses.asdict(a), "rate": a.rate, "interval": a.interval}
+                                        for a in report.arms]}, indent=1))  # fmt: skip
+    else:
+        click.echo(format_report(report))
+    logged = [a for a in report.arms if a.run_id or a.registered_version]
+    if logged:
+        from tracking.turing_results import ModelRef, log_study_result
+
+        uri = _connect(tracking_uri)
+        for arm in logged:
+            low, high = arm.interval
+            summary = (f"{100 * arm.rate:.1f}% fooled [{100 * low:.1f}, {100 * high:.1f}] in study {report.study}, "
+                       f"{arm.trials} trials, {arm.participants} participants")  # fmt: skip
+            log_study_result(uri, report.study, ModelRef(arm.run_id, arm.registered_model, arm.registered_version),
+                             arm.metrics(), summary)  # fmt: skip
+            click.echo(f"logged {arm.arm} to MLflow run {arm.run_id}"
+                       + (f", {arm.registered_model} version {arm.registered_version}" if arm.registered_version else ""),
+                       err=True)  # fmt: skip
 
 
 @cli.command()

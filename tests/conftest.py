@@ -73,3 +73,21 @@ def local_cluster_up(env: dict):
         yield env
     finally:
         subprocess.run([root / "cluster/local-down.sh"], check=False, env=env, capture_output=True)
+
+
+@pytest.fixture
+def browser():
+    """Debian's Chromium, headless, driven through its chromedriver (both installed by `make`)."""
+    import shutil
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--window-size=1600,1000"):  # fmt: skip
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
+    yield driver
+    driver.quit()

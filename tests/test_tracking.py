@@ -261,24 +261,6 @@ def mlflow_ui(tracked_sweep):
     server.wait(timeout=30)
 
 
-@pytest.fixture
-def browser():
-    """Debian's Chromium, headless, driven through its chromedriver (both installed by `make`)."""
-    import shutil
-
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--window-size=1600,1000"):  # fmt: skip
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
-    yield driver
-    driver.quit()
-
-
 def test_the_mlflow_ui_shows_the_sweep_its_trials_and_a_sample_grid(tracked_sweep, mlflow_ui, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait

@@ -1,0 +1,53 @@
+"""A Turing study's figures in MLflow: metrics on the run that logged the model, tags on the
+registered version the study tested (the version an alias pointed to when the study was made)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from mlflow import MlflowClient
+from mlflow.entities import Metric
+
+from tracking.models import source_run_id
+
+VERSION_TAG_PREFIX = "turing."
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    run_id: str | None
+    registered_model: str | None = None
+    registered_version: str | None = None
+
+
+def resolve(model_uri: str, tracking_uri: str) -> ModelRef:
+    """What ``model_uri`` means now: an alias is pinned to its version, since an alias moves."""
+    client = MlflowClient(tracking_uri)
+    ref = model_uri.removeprefix("models:/").strip("/") if model_uri.startswith("models:/") else ""
+    if "@" in ref:
+        name, alias = ref.split("@", 1)
+        version = client.get_model_version_by_alias(name, alias)
+        return ModelRef(version.run_id, name, str(version.version))
+    if "/" in ref:
+        name, number = ref.split("/", 1)
+        return ModelRef(client.get_model_version(name, number).run_id, name, number)
+    return ModelRef(source_run_id(model_uri, tracking_uri))
+
+
+def log_study_result(tracking_uri: str, study: str, ref: ModelRef, metrics: dict[str, float], summary: str) -> None:
+    client = MlflowClient(tracking_uri)
+    now = int(time.time() * 1000)
+    if ref.run_id:
+        client.log_batch(ref.run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
+        client.set_tag(ref.run_id, "turing_study", study)
+    if ref.registered_model and ref.registered_version:
+        tags = {"study": study, "summary": summary, **{k.removeprefix("turing_"): f"{v:.6g}" for k, v in metrics.items()}}
+        for key, value in tags.items():
+            client.set_model_version_tag(ref.registered_model, ref.registered_version, VERSION_TAG_PREFIX + key, value)
+
+
+def latest_study(tracking_uri: str, model_name: str, version: str) -> str | None:
+    """The one-line result of the latest study of this registered version, if one was reported."""
+    tags = MlflowClient(tracking_uri).get_model_version(model_name, version).tags
+    return tags.get(VERSION_TAG_PREFIX + "summary")
