@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from mlflow import MlflowClient
 from mlflow.entities import Metric
+from mlflow.exceptions import MlflowException
 
 from tracking.models import source_run_id
 
@@ -23,6 +24,13 @@ class ModelRef:
 
 def resolve(model_uri: str, tracking_uri: str) -> ModelRef:
     """What ``model_uri`` means now: an alias is pinned to its version, since an alias moves."""
+    try:
+        return _resolve(model_uri, tracking_uri)
+    except MlflowException as err:
+        raise FileNotFoundError(f"{model_uri}: {err.message}") from None
+
+
+def _resolve(model_uri: str, tracking_uri: str) -> ModelRef:
     client = MlflowClient(tracking_uri)
     ref = model_uri.removeprefix("models:/").strip("/") if model_uri.startswith("models:/") else ""
     if "@" in ref:
