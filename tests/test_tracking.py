@@ -11,6 +11,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pytest
+from conftest import mlflow_ui_running
 from mlflow import MlflowClient
 
 from colorize_core.status import RunStatus
@@ -181,9 +182,19 @@ def test_promote_moves_the_champion_only_for_a_better_model_and_predict_loads_it
     assert tags["sweep"] == "tracked" and tags["trial"] == best.info.run_name and tags["trial_run_id"] == best.info.run_id
     assert tags["data_source"] and tags["git_commit"]
 
+    assert "Turing test: no study reported yet" in first.stdout
+
+    # A Turing study of the champion reported (as `chromasweep turing report` logs one): promote shows it.
+    from tracking.turing_results import ModelRef, log_study_result
+
+    summary = "12.5% fooled [6.5, 22.8] in study pilot, 80 trials, 2 participants"
+    log_study_result(uri, "pilot", ModelRef(champion.run_id, "colorizer", champion.version),
+                     {"turing_fooling_rate": 0.125}, summary)  # fmt: skip
+
     # The same trial again: equal on the held-out split is not better, so the alias stays.
     second = chromasweep("promote", "tracked", uri=uri, cwd=home)
     assert second.returncode == 0, second.stderr[-3000:]
+    assert f"champion version {champion.version}, Turing test: {summary}" in second.stdout
     assert "not promoted: held-out psnr" in second.stdout and f"champion stays on v{champion.version}" in second.stdout
     assert client.get_model_version_by_alias("colorizer", "champion").version == champion.version
     newest = max(client.search_model_versions("name = 'colorizer'"), key=lambda v: int(v.version))
@@ -231,34 +242,9 @@ def test_an_unreachable_tracking_server_is_reported_before_any_training(tmp_path
 
 @pytest.fixture
 def mlflow_ui(tracked_sweep):
-    """`chromasweep ui` on a free loopback port, serving the sweep's store; stopped afterwards."""
-    import os
-    import signal
-    import socket
-    import urllib.request
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "chromasweep.cli", "ui", "--port", str(port), "--tracking-uri", tracked_sweep["uri"]],
-        cwd=tracked_sweep["home"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        assert server.poll() is None, server.stdout.read().decode()[-3000:]
-        assert time.monotonic() < deadline, "mlflow server did not answer within 2 minutes"
-        time.sleep(1)
-    yield url
-    os.killpg(server.pid, signal.SIGTERM)
-    server.wait(timeout=30)
+    """`chromasweep ui` serving the sweep's store; stopped afterwards."""
+    with mlflow_ui_running(tracked_sweep["uri"], tracked_sweep["home"]) as url:
+        yield url
 
 
 def test_the_mlflow_ui_shows_the_sweep_its_trials_and_a_sample_grid(tracked_sweep, mlflow_ui, browser):

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
+from conftest import mlflow_ui_running
 from PIL import Image
 
 from turing import sessions
@@ -447,4 +448,12 @@ def test_a_person_takes_the_study_in_a_browser_and_the_fooling_rate_reaches_mlfl
     assert metrics["turing_trials"] == 4 and metrics["turing_fooling_rate"] == pytest.approx(arm["fooled"] / 4)
     tags = client.get_model_version("colorizer", version).tags
     assert tags["turing.study"] == "champion-study" and "fooled" in tags["turing.summary"]
+
+    # The MLflow UI shows the fooling rate on the model's run.
+    with mlflow_ui_running(uri, tmp_path) as ui:
+        experiment = client.get_run(run_id).info.experiment_id
+        browser.get(f"{ui}/#/experiments/{experiment}/runs/{run_id}")
+        metric = wait.until(lambda b: b.find_elements(By.XPATH, "//*[text()='turing_fooling_rate']"))[0]
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", metric)
+        browser.save_screenshot(str(shots / "turing-mlflow-run.png"))
     assert (shots / "turing-trial.png").stat().st_size > 5_000
