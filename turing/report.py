@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from turing.store import PairKind, Phase, arms, read_meta, read_settings
+from turing.store import ArmKind, PairKind, Phase, arms, read_meta, read_settings
 
 GOALS = {"base": 0.05, "target": 0.10, "stretch": 0.15}
 CIC_RATE = 0.32  # Zhang, Isola, Efros (ECCV 2016), their colorization Turing test
@@ -135,7 +135,10 @@ def format_report(report: StudyReport) -> str:
         goals = ", ".join(f"{name} {_pct(g)} {r.verdict(g)}" for name, g in GOALS.items())
         lines.append(f"\n{r.arm}: {_pct(r.rate)} [{_pct(low)}, {_pct(high)}] fooled, {r.fooled} of {r.trials} test "
                      f"trials, {r.participants} participants, {len(r.excluded)} excluded")  # fmt: skip
-        if r.trials:
+        if r.trials and r.kind == ArmKind.CONTROL:
+            inside = "inside" if low <= CHANCE <= high else "outside"
+            lines.append(f"  control: real versus real should land near chance; {_pct(CHANCE)} is {inside} the interval")
+        elif r.trials:
             versus = {Verdict.MET: "above", Verdict.NOT_MET: "below", Verdict.UNDECIDED: "not distinguishable from"}
             lines.append(f"  goals (judged on the interval): {goals}; {versus[r.verdict(CIC_RATE)]} CIC's "
                          f"{_pct(CIC_RATE)}")  # fmt: skip
