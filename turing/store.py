@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 from turing.settings import StudySettings
 
 DB_FILE = "study.sqlite"
+_WRITER = threading.Lock()
 IMAGES_DIR = "images"
 
 SCHEMA = """
@@ -83,13 +85,16 @@ def connect(study: Path, *, write: bool = False):
     db.execute("PRAGMA busy_timeout = 60000")
     try:
         if write:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+            # Writers of this process queue on a lock: SQLite's own busy wait sleeps in steps of up to
+            # 100 ms, which made the slowest answers ten times slower than the median under load.
+            with _WRITER:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
         else:
             yield db
     finally:
