@@ -10,7 +10,7 @@ from typing import NamedTuple
 from filelock import FileLock
 
 from colorize_core.config import DataConfig
-from colorize_core.sample_data import build_sample_dataset
+from colorize_core.sample_data import SPLIT_VERSION, build_sample_dataset
 from colorize_core.shards import (
     PreparedMeta,
     is_prepared,
@@ -41,7 +41,7 @@ def resolve_dataset(data: DataConfig, seed: int = 0, progress: bool = True) -> P
     cache = Path(data.cache_dir) if data.cache_dir else default_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     if data.source is None:
-        photos, prepared = cache / "sample-photos", cache / "sample-prepared"
+        photos, prepared = cache / f"sample-photos-v{SPLIT_VERSION}", cache / f"sample-prepared-v{SPLIT_VERSION}"
     else:
         source = Path(data.source).resolve()
         key = hashlib.sha1(f"{source}|{data.val_fraction}|{seed}".encode()).hexdigest()[:12]

@@ -26,7 +26,18 @@ def test_sample_dataset_is_in_ilsvrc_layout_with_held_out_photos(sample_photos):
     assert len(cat.train) >= 50 and len(cat.val) >= 10
     assert all(item.label >= 0 for item in cat.train + cat.val)
     train_photos = {p.path.stem.split("_", 1)[1].rsplit("_", 1)[0] for p in cat.train}
-    assert not train_photos & {"grace_hopper", "motorcycle_right", "ihc"}
+    held_out = {"grace_hopper", "ihc", "motorcycle_left", "motorcycle_right"}
+    assert train_photos and not train_photos & held_out
+    assert len(cat.val) == 6 * len(held_out)  # each held-out photo whole and as five tiles
+
+
+def test_near_duplicate_photos_never_straddle_the_split():
+    from colorize_core.sample_data import HELD_OUT, NEAR_DUPLICATES, split_groups_intact
+
+    assert {"motorcycle_left", "motorcycle_right"} in NEAR_DUPLICATES
+    split_groups_intact(HELD_OUT)
+    with pytest.raises(ValueError, match="motorcycle_left.*straddle the split"):
+        split_groups_intact({"grace_hopper", "motorcycle_right"})
 
 
 def test_prepare_writes_shards_and_meta(prepared_sample):

@@ -37,7 +37,7 @@ CLI = [sys.executable, "-m", "chromasweep.cli"]
 
 
 def held_out(sample_photos) -> Path:
-    return sample_photos / "ILSVRC" / "Data" / "CLS-LOC" / "val"  # 18 colour photos the models never saw
+    return sample_photos / "ILSVRC" / "Data" / "CLS-LOC" / "val"  # 24 colour photos the models never saw
 
 
 def synthetic_photos(folder: Path, count: int, side: int = 64) -> list[Path]:
