@@ -427,16 +427,21 @@ def turing_create(study: Path, models: tuple[str, ...], images: Path, tracking_u
     from colorize_core.inference import Colorizer
     from colorize_core.sources import DatasetError
     from tracking.models import is_mlflow_uri, load_generator
-    from turing.create import Arm, create_study
+    from turing.create import Arm, create_study, usable_photos
     from turing.settings import StudySettings
     from turing.store import StudyError
 
+    options = {"practice_trials": "--practice", "test_trials": "--tests", "control_arm": "--control"}
     try:
         settings = StudySettings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as err:
-        raise _fail(ValueError("; ".join(f"--{'-'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())))
+        raise _fail(ValueError("; ".join(
+            (f"{options.get(e['loc'][0], '--' + str(e['loc'][0]).replace('_', '-'))}: " if e["loc"] else "") + e["msg"]
+            for e in err.errors()
+        ))) from None  # fmt: skip
     try:
         paths = photo_paths(images)
+        usable_photos(study, paths, settings)  # before any model loads: a full folder or too few photos
         arms = []
         for model in models:
             if is_mlflow_uri(model):

@@ -302,6 +302,19 @@ def test_a_study_can_require_its_link_token_and_binding_beyond_loopback_needs_al
     assert refused.returncode != 0 and "--allowed-host" in refused.stderr
 
 
+def test_bad_study_settings_name_the_option_and_write_nothing(sample_photos, tmp_path):
+    study = tmp_path / "never"
+    for args, message in ((["--image-size", "100"], "--image-size: Input should be a multiple of 16"),
+                          (["--attention-checks", "2", "--max-attention-failures", "2"],
+                           "--max-attention-failures 2 excludes nobody with --attention-checks 2"),
+                          (["--tests", "30"], "24 usable colour photos (0 left out), but a session needs 40")):  # fmt: skip
+        proc = subprocess.run([*CLI, "turing", "create", str(study), "--model", "models:/colorizer@champion",
+                               "--images", str(held_out(sample_photos)), *args],
+                              capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+        assert proc.returncode == 1 and message in proc.stderr, (args, proc.stderr[-2000:])
+        assert not study.exists()
+
+
 def test_fifty_participants_at_once_each_answer_stored_exactly_once(tmp_path):
     study = tmp_path / "crowd"
     photos = synthetic_photos(tmp_path / "photos", 44)

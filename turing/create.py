@@ -92,15 +92,13 @@ def colour_photos(paths: Sequence[Path], side: int) -> tuple[dict[str, np.ndarra
     return photos, skipped
 
 
-def create_study(study: Path, arms: Sequence[Arm], photo_paths: Sequence[Path], settings: StudySettings,
-                 log: Callable[[str], None] = print) -> dict[Path, str]:  # fmt: skip
-    """Write ``study`` (a new folder); returns the photos left out and why."""
+def usable_photos(study: Path, photo_paths: Sequence[Path], settings: StudySettings
+                  ) -> tuple[dict[str, np.ndarray], dict[Path, str]]:  # fmt: skip
+    """The photos a study of ``settings`` would use, and those left out; refused before any model
+    is loaded if the folder is taken or the photos are too few."""
     study = Path(study)
     if study.exists() and any(study.iterdir()):
         raise StudyError(f"{study}: already exists and is not empty; a study is written once (choose a new folder)")
-    names = [arm.name for arm in arms]
-    if not arms or len(set(names)) != len(names) or CONTROL_ARM in names:
-        raise StudyError(f"models {names}: expected at least one, each once, none called {CONTROL_ARM!r}")
     photos, skipped = colour_photos(photo_paths, settings.image_size)
     need = settings.practice_trials + settings.test_trials
     if len(photos) < need:
@@ -109,7 +107,18 @@ def create_study(study: Path, arms: Sequence[Arm], photo_paths: Sequence[Path], 
                          "each on its own photo; give more photos or fewer trials")  # fmt: skip
     if settings.attention_checks > len(photos) - settings.practice_trials:
         raise StudyError(f"{settings.attention_checks} attention checks need as many test photos; "
-                         f"there are {len(photos) - settings.practice_trials}")
+                         f"there are {len(photos) - settings.practice_trials}")  # fmt: skip
+    return photos, skipped
+
+
+def create_study(study: Path, arms: Sequence[Arm], photo_paths: Sequence[Path], settings: StudySettings,
+                 log: Callable[[str], None] = print) -> dict[Path, str]:  # fmt: skip
+    """Write ``study`` (a new folder); returns the photos left out and why."""
+    study = Path(study)
+    names = [arm.name for arm in arms]
+    if not arms or len(set(names)) != len(names) or CONTROL_ARM in names:
+        raise StudyError(f"models {names}: expected at least one, each once, none called {CONTROL_ARM!r}")
+    photos, skipped = usable_photos(study, photo_paths, settings)
     rng = random.Random(settings.seed)
     order = sorted(photos)
     rng.shuffle(order)
