@@ -436,7 +436,8 @@ def turing_create(study: Path, models: tuple[str, ...], images: Path, tracking_u
         settings = StudySettings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as err:
         raise _fail(ValueError("; ".join(
-            (f"{options.get(e['loc'][0], '--' + str(e['loc'][0]).replace('_', '-'))}: " if e["loc"] else "") + e["msg"]
+            (f"{options.get(e['loc'][0], '--' + str(e['loc'][0]).replace('_', '-'))}: " if e["loc"] else "")
+            + e["msg"].removeprefix("Value error, ")
             for e in err.errors()
         ))) from None  # fmt: skip
     try:

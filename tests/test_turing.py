@@ -28,7 +28,7 @@ from PIL import Image
 
 from turing import sessions
 from turing.create import Arm, create_study
-from turing.report import CIC_RATE, GOALS, Verdict, study_report, wilson
+from turing.report import CIC_RATE, GOALS, Verdict, participant_bootstrap, study_report, wilson
 from turing.settings import StudySettings
 from turing.store import DB_FILE, IMAGES_DIR, Side, connect, read_meta
 
@@ -151,6 +151,16 @@ def test_wilson_interval_matches_its_published_values():
     assert all(math.isnan(x) for x in wilson(0, 0))
 
 
+def test_the_participant_bootstrap_widens_when_people_differ_and_not_when_they_agree():
+    # 5 people never fooled and 5 always: 50% either way, but the pooled Wilson interval treats the
+    # 100 answers as independent coin flips.
+    split = [(0, 10)] * 5 + [(10, 10)] * 5
+    assert participant_bootstrap(split) == (0.2, 0.8) and wilson(50, 100) == pytest.approx((0.404, 0.596), abs=1e-3)
+    alike = [(2, 10)] * 10  # everyone at 20%: resampling people changes nothing
+    assert participant_bootstrap(alike) == (0.2, 0.2)
+    assert all(math.isnan(x) for x in participant_bootstrap([(3, 10)]))  # one person: undefined
+
+
 def test_the_report_counts_only_included_test_trials(tinted_study, tmp_path):
     study = tinted_study
 
@@ -190,15 +200,19 @@ def test_the_report_counts_only_included_test_trials(tinted_study, tmp_path):
     tint_arm = next(a for a in report.arms if a.arm == "tint")
     assert (tint_arm.fooled, tint_arm.trials, tint_arm.participants) == (4, 18, 3)
     assert tint_arm.rate == pytest.approx(4 / 18)
-    assert tint_arm.interval == pytest.approx(wilson(4, 18))
+    assert tint_arm.wilson == pytest.approx(wilson(4, 18))  # [9.0%, 45.2%]
+    assert sorted(tint_arm.per_participant) == [(0, 6), (1, 6), (3, 6)]
+    # One resample in 27 is three copies of the participant who was never fooled: the bootstrap's low
+    # end is 0, so the interval goals are judged on is [0%, 50%].
+    assert tint_arm.bootstrap == (0.0, 0.5) and tint_arm.interval == (0.0, pytest.approx(0.5))
     assert set(tint_arm.excluded) == {attention, unfinished}
     assert tint_arm.excluded[attention].startswith("attention (2 of 2 checks failed")
     assert tint_arm.excluded[unfinished] == "unfinished (3 of 8 answered)"
     assert sum(n for _, n in tint_arm.per_image.values()) == 18
     assert sum(f for f, _ in tint_arm.per_image.values()) == 4
-    # 22% [9.0%, 45.2%]: only the base goal lies below the whole interval; CIC's 32% lies inside it.
-    assert tint_arm.goals() == {"base": Verdict.MET, "target": Verdict.UNDECIDED, "stretch": Verdict.UNDECIDED}
-    assert tint_arm.verdict(CIC_RATE) is Verdict.UNDECIDED and tint_arm.verdict(0.5) is Verdict.NOT_MET
+    # 22% [0%, 50%]: three participants decide no goal; on Wilson alone the base goal would look met.
+    assert tint_arm.goals() == {"base": Verdict.UNDECIDED, "target": Verdict.UNDECIDED, "stretch": Verdict.UNDECIDED}
+    assert tint_arm.verdict(CIC_RATE) is Verdict.UNDECIDED and tint_arm.verdict(0.55) is Verdict.NOT_MET
     assert set(GOALS.values()) == {0.05, 0.10, 0.15}
     assert len(included) == 3
 

@@ -3,6 +3,7 @@ registered version the study tested (the version an alias pointed to when the st
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -46,6 +47,7 @@ def _resolve(model_uri: str, tracking_uri: str) -> ModelRef:
 def log_study_result(tracking_uri: str, study: str, ref: ModelRef, metrics: dict[str, float], summary: str) -> None:
     client = MlflowClient(tracking_uri)
     now = int(time.time() * 1000)
+    metrics = {k: v for k, v in metrics.items() if math.isfinite(v)}  # undefined (no trials): not logged
     if ref.run_id:
         client.log_batch(ref.run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
         client.set_tag(ref.run_id, "turing_study", study)

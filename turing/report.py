@@ -1,5 +1,7 @@
-"""The study's figures: per arm, the fooling rate of the included participants' test trials with a
-95% Wilson score interval (trials pooled; stated beside the figure), and who was excluded and why.
+"""The study's figures: per arm, the fooling rate of the included participants' test trials with two
+95% intervals, and who was excluded and why. The Wilson interval pools trials as if independent; the
+participant bootstrap resamples whole participants, so it widens when people differ. Goals are
+judged on the wider of the two.
 
 Rules, in this order: a participant who did not answer every test trial is left out ("unfinished");
 one who picked the real photo in more than ``max_attention_failures`` attention checks is left out
@@ -14,13 +16,17 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+import numpy as np
+
 from turing.store import ArmKind, PairKind, Phase, arms, read_meta, read_settings
 
 GOALS = {"base": 0.05, "target": 0.10, "stretch": 0.15}
 CIC_RATE = 0.32  # Zhang, Isola, Efros (ECCV 2016), their colorization Turing test
 CHANCE = 0.50  # people guessing: the ceiling
 Z95 = 1.959963984540054
-INTERVAL = "95% Wilson score interval over pooled test trials"
+BOOTSTRAP_DRAWS = 10_000
+INTERVAL = ("95% intervals: Wilson score over pooled test trials, and a bootstrap over participants "
+            f"({BOOTSTRAP_DRAWS} draws); goals are judged on the wider")
 
 
 class Verdict(StrEnum):
@@ -40,6 +46,19 @@ def wilson(successes: int, trials: int, z: float = Z95) -> tuple[float, float]:
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+def participant_bootstrap(per_participant: list[tuple[int, int]], draws: int = BOOTSTRAP_DRAWS,
+                          seed: int = 0) -> tuple[float, float]:  # fmt: skip
+    """Percentile interval of the pooled rate when whole participants, (fooled, trials) each, are
+    resampled with replacement; undefined for fewer than two participants."""
+    if len(per_participant) < 2:
+        return (math.nan, math.nan)
+    counts = np.array(per_participant, dtype=float)
+    picks = np.random.default_rng(seed).integers(0, len(counts), size=(draws, len(counts)))
+    rates = counts[picks, 0].sum(axis=1) / counts[picks, 1].sum(axis=1)
+    low, high = np.percentile(rates, [2.5, 97.5])
+    return (float(low), float(high))
+
+
 @dataclass
 class ArmResult:
     arm: str
@@ -52,14 +71,25 @@ class ArmResult:
     fooled: int = 0
     excluded: dict[str, str] = field(default_factory=dict)  # participant -> why
     per_image: dict[str, tuple[int, int]] = field(default_factory=dict)  # photo -> (fooled, trials)
+    per_participant: list[tuple[int, int]] = field(default_factory=list)  # included: (fooled, trials)
 
     @property
     def rate(self) -> float:
         return self.fooled / self.trials if self.trials else math.nan
 
     @property
-    def interval(self) -> tuple[float, float]:
+    def wilson(self) -> tuple[float, float]:
         return wilson(self.fooled, self.trials)
+
+    @property
+    def bootstrap(self) -> tuple[float, float]:
+        return participant_bootstrap(self.per_participant)
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """The wider of the two: the one goals are judged on."""
+        (wl, wh), (bl, bh) = self.wilson, self.bootstrap
+        return (wl, wh) if math.isnan(bl) else (min(wl, bl), max(wh, bh))
 
     def verdict(self, goal: float) -> Verdict:
         low, high = self.interval
@@ -72,7 +102,10 @@ class ArmResult:
 
     def metrics(self) -> dict[str, float]:
         low, high = self.interval
+        (wl, wh), (bl, bh) = self.wilson, self.bootstrap
         return {"turing_fooling_rate": self.rate, "turing_fooling_ci_low": low, "turing_fooling_ci_high": high,
+                "turing_wilson_low": wl, "turing_wilson_high": wh, "turing_bootstrap_low": bl,
+                "turing_bootstrap_high": bh,
                 "turing_participants": self.participants, "turing_trials": self.trials,
                 "turing_excluded": len(self.excluded)}  # fmt: skip
 
@@ -113,6 +146,8 @@ def study_report(db: sqlite3.Connection) -> StudyReport:
                                             f"more than {settings.max_attention_failures} excludes)")  # fmt: skip
             continue
         result.participants += 1
+        tests = [r for r in trials if r["kind"] == PairKind.TEST]
+        result.per_participant.append((sum(r["choice"] == r["real_side"] for r in tests), len(tests)))
         for r in trials:
             if r["kind"] == PairKind.TEST:
                 fooled = r["choice"] == r["real_side"]  # the real photo was picked as the fake
@@ -133,8 +168,10 @@ def format_report(report: StudyReport) -> str:
     for r in report.arms:
         low, high = r.interval
         goals = ", ".join(f"{name} {_pct(g)} {r.verdict(g)}" for name, g in GOALS.items())
+        (wl, wh), (bl, bh) = r.wilson, r.bootstrap
         lines.append(f"\n{r.arm}: {_pct(r.rate)} [{_pct(low)}, {_pct(high)}] fooled, {r.fooled} of {r.trials} test "
-                     f"trials, {r.participants} participants, {len(r.excluded)} excluded")  # fmt: skip
+                     f"trials, {r.participants} participants, {len(r.excluded)} excluded "
+                     f"(Wilson [{_pct(wl)}, {_pct(wh)}], participant bootstrap [{_pct(bl)}, {_pct(bh)}])")  # fmt: skip
         if r.trials and r.kind == ArmKind.CONTROL:
             inside = "inside" if low <= CHANCE <= high else "outside"
             lines.append(f"  control: real versus real should land near chance; {_pct(CHANCE)} is {inside} the interval")
