@@ -68,8 +68,11 @@ def _keras_download(key: str, top: bool) -> str:
     from keras.src.applications import vgg16
 
     origin = vgg16.WEIGHTS_PATH if top else vgg16.WEIGHTS_PATH_NO_TOP
+    # The MD5s keras.applications.VGG16 passes (literals inside its function, not exported): a
+    # truncated or tampered download, or cached file, is fetched again instead of loaded.
+    file_hash = "64373286793e3c8b2b4e3219cbf3544b" if top else "6d6bbae143d832006294945121d1f1fc"
     try:
-        return keras.utils.get_file(origin.rsplit("/", 1)[1], origin, cache_subdir="models")
+        return keras.utils.get_file(origin.rsplit("/", 1)[1], origin, cache_subdir="models", file_hash=file_hash)
     except Exception as err:  # noqa: BLE001 - get_file wraps network errors in several types
         raise WeightsError(f"{key}: imagenet: Keras could not download {origin} ({type(err).__name__}); "
                            "without the network give a local .h5 file or hed-bsds500") from None  # fmt: skip
