@@ -122,3 +122,18 @@ def check_sources(encoder_weights: str | None, teacher_weights: str | None) -> N
         local_file(encoder_weights, "model.encoder_weights", top=False)
     if teacher_weights:
         local_file(teacher_weights, "loss.teacher_weights", top=True)
+
+
+WEIGHT_KEYS = {"model.encoder_weights": False, "loss.teacher_weights": True}  # key -> with the classifier
+
+
+def check_searched(key: str, choices: list) -> None:
+    """Each value a sweep may draw for a weights key, checked on the driver like a constant one. A local
+    file must be given absolute: a trial runs in its own folder, where a relative path means nothing."""
+    for value in choices:
+        if value is None:
+            continue
+        if not (is_named(value) or is_uri(value) or Path(value).is_absolute()):
+            raise WeightsError(f"parameters.{key}: {value!r}: a searched weights file must be an absolute path "
+                               "(each trial runs in its own folder)")  # fmt: skip
+        local_file(value, f"parameters.{key}", top=WEIGHT_KEYS[key])

@@ -32,7 +32,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from colorize_core.config import TrainConfig
 from colorize_core.status import RunStatus
-from colorize_core.weights import check_sources
+from colorize_core.weights import WEIGHT_KEYS, check_searched, check_sources
 from colorize_core.buckets import is_uri
 from sweeps.checkpoint_store import CheckpointStore
 from sweeps.naming import trial_name
@@ -362,6 +362,8 @@ def _shared_config(spec: SweepSpec, base: TrainConfig) -> TrainConfig:
     shared = absolute_paths(base.with_overrides(spec.constants))
     resolve_dataset(shared.data, shared.seed)
     check_sources(shared.model.encoder_weights, shared.loss.teacher_weights)
+    for key in WEIGHT_KEYS.keys() & spec.searched.keys():
+        check_searched(key, spec.searched[key].choices)
     return shared
 
 

@@ -92,3 +92,28 @@ def test_named_sources_stay_names_on_their_way_to_the_workers():
     # Only the weights keys take names: a data folder called imagenet is a path like any other.
     folder = absolute_paths(config.with_overrides({"data.source": "imagenet"})).data.source
     assert folder == str(Path("imagenet").resolve())
+
+
+def test_a_sweep_over_weight_sources_checks_every_value_on_the_driver(tmp_path, prepared_sample):
+    demo = Path(__file__).resolve().parents[1] / "colorize_core" / "configs" / "demo.yaml"
+    storage = tmp_path / "storage"
+    for value, message in (("relative/vgg16.h5", "a searched weights file must be an absolute path"),
+                           (str(tmp_path / "absent.h5"), "absent.h5: no such file")):  # fmt: skip
+        spec = tmp_path / "weights.yaml"
+        spec.write_text(f"""
+name: weights
+method: grid
+metric: {{name: val_psnr, goal: maximize}}
+parameters:
+  model.encoder_weights: {{values: [hed-bsds500, {value}]}}
+  model.width: {{value: 1}}
+  data.source: {{value: {prepared_sample}}}
+chromasweep:
+  base: {demo}
+""")
+        proc = subprocess.run([sys.executable, "-m", "chromasweep.cli", "sweep", str(spec), "--storage", str(storage)],
+                              capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+        (line,) = [x for x in proc.stderr.splitlines() if x.startswith("Error:")]
+        assert "parameters.model.encoder_weights" in line and message in line, line
+        assert not storage.exists()
