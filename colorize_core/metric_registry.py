@@ -37,6 +37,10 @@ SCORES = {
     "colorfulness_gap": (Goal.MINIMIZE, "|colourfulness(colorized) - colourfulness(truth)|"),
     "ab_mse": (Goal.MINIMIZE, "mean squared error of ab in the reference's units, (ab + 128)/255"),
     "gray_psnr": (Goal.NONE, "PSNR of the gray image (ab = 0): the floor to beat, dB"),
+    "auc_rebalanced": (Goal.MAXIMIZE, "share of pixels within ab error t, t = 0..150, each colour of the "
+                                      "true image weighted equally (CIC's rebalanced AuC, per image): "
+                                      "not won by gray or a safe mean colour"),
+    "gray_auc_rebalanced": (Goal.NONE, "auc_rebalanced of the gray image (ab = 0): the floor to beat"),
 }
 # One training step's losses (colorize_core.gan.ChromaGAN.train_step), averaged over an epoch.
 LOSSES = {

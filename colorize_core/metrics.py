@@ -38,6 +38,34 @@ def colorfulness(rgb_uint8: tf.Tensor) -> tf.Tensor:
     return std + 0.3 * mean
 
 
+AB_BIN, AB_LIMIT = 10.0, 110.0  # CIC's grid of ab bins: 10 wide over [-110, 110]
+AB_BINS = int(2 * AB_LIMIT / AB_BIN) ** 2
+AUC_THRESHOLDS = 151  # ab error thresholds 0, 1, ..., 150, as CIC's AuC
+
+
+def auc_rebalanced(pred_ab: tf.Tensor, true_ab: tf.Tensor) -> tf.Tensor:
+    """Per image (ab in Lab units): the area under the curve of the share of pixels whose ab error is
+    within t, for t = 0..150, with every colour bin of the true image weighted equally (CIC's
+    class-rebalanced AuC, rebalanced within each image). Gray scores low on a colourful photo: its
+    few saturated pixels count as much as its many dull ones."""
+    side = int(2 * AB_LIMIT / AB_BIN)
+    batch = tf.shape(true_ab)[0]
+    bucket = tf.cast(tf.minimum(tf.math.ceil(tf.norm(pred_ab - true_ab, axis=-1)), AUC_THRESHOLDS), tf.int32)
+    cell = tf.cast(tf.clip_by_value(tf.floor((true_ab + AB_LIMIT) / AB_BIN), 0, side - 1), tf.int32)
+    colour = cell[..., 0] * side + cell[..., 1]
+    image = tf.range(batch)[:, None, None] * tf.ones_like(colour)
+    ids = (image * AB_BINS + colour) * (AUC_THRESHOLDS + 1) + bucket
+    size = batch * AB_BINS * (AUC_THRESHOLDS + 1)
+    counts = tf.math.bincount(tf.reshape(ids, [-1]), minlength=size, maxlength=size, dtype=tf.float32)
+    counts = tf.reshape(counts, [batch, AB_BINS, AUC_THRESHOLDS + 1])
+    total = tf.reduce_sum(counts, axis=-1)
+    within = tf.cumsum(counts, axis=-1)[..., :AUC_THRESHOLDS]  # pixels with error <= t
+    occupied = tf.cast(total > 0, tf.float32)
+    share = tf.math.divide_no_nan(within, total[..., None])
+    per_threshold = tf.reduce_sum(share * occupied[..., None], axis=1) / tf.reduce_sum(occupied, axis=1)[:, None]
+    return tf.reduce_mean(per_threshold, axis=-1)
+
+
 def batch_scores(L: tf.Tensor, pred_ab: tf.Tensor, true_ab: tf.Tensor) -> dict[str, tf.Tensor]:
     """Per-image scores of one batch, ground truth and gray baseline beside the prediction."""
     pred, truth = lab_to_uint8(L, pred_ab), lab_to_uint8(L, true_ab)
@@ -52,6 +80,8 @@ def batch_scores(L: tf.Tensor, pred_ab: tf.Tensor, true_ab: tf.Tensor) -> dict[s
         # In the reference's ab units, (ab + 128)/255, as the training loss takes it.
         "ab_mse": tf.reduce_mean(tf.square((pred_ab - true_ab) * (AB_SCALE / 255.0)), axis=[1, 2, 3]),
         "gray_psnr": psnr(gray, truth),
+        "auc_rebalanced": auc_rebalanced(pred_ab * AB_SCALE, true_ab * AB_SCALE),
+        "gray_auc_rebalanced": auc_rebalanced(tf.zeros_like(true_ab), true_ab * AB_SCALE),
     }
 
 

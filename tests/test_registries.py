@@ -24,9 +24,9 @@ def test_objectives_promotion_metrics_and_the_cli_derive_from_the_registry():
     assert OBJECTIVES["val_psnr"].mode == "max" and OBJECTIVES["val_colorfulness_gap"].mode == "min"
     assert "val_gray_psnr" not in OBJECTIVES  # a baseline: nothing to optimise
     assert HELD_OUT_SCORES == {"psnr": Goal.MAXIMIZE, "ssim": Goal.MAXIMIZE, "colorfulness_gap": Goal.MINIMIZE,
-                               "ab_mse": Goal.MINIMIZE}  # fmt: skip
+                               "ab_mse": Goal.MINIMIZE, "auc_rebalanced": Goal.MAXIMIZE}  # fmt: skip
     help_text = CliRunner().invoke(cli, ["promote", "--help"]).output
-    assert "[ab_mse|colorfulness_gap|psnr|ssim]" in help_text
+    assert "[ab_mse|auc_rebalanced|colorfulness_gap|psnr|ssim]" in help_text
 
 
 def test_a_spec_may_only_optimise_a_registered_objective(tmp_path):
