@@ -72,7 +72,7 @@ def make_app(study: Path, allowed_hosts: list[str] | None = None) -> FastAPI:
     @app.get("/s/{participant}", response_class=HTMLResponse)
     def trial_page(participant: str) -> str:
         with connect(study) as db:
-            sessions._participant(db, participant)
+            sessions.participant_row(db, participant)
         return page("trial.html").replace("{{display_ms}}", str(settings.display_ms))
 
     @app.get("/api/s/{participant}/next")

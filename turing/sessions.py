@@ -66,7 +66,7 @@ def start(db: sqlite3.Connection) -> str:
     return participant
 
 
-def _participant(db: sqlite3.Connection, participant: str) -> sqlite3.Row:
+def participant_row(db: sqlite3.Connection, participant: str) -> sqlite3.Row:
     row = db.execute("SELECT * FROM participants WHERE id = ?", (participant,)).fetchone()
     if row is None:
         raise Refused(404, "no such session")
@@ -84,7 +84,7 @@ def _pending(db: sqlite3.Connection, participant: str) -> sqlite3.Row | None:
 
 def next_trial(db: sqlite3.Connection, participant: str) -> Trial | str:
     """The trial to show now (marked as shown), or the completion code once every trial is answered."""
-    row = _participant(db, participant)
+    row = participant_row(db, participant)
     trial = _pending(db, participant)
     if trial is None:
         if row["finished"] is None:
@@ -106,7 +106,7 @@ def answer(db: sqlite3.Connection, participant: str, idx: int, choice: Side) -> 
 
     The same answer again is acknowledged and stores nothing; anything else that does not fit the
     session's order is refused. Practice answers get the truth back; test answers get nothing."""
-    _participant(db, participant)
+    participant_row(db, participant)
     trial = db.execute("SELECT * FROM trials WHERE participant = ? AND idx = ?", (participant, idx)).fetchone()
     if trial is None:
         raise Refused(404, f"trial {idx} is not in this session")
