@@ -28,7 +28,14 @@ from PIL import Image
 
 from turing import sessions
 from turing.create import Arm, create_study
-from turing.report import CIC_RATE, GOALS, Verdict, participant_bootstrap, study_report, wilson
+from turing.report import (
+    CIC_RATE,
+    GOALS,
+    Verdict,
+    participant_bootstrap,
+    study_report,
+    wilson,
+)
 from turing.settings import StudySettings
 from turing.store import DB_FILE, IMAGES_DIR, Side, connect, read_meta
 
