@@ -168,6 +168,20 @@ def test_the_participant_bootstrap_widens_when_people_differ_and_not_when_they_a
     assert all(math.isnan(x) for x in participant_bootstrap([(3, 10)]))  # one person: undefined
 
 
+def test_a_participant_never_sees_one_photo_twice(tinted_study):
+    # An attention check shows a photo's real colours beside gray: seen before or after a test pair
+    # of the same photo, it would tell which side of that pair is real.
+    with connect(tinted_study, write=True) as db:
+        for _ in range(40):
+            sessions.start(db)
+        plans = db.execute("SELECT t.participant, p.photo, t.phase, p.kind FROM trials t JOIN pairs p ON p.id = t.pair").fetchall()
+    by_participant: dict[str, list[str]] = {}
+    for row in plans:
+        by_participant.setdefault(row["participant"], []).append(row["photo"])
+    assert len(by_participant) == 40
+    assert all(len(photos) == len(set(photos)) == 2 + 6 + 2 for photos in by_participant.values())
+
+
 def test_the_report_counts_only_included_test_trials(tinted_study, tmp_path):
     study = tinted_study
 
@@ -328,7 +342,7 @@ def test_bad_study_settings_name_the_option_and_write_nothing(sample_photos, tmp
     for args, message in ((["--image-size", "100"], "--image-size: Input should be a multiple of 16"),
                           (["--attention-checks", "2", "--max-attention-failures", "2"],
                            "--max-attention-failures 2 excludes nobody with --attention-checks 2"),
-                          (["--tests", "30"], "24 usable colour photos (0 left out), but a session needs 40")):  # fmt: skip
+                          (["--tests", "30"], "24 usable colour photos (0 left out), but a session needs 44")):  # fmt: skip
         proc = subprocess.run([*CLI, "turing", "create", str(study), "--model", "models:/colorizer@champion",
                                "--images", str(held_out(sample_photos)), *args],
                               capture_output=True, text=True, timeout=300, check=False)  # fmt: skip

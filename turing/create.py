@@ -100,14 +100,12 @@ def usable_photos(study: Path, photo_paths: Sequence[Path], settings: StudySetti
     if study.exists() and any(study.iterdir()):
         raise StudyError(f"{study}: already exists and is not empty; a study is written once (choose a new folder)")
     photos, skipped = colour_photos(photo_paths, settings.image_size)
-    need = settings.practice_trials + settings.test_trials
+    need = settings.practice_trials + settings.test_trials + settings.attention_checks
     if len(photos) < need:
         raise StudyError(f"{len(photos)} usable colour photos ({len(skipped)} left out), but a session needs "
-                         f"{need}: {settings.practice_trials} practice + {settings.test_trials} test trials, "
-                         "each on its own photo; give more photos or fewer trials")  # fmt: skip
-    if settings.attention_checks > len(photos) - settings.practice_trials:
-        raise StudyError(f"{settings.attention_checks} attention checks need as many test photos; "
-                         f"there are {len(photos) - settings.practice_trials}")  # fmt: skip
+                         f"{need}: {settings.practice_trials} practice + {settings.test_trials} test trials + "
+                         f"{settings.attention_checks} attention checks, each on its own photo; give more "
+                         "photos or fewer trials")  # fmt: skip
     return photos, skipped
 
 

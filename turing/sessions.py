@@ -44,17 +44,19 @@ def start(db: sqlite3.Connection) -> str:
     rng = random.Random(secrets.randbits(64))
     arm = rng.choice([row for row in counts if row["n"] == fewest])
 
-    def pick(kind: PairKind, arm_name: str | None, k: int) -> list[int]:
-        query = "SELECT id FROM pairs WHERE kind = ? AND " + ("arm IS NULL" if arm_name is None else "arm = ?")
-        ids = [r[0] for r in db.execute(query, (kind,) if arm_name is None else (kind, arm_name))]
-        return rng.sample(ids, k)
+    def pick(kind: PairKind, arm_name: str | None, k: int, avoid: set[str] = frozenset()) -> list[int]:
+        query = "SELECT id, photo FROM pairs WHERE kind = ? AND " + ("arm IS NULL" if arm_name is None else "arm = ?")
+        rows = db.execute(query, (kind,) if arm_name is None else (kind, arm_name)).fetchall()
+        return rng.sample([r["id"] for r in rows if r["photo"] not in avoid], k)
 
     # The control arm has no colorizations of its own to practise on: it practises on the first model's.
     first_model = next(r["name"] for r in counts if r["kind"] == ArmKind.MODEL)
     practice = pick(PairKind.PRACTICE, arm["name"] if arm["kind"] == ArmKind.MODEL else first_model,
                     settings.practice_trials)  # fmt: skip
     tests = pick(PairKind.TEST, arm["name"], settings.test_trials)
-    checks = pick(PairKind.ATTENTION, None, settings.attention_checks)
+    # Never a photo this participant also sees as a test: a check shows its real colours beside gray.
+    seen = {r[0] for r in db.execute(f"SELECT photo FROM pairs WHERE id IN ({','.join('?' * len(tests))})", tests)}
+    checks = pick(PairKind.ATTENTION, None, settings.attention_checks, avoid=seen)
     for pair in checks:
         tests.insert(rng.randint(1, len(tests)), pair)
     participant = secrets.token_urlsafe(16)
