@@ -327,7 +327,7 @@ def evaluate(model_path: str, data_dir: Path, protocol: str, out_file: Path | No
         is_mlflow_uri,
         load_generator,
         log_evaluation,
-        source_run_id,
+        model_ref,
     )
     from tracking.store import TrackingUnavailable
 
@@ -354,7 +354,7 @@ def evaluate(model_path: str, data_dir: Path, protocol: str, out_file: Path | No
     if out_file:
         out_file.write_text(text.getvalue())
     if is_mlflow_uri(model_path):
-        run_id = source_run_id(model_path, uri)
+        run_id = model_ref(model_path, uri).run_id
         if run_id:
             log_evaluation(run_id, uri, protocol, str(data_dir.resolve()), text.getvalue(), result.mean)
             click.echo(f"logged to MLflow run {run_id} as eval_{protocol}_*")
@@ -519,7 +519,8 @@ def turing_report(study: Path, as_json: bool, tracking_uri: str | None) -> None:
         click.echo(format_report(report))
     logged = [a for a in report.arms if a.run_id or a.registered_version]
     if logged:
-        from tracking.turing_results import ModelRef, log_study_result
+        from tracking.models import ModelRef
+        from tracking.turing_results import log_study_result
 
         uri = _connect(tracking_uri)
         for arm in logged:

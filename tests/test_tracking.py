@@ -185,7 +185,8 @@ def test_promote_moves_the_champion_only_for_a_better_model_and_predict_loads_it
     assert "Turing test: no study reported yet" in first.stdout
 
     # A Turing study of the champion reported (as `chromasweep turing report` logs one): promote shows it.
-    from tracking.turing_results import ModelRef, log_study_result
+    from tracking.models import ModelRef
+    from tracking.turing_results import log_study_result
 
     summary = "12.5% fooled [6.5, 22.8] in study pilot, 80 trials, 2 participants"
     log_study_result(uri, "pilot", ModelRef(champion.run_id, "colorizer", champion.version),

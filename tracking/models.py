@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 MLFLOW_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
 
 
@@ -24,24 +26,35 @@ def load_generator(model_uri: str, tracking_uri: str | None = None):
         raise FileNotFoundError(f"{model_uri}: {err.message}") from None
 
 
-def source_run_id(model_uri: str, tracking_uri: str) -> str | None:
-    """The run that logged the model behind ``model_uri`` (``models:/name@alias``, ``models:/name/3``,
-    ``models:/<logged model id>``, ``runs:/<id>/...``), or None when MLflow does not say."""
+@dataclass(frozen=True)
+class ModelRef:
+    """What a model URI names now: the run that logged it and, for a registered model, its version
+    (an alias is pinned to the version it points to, since an alias moves)."""
+
+    run_id: str | None
+    registered_model: str | None = None
+    registered_version: str | None = None
+
+
+def model_ref(model_uri: str, tracking_uri: str) -> ModelRef:
+    """``models:/name@alias``, ``models:/name/3``, ``models:/<logged model id>``, ``runs:/<id>/...``;
+    a run id of None when MLflow does not say."""
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri)
     if model_uri.startswith("runs:/"):
-        return model_uri.removeprefix("runs:/").split("/", 1)[0]
+        return ModelRef(model_uri.removeprefix("runs:/").split("/", 1)[0])
     if not model_uri.startswith("models:/"):
-        return None
+        return ModelRef(None)
     ref = model_uri.removeprefix("models:/").strip("/")
     if "@" in ref:
         name, alias = ref.split("@", 1)
-        return client.get_model_version_by_alias(name, alias).run_id
+        version = client.get_model_version_by_alias(name, alias)
+        return ModelRef(version.run_id, name, str(version.version))
     if "/" in ref:
-        name, version = ref.split("/", 1)
-        return client.get_model_version(name, version).run_id
-    return client.get_logged_model(ref).source_run_id
+        name, number = ref.split("/", 1)
+        return ModelRef(client.get_model_version(name, number).run_id, name, number)
+    return ModelRef(client.get_logged_model(ref).source_run_id)
 
 
 def log_evaluation(run_id: str, tracking_uri: str, protocol: str, data: str, csv_text: str, mean: dict[str, float]) -> None:

@@ -5,43 +5,22 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 
-from tracking.models import source_run_id
+from tracking.models import ModelRef, model_ref
 
 VERSION_TAG_PREFIX = "turing."
 
 
-@dataclass(frozen=True)
-class ModelRef:
-    run_id: str | None
-    registered_model: str | None = None
-    registered_version: str | None = None
-
-
 def resolve(model_uri: str, tracking_uri: str) -> ModelRef:
-    """What ``model_uri`` means now: an alias is pinned to its version, since an alias moves."""
+    """``model_uri`` pinned for a study, or one line naming what MLflow lacks."""
     try:
-        return _resolve(model_uri, tracking_uri)
+        return model_ref(model_uri, tracking_uri)
     except MlflowException as err:
         raise FileNotFoundError(f"{model_uri}: {err.message}") from None
-
-
-def _resolve(model_uri: str, tracking_uri: str) -> ModelRef:
-    client = MlflowClient(tracking_uri)
-    ref = model_uri.removeprefix("models:/").strip("/") if model_uri.startswith("models:/") else ""
-    if "@" in ref:
-        name, alias = ref.split("@", 1)
-        version = client.get_model_version_by_alias(name, alias)
-        return ModelRef(version.run_id, name, str(version.version))
-    if "/" in ref:
-        name, number = ref.split("/", 1)
-        return ModelRef(client.get_model_version(name, number).run_id, name, number)
-    return ModelRef(source_run_id(model_uri, tracking_uri))
 
 
 def log_study_result(tracking_uri: str, study: str, ref: ModelRef, metrics: dict[str, float], summary: str) -> None:
