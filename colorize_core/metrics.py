@@ -39,7 +39,8 @@ def colorfulness(rgb_uint8: tf.Tensor) -> tf.Tensor:
 
 
 AB_BIN, AB_LIMIT = 10.0, 110.0  # CIC's grid of ab bins: 10 wide over [-110, 110]
-AB_BINS = int(2 * AB_LIMIT / AB_BIN) ** 2
+AB_SIDE = int(2 * AB_LIMIT / AB_BIN)  # 22 bins along a and along b
+AB_BINS = AB_SIDE**2
 AUC_THRESHOLDS = 151  # ab error thresholds 0, 1, ..., 150, as CIC's AuC
 
 
@@ -48,11 +49,10 @@ def auc_rebalanced(pred_ab: tf.Tensor, true_ab: tf.Tensor) -> tf.Tensor:
     within t, for t = 0..150, with every colour bin of the true image weighted equally (CIC's
     class-rebalanced AuC, rebalanced within each image). Gray scores low on a colourful photo: its
     few saturated pixels count as much as its many dull ones."""
-    side = int(2 * AB_LIMIT / AB_BIN)
     batch = tf.shape(true_ab)[0]
     bucket = tf.cast(tf.minimum(tf.math.ceil(tf.norm(pred_ab - true_ab, axis=-1)), AUC_THRESHOLDS), tf.int32)
-    cell = tf.cast(tf.clip_by_value(tf.floor((true_ab + AB_LIMIT) / AB_BIN), 0, side - 1), tf.int32)
-    colour = cell[..., 0] * side + cell[..., 1]
+    cell = tf.cast(tf.clip_by_value(tf.floor((true_ab + AB_LIMIT) / AB_BIN), 0, AB_SIDE - 1), tf.int32)
+    colour = cell[..., 0] * AB_SIDE + cell[..., 1]
     image = tf.range(batch)[:, None, None] * tf.ones_like(colour)
     ids = (image * AB_BINS + colour) * (AUC_THRESHOLDS + 1) + bucket
     size = batch * AB_BINS * (AUC_THRESHOLDS + 1)
