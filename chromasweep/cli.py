@@ -481,7 +481,7 @@ def turing_serve(study: Path, host: str, port: int, allowed_hosts: tuple[str, ..
     from turing.app import LOOPBACK_HOSTS, make_app
     from turing.store import StudyError, connect, read_meta
 
-    if host not in ("127.0.0.1", "localhost", "::1") and not allowed_hosts:
+    if host not in LOOPBACK_HOSTS and not allowed_hosts:
         raise click.UsageError(f"--host {host} reaches beyond this machine: name the host names participants "
                                "will use with --allowed-host (the server refuses any other Host header)")  # fmt: skip
     try:
@@ -513,7 +513,8 @@ def turing_report(study: Path, as_json: bool, tracking_uri: str | None) -> None:
         raise _fail(err) from None
     if as_json:
         click.echo(json.dumps({**dataclasses.asdict(report),
-                               "arms": [{**dataclasses.asdict(a), "rate": a.rate, "interval": a.interval}
+                               "arms": [{**dataclasses.asdict(a), "participants": a.participants, "trials": a.trials,
+                                         "fooled": a.fooled, "rate": a.rate, "interval": a.interval}
                                         for a in report.arms]}, indent=1))  # fmt: skip
     else:
         click.echo(format_report(report))
@@ -524,11 +525,8 @@ def turing_report(study: Path, as_json: bool, tracking_uri: str | None) -> None:
 
         uri = _connect(tracking_uri)
         for arm in logged:
-            low, high = arm.interval
-            summary = (f"{100 * arm.rate:.1f}% fooled [{100 * low:.1f}, {100 * high:.1f}] in study {report.study}, "
-                       f"{arm.trials} trials, {arm.participants} participants")  # fmt: skip
             log_study_result(uri, report.study, ModelRef(arm.run_id, arm.registered_model, arm.registered_version),
-                             arm.metrics(), summary)  # fmt: skip
+                             arm.metrics(), arm.summary(report.study))  # fmt: skip
             click.echo(f"logged {arm.arm} to MLflow run {arm.run_id}"
                        + (f", {arm.registered_model} version {arm.registered_version}" if arm.registered_version else ""),
                        err=True)  # fmt: skip

@@ -20,7 +20,7 @@ from turing import sessions
 from turing.report import format_report, study_report
 from turing.store import IMAGES_DIR, Side, connect, read_meta, read_settings
 
-LOOPBACK_HOSTS = ["127.0.0.1", "localhost"]
+LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1"]  # where serving needs no --allowed-host
 IMAGE_NAME = re.compile(r"[0-9a-f]{32}\.jpg")
 NO_STORE = {"Cache-Control": "no-store"}
 

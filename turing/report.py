@@ -15,6 +15,7 @@ import sqlite3
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 
 import numpy as np
 
@@ -66,12 +67,21 @@ class ArmResult:
     run_id: str | None
     registered_model: str | None
     registered_version: str | None
-    participants: int = 0  # included
-    trials: int = 0
-    fooled: int = 0
     excluded: dict[str, str] = field(default_factory=dict)  # participant -> why
     per_image: dict[str, tuple[int, int]] = field(default_factory=dict)  # photo -> (fooled, trials)
     per_participant: list[tuple[int, int]] = field(default_factory=list)  # included: (fooled, trials)
+
+    @property
+    def participants(self) -> int:  # included
+        return len(self.per_participant)
+
+    @property
+    def trials(self) -> int:
+        return sum(n for _, n in self.per_participant)
+
+    @property
+    def fooled(self) -> int:
+        return sum(f for f, _ in self.per_participant)
 
     @property
     def rate(self) -> float:
@@ -81,8 +91,8 @@ class ArmResult:
     def wilson(self) -> tuple[float, float]:
         return wilson(self.fooled, self.trials)
 
-    @property
-    def bootstrap(self) -> tuple[float, float]:
+    @cached_property
+    def bootstrap(self) -> tuple[float, float]:  # 10,000 resamples: once, after study_report built the arm
         return participant_bootstrap(self.per_participant)
 
     @property
@@ -109,6 +119,12 @@ class ArmResult:
                 "turing_participants": self.participants, "turing_trials": self.trials,
                 "turing_excluded": len(self.excluded)}  # fmt: skip
 
+    def summary(self, study: str) -> str:
+        """One line for the registered version's tags and promote's output."""
+        low, high = self.interval
+        return (f"{100 * self.rate:.1f}% fooled [{100 * low:.1f}, {100 * high:.1f}] in study {study}, "
+                f"{self.trials} trials, {self.participants} participants")  # fmt: skip
+
 
 @dataclass
 class StudyReport:
@@ -122,15 +138,13 @@ def study_report(db: sqlite3.Connection) -> StudyReport:
     results = {a["name"]: ArmResult(a["name"], a["kind"], a["run_id"], a["registered_model"], a["registered_version"])
                for a in arms(db)}  # fmt: skip
     rows = db.execute(
-        "SELECT p.id AS participant, p.arm, t.phase, pr.kind, pr.photo, t.real_side, a.choice "
+        "SELECT p.id AS participant, pr.kind, pr.photo, t.real_side, a.choice "
         "FROM participants p JOIN trials t ON t.participant = p.id JOIN pairs pr ON pr.id = t.pair "
         "LEFT JOIN answers a ON a.participant = t.participant AND a.idx = t.idx WHERE t.phase = ?",
         (Phase.TEST,),
     ).fetchall()
     by_participant: dict[str, list[sqlite3.Row]] = defaultdict(list)
-    arm_of = {}
-    for row in db.execute("SELECT id, arm FROM participants"):
-        arm_of[row["id"]] = row["arm"]
+    arm_of = {row["id"]: row["arm"] for row in db.execute("SELECT id, arm FROM participants")}
     for row in rows:
         by_participant[row["participant"]].append(row)
     for participant, arm in arm_of.items():
@@ -145,16 +159,12 @@ def study_report(db: sqlite3.Connection) -> StudyReport:
             result.excluded[participant] = (f"attention ({failed} of {len(checks)} checks failed; "
                                             f"more than {settings.max_attention_failures} excludes)")  # fmt: skip
             continue
-        result.participants += 1
         tests = [r for r in trials if r["kind"] == PairKind.TEST]
-        result.per_participant.append((sum(r["choice"] == r["real_side"] for r in tests), len(tests)))
-        for r in trials:
-            if r["kind"] == PairKind.TEST:
-                fooled = r["choice"] == r["real_side"]  # the real photo was picked as the fake
-                result.trials += 1
-                result.fooled += fooled
-                f, n = result.per_image.get(r["photo"], (0, 0))
-                result.per_image[r["photo"]] = (f + fooled, n + 1)
+        fooled = [r["choice"] == r["real_side"] for r in tests]  # the real photo was picked as the fake
+        result.per_participant.append((sum(fooled), len(tests)))
+        for r, was_fooled in zip(tests, fooled):
+            f, n = result.per_image.get(r["photo"], (0, 0))
+            result.per_image[r["photo"]] = (f + was_fooled, n + 1)
     return StudyReport(read_meta(db, "name"), settings.model_dump(), list(results.values()))
 
 
