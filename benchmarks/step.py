@@ -1,6 +1,6 @@
 """Benchmark 1: the training step, ours against a faithful port of the ChromaGAN reference loop.
 
-Ours: ``ChromaGAN.train_step`` compiled by ``colorize_core.trainer.compile_distributed_step``, as
+Ours: ``AdversarialColorizer.train_step`` compiled by ``colorize_core.trainer.compile_distributed_step``, as
 the trainer compiles it (one ``tf.function`` running the step as the strategy's per-replica
 function), critic then generator update, the losses read back to Python every step as the trainer
 does; the precision policy set by ``trainer.set_precision``.
@@ -94,7 +94,7 @@ def build_ours(size, width, batch, num_classes, semantic, teacher_file, mixed):
     import tensorflow as tf
 
     from colorize_core.config import demo_config
-    from colorize_core.gan import ChromaGAN
+    from colorize_core.gan import AdversarialColorizer
     from colorize_core.trainer import compile_distributed_step, set_precision
 
     config = demo_config().with_overrides({
@@ -104,7 +104,7 @@ def build_ours(size, width, batch, num_classes, semantic, teacher_file, mixed):
     })  # fmt: skip
     policy = set_precision(mixed)
     keras.utils.set_random_seed(0)
-    gan = ChromaGAN(config, num_classes, batch, loss_scaling=policy == "mixed_float16")
+    gan = AdversarialColorizer(config, num_classes, batch, loss_scaling=policy == "mixed_float16")
     gan.build_optimizers()
     step = compile_distributed_step(tf.distribute.get_strategy(), gan)
     set_precision(False)  # the layers keep the policy they were built with

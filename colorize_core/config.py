@@ -6,6 +6,7 @@ training step reads that same field: the path from YAML to loss is one straight 
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
@@ -35,7 +36,13 @@ class DataConfig(_Strict):
     max_val_images: int = Field(64, gt=0, description="Validation images scored each epoch.")
 
 
+class Generator(StrEnum):
+    CHROMAGAN = "chromagan"  # colorize_core/model.py: regression of ab, VGG16 encoder, fusion
+    CIC = "cic"  # colorize_core/cic.py: classification over ab bins, annealed-mean decoding
+
+
 class ModelConfig(_Strict):
+    generator: Generator = Field(Generator.CHROMAGAN, description="The generator's family: chromagan or cic.")
     image_size: int = Field(224, ge=32, description="Training crop side; a multiple of 32.")
     width: float = Field(1.0, gt=0.0, le=1.0, description="Channel width multiplier; 1 is the paper's model.")
     num_classes: int | None = Field(
@@ -43,19 +50,24 @@ class ModelConfig(_Strict):
     )
     encoder_weights: str | None = Field(
         None,
-        description="Pretrained VGG16 convolutions for the encoder: imagenet, hed-bsds500 (bundled, offline), "
-        "gs://BUCKET/FILE or a local file (see colorize_core/weights.py); None is random init.",
+        description="Pretrained VGG16 convolutions for chromagan's encoder: imagenet, hed-bsds500 (bundled, "
+        "offline), gs://BUCKET/FILE or a local file (see colorize_core/weights.py); None is random init.",
+    )
+    temperature: float = Field(
+        0.38, gt=0.0, le=1.0, description="cic: the annealed mean's temperature (1 the mean, towards 0 the mode)."
     )
 
     @model_validator(mode="after")
     def _size_is_multiple_of_32(self) -> "ModelConfig":
         if self.image_size % 32:
             raise ValueError(f"model.image_size must be a multiple of 32, got {self.image_size}")
+        if self.generator is Generator.CIC and self.encoder_weights:
+            raise ValueError("model.encoder_weights loads VGG16 into chromagan's encoder; cic has no VGG16 encoder")
         return self
 
 
 class LossConfig(_Strict):
-    ab_weight: float = Field(1.0, ge=0.0)
+    ab_weight: float = Field(1.0, ge=0.0, description="chromagan: weight of the ab MSE.")
     semantic: Literal["teacher", "labels", "off"] = "labels"
     semantic_weight: float = Field(0.003, ge=0.0)
     teacher_weights: str | None = Field(
@@ -63,7 +75,14 @@ class LossConfig(_Strict):
         description="VGG16 classifier weights for the teacher: imagenet, gs://BUCKET/FILE or a local file; "
         "required when semantic is 'teacher'.",
     )
-    adversarial_weight: float = Field(0.1, ge=0.0)
+    adversarial_weight: float = Field(0.1, ge=0.0, description="chromagan: weight of the critic's term.")
+    cic_adversarial_weight: float = Field(
+        0.0, ge=0.0, description="cic: weight of the critic's term on the decoded ab; 0 (the paper's) trains no critic."
+    )
+    rebalance_mix: float = Field(
+        0.5, ge=0.0, le=1.0, description="cic: λ, the uniform share mixed into the colour prior before "
+        "inverting it; 1 weighs every bin alike (no rebalancing).",
+    )
     gradient_penalty: float = Field(10.0, ge=0.0)
 
     @model_validator(mode="after")

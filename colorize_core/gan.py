@@ -1,4 +1,5 @@
-"""The adversarial colorizer: generator, critic, their losses and one training step.
+"""The adversarial colorizer: generator, critic, their losses and one training step, for either
+generator family (``model.generator``): ChromaGAN regresses ab; CIC classifies it into bins.
 
 Written in the spirit of the keras-io WGAN-GP example, one model class with its own ``train_step``,
 but driven by our own loop (``colorize_core.trainer``) instead of ``fit``: a step runs unchanged as
@@ -13,6 +14,10 @@ The losses are the reference's (pvitoria/ChromaGAN), in its units, so that its w
 scaled to [0, 1], L/100 and (ab + 128)/255, so the critic sees L and ab in those units and the MSE
 is taken in them; its gradient penalty differentiates the critic's whole patch map (the sum over
 patches), and its Wasserstein terms average over patches and examples.
+
+CIC's loss is the paper's: the cross-entropy between the soft-encoded true ab and the predicted bin
+distribution at a quarter of the resolution, each pixel weighted by its true colour's rebalancing
+weight; its critic, trained only when ``loss.cic_adversarial_weight`` > 0, judges the decoded ab.
 """
 
 from __future__ import annotations
@@ -20,7 +25,10 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from colorize_core.config import LossConfig, OptimConfig, TrainConfig
+import numpy as np
+
+from colorize_core.cic import ab_bins, build_cic_generator, soft_encode
+from colorize_core.config import Generator, LossConfig, OptimConfig, TrainConfig
 from colorize_core.lab import AB_SCALE
 from colorize_core.model import (
     build_critic,
@@ -35,15 +43,34 @@ def to_reference_units(L: tf.Tensor, ab: tf.Tensor) -> tuple[tf.Tensor, tf.Tenso
     return (L + 1.0) / 2.0, (ab * AB_SCALE + 128.0) / 255.0
 
 
-class ChromaGAN(keras.Model):
-    def __init__(self, config: TrainConfig, num_classes: int, global_batch_size: int, loss_scaling: bool = False):
-        """``loss_scaling``: float16 training (``trainer.set_precision``) needs its losses scaled."""
-        super().__init__(name="chromagan")
+class AdversarialColorizer(keras.Model):
+    def __init__(
+        self,
+        config: TrainConfig,
+        num_classes: int,
+        global_batch_size: int,
+        loss_scaling: bool = False,
+        bin_weights: np.ndarray | None = None,
+    ):
+        """``loss_scaling``: float16 training (``trainer.set_precision``) needs its losses scaled.
+        ``bin_weights``: CIC's rebalancing weight per ab bin (``cic.rebalancing_weights``)."""
+        super().__init__(name="colorizer")
         m = config.model
+        self.family = m.generator
         self.loss_config: LossConfig = config.loss
         self.optim_config: OptimConfig = config.optim
         self.global_batch_size = global_batch_size
-        self.generator = build_generator(m.image_size, m.width, num_classes)
+        if self.family is Generator.CIC:
+            if bin_weights is None:
+                raise ValueError("a cic generator trains with its rebalancing weights (cic.rebalancing_weights)")
+            head = num_classes if config.loss.semantic != "off" else None
+            self.generator = build_cic_generator(m.image_size, m.width, m.temperature, head)
+            self.bin_centres = tf.constant(ab_bins())
+            self.bin_weights = tf.constant(bin_weights, tf.float32)
+            self.adversarial_weight = config.loss.cic_adversarial_weight
+        else:
+            self.generator = build_generator(m.image_size, m.width, num_classes)
+            self.adversarial_weight = config.loss.adversarial_weight
         self.critic = build_critic(m.image_size, m.width)
         if m.encoder_weights:
             load_vgg16_encoder_weights(self.generator, m.encoder_weights, m.image_size)
@@ -95,14 +122,31 @@ class ChromaGAN(keras.Model):
         wasserstein = self._batch_mean(patch_mean(self._patch_scores(L, fake_ab)) - patch_mean(self._patch_scores(L, real_ab)))
         return wasserstein, self._gradient_penalty(L, real_ab, fake_ab, alpha)
 
+    def ab_mse(self, real_ab, fake_ab) -> tf.Tensor:
+        """The ab MSE in reference units."""
+        diff = (fake_ab - real_ab) * (AB_SCALE / 255.0)
+        return self._batch_mean(tf.reduce_mean(tf.square(diff), axis=[1, 2, 3]))
+
     def generator_losses(self, L, real_ab, fake_ab) -> tuple[tf.Tensor, tf.Tensor]:
         """The ab MSE in reference units, and the adversarial term (minus the fakes' mean score)."""
-        diff = (fake_ab - real_ab) * (AB_SCALE / 255.0)
-        ab_mse = self._batch_mean(tf.reduce_mean(tf.square(diff), axis=[1, 2, 3]))
+        ab_mse = self.ab_mse(real_ab, fake_ab)
         adversarial = -self._batch_mean(tf.reduce_mean(self._patch_scores(L, fake_ab), axis=[1, 2, 3]))
         return ab_mse, adversarial
 
+    def bin_cross_entropy(self, real_ab, bin_logits) -> tf.Tensor:
+        """CIC's rebalanced cross-entropy: the true ab taken at the logits' resolution (every 4th
+        pixel, as the reference subsamples it), soft-encoded, each pixel weighted by its nearest bin's
+        rebalancing weight; the mean over pixels per example."""
+        step = real_ab.shape[1] // bin_logits.shape[1]
+        target_ab = real_ab[:, ::step, ::step, :] * AB_SCALE
+        target = soft_encode(target_ab, self.bin_centres)
+        weight = tf.gather(self.bin_weights, tf.argmax(target, axis=-1))
+        ce = -tf.reduce_sum(target * tf.nn.log_softmax(tf.cast(bin_logits, tf.float32), axis=-1), axis=-1)
+        return self._batch_mean(tf.reduce_mean(weight * ce, axis=[1, 2]))
+
     def _semantic_loss(self, L, labels, class_logits) -> tf.Tensor:
+        if class_logits is None:
+            return tf.constant(0.0)
         if self.loss_config.semantic == "labels":
             known = labels >= 0  # images without a label (a flat folder) add nothing
             ce = keras.losses.sparse_categorical_crossentropy(
@@ -116,15 +160,25 @@ class ChromaGAN(keras.Model):
         return tf.constant(0.0)
 
     # -- one step ---------------------------------------------------------------------------
+    def _generate(self, L):
+        """(ab, class logits or None, bin logits or None) of the generator in training mode."""
+        out = self.generator(L, training=True)
+        if self.family is Generator.CIC:
+            return out[0], (out[2] if len(out) > 2 else None), out[1]
+        return out[0], out[1], None
+
     def train_step(self, batch) -> dict[str, tf.Tensor]:
         L, real_ab, labels = batch["L"], batch["ab"], batch["label"]
         lc = self.loss_config
+        # CIC with weight 0 is the paper's model: no critic to train.
+        train_critic = self.family is Generator.CHROMAGAN or self.adversarial_weight > 0
+        wasserstein = gp = critic_loss = tf.constant(0.0)
 
         # Critic updates reuse the step's batch: one batch per step keeps the data position a
         # plain step count, which is what checkpoints store and resumes skip to.
-        for _ in range(self.optim_config.critic_steps):
+        for _ in range(self.optim_config.critic_steps if train_critic else 0):
             with tf.GradientTape() as tape:
-                fake_ab, _ = self.generator(L, training=True)
+                fake_ab, _, _ = self._generate(L)
                 wasserstein, gp = self.critic_losses(L, real_ab, fake_ab, batch["gp_alpha"])
                 critic_loss = wasserstein + lc.gradient_penalty * gp
                 scaled = self._scale(self.d_optimizer, critic_loss)
@@ -132,12 +186,18 @@ class ChromaGAN(keras.Model):
             self.d_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
 
         with tf.GradientTape() as tape:
-            fake_ab, class_logits = self.generator(L, training=True)
-            ab_mse, adversarial = self.generator_losses(L, real_ab, fake_ab)
+            fake_ab, class_logits, bin_logits = self._generate(L)
+            if train_critic:
+                ab_mse, adversarial = self.generator_losses(L, real_ab, fake_ab)
+            else:
+                ab_mse, adversarial = self.ab_mse(real_ab, fake_ab), tf.constant(0.0)
             semantic = self._semantic_loss(L, labels, class_logits)
-            generator_loss = (
-                lc.ab_weight * ab_mse + lc.adversarial_weight * adversarial + lc.semantic_weight * semantic
-            )
+            losses = {}
+            if self.family is Generator.CIC:
+                losses["cross_entropy"] = colour = self.bin_cross_entropy(real_ab, bin_logits)
+            else:
+                colour = lc.ab_weight * ab_mse
+            generator_loss = colour + self.adversarial_weight * adversarial + lc.semantic_weight * semantic
             scaled = self._scale(self.g_optimizer, generator_loss)
         grads = tape.gradient(scaled, self.generator.trainable_variables)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
@@ -145,6 +205,7 @@ class ChromaGAN(keras.Model):
         return {
             "generator_loss": generator_loss,
             "ab_mse": ab_mse,
+            **losses,
             "adversarial": adversarial,
             "semantic": semantic,
             "critic_loss": critic_loss,

@@ -20,9 +20,10 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from colorize_core.config import TrainConfig, check_batch_split
+from colorize_core.cic import bin_counts, rebalancing_weights
+from colorize_core.config import Generator, TrainConfig, check_batch_split
 from colorize_core.datasets import PreparedDataset, resolve_dataset
-from colorize_core.gan import ChromaGAN
+from colorize_core.gan import AdversarialColorizer
 from colorize_core.metrics import evaluate, make_scorer
 from colorize_core.model_files import MODEL_FILE, MODEL_INFO
 from colorize_core.pipeline import make_dataset
@@ -70,7 +71,7 @@ def set_precision(mixed: bool) -> str:
     return name
 
 
-def compile_distributed_step(strategy: tf.distribute.Strategy, gan: ChromaGAN):
+def compile_distributed_step(strategy: tf.distribute.Strategy, gan: AdversarialColorizer):
     """``gan.train_step`` on every replica of ``strategy``, losses summed: the compiled training step."""
 
     @tf.function
@@ -127,8 +128,13 @@ class Trainer:
         self.steps_per_epoch = config.steps_per_epoch or train_count // self.global_batch
         self.num_classes = self._num_classes()
 
+        bin_weights = None
+        if config.model.generator is Generator.CIC:
+            bin_weights, _ = rebalancing_weights(bin_counts(self.prepared), config.loss.rebalance_mix)
         with self.strategy.scope():
-            self.gan = ChromaGAN(config, self.num_classes, self.global_batch, loss_scaling=policy == "mixed_float16")
+            self.gan = AdversarialColorizer(
+                config, self.num_classes, self.global_batch, loss_scaling=policy == "mixed_float16", bin_weights=bin_weights
+            )
             self.gan.build_optimizers()
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.checkpoint = tf.train.Checkpoint(

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from colorize_core.config import demo_config
-from colorize_core.gan import ChromaGAN
+from colorize_core.gan import AdversarialColorizer
 
 # The paper's weights: MSE 1, adversarial 0.1, gradient penalty 10.
 MSE_W, ADV_W, GP_W = 1.0, 0.1, 10.0
@@ -47,7 +47,7 @@ def gan_and_batch():
 
     keras.utils.set_random_seed(3)
     config = demo_config().with_overrides({"model.image_size": 64, "model.width": 0.125})
-    gan = ChromaGAN(config, num_classes=4, global_batch_size=4)
+    gan = AdversarialColorizer(config, num_classes=4, global_batch_size=4)
     rng = np.random.default_rng(0)
     L = tf.constant(rng.uniform(-1, 1, (4, 64, 64, 1)), tf.float32)
     real = tf.constant(rng.uniform(-0.6, 0.6, (4, 64, 64, 2)), tf.float32)

@@ -16,7 +16,8 @@ def load_generator(model_uri: str, tracking_uri: str | None = None):
     import mlflow
     import mlflow.keras
 
-    from colorize_core.model import GrayToVGGInput  # noqa: F401  registers the custom layer for loading
+    from colorize_core.cic import AnnealedMeanAB  # noqa: F401  registers the custom layers for loading
+    from colorize_core.model import GrayToVGGInput  # noqa: F401
     from tracking.store import connect
 
     connect(tracking_uri)
