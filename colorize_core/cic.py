@@ -22,6 +22,10 @@ import tensorflow as tf
 from keras import layers
 
 from colorize_core.lab import _WHITE_D65, _XYZ_FROM_RGB, AB_SCALE
+from colorize_core.model import (  # one batch-norm momentum and width rule for both families
+    BN_MOMENTUM,
+    _ch,
+)
 
 BIN_GRID = 10.0  # ab quantisation step (Lab units)
 PUBLISHED_BINS = 313  # the reference's count; see ``ab_bins`` for why ours differs
@@ -92,19 +96,12 @@ class AnnealedMeanAB(layers.Layer):
         return {**super().get_config(), "temperature": self.temperature, "centres": self.centres}
 
 
-def _ch(n: int, width: float) -> int:
-    return max(8, int(round(n * width)))
-
-
 # Block: (filters, convs, stride of its last conv, dilation). conv8 is built apart (it upsamples).
 ECCV16_BLOCKS = [(64, 2, 2, 1), (128, 2, 2, 1), (256, 3, 2, 1), (512, 3, 1, 1), (512, 3, 1, 2), (512, 3, 1, 2), (512, 3, 1, 1)]
 
 
 def build_cic_generator(image_size: int, width: float, temperature: float, num_classes: int | None) -> keras.Model:
     """Outputs [ab (S x S, normalised), bin logits (S/4 x S/4 x Q)] and, with ``num_classes``, class logits."""
-    # Imported here: model.py's BN momentum is the project's one choice for every generator.
-    from colorize_core.model import BN_MOMENTUM
-
     S = image_size
     centres = ab_bins()
     L = keras.Input((S, S, 1), name="L")

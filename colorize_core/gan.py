@@ -23,9 +23,8 @@ weight; its critic, trained only when ``loss.cic_adversarial_weight`` > 0, judge
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
-
 import numpy as np
+import tensorflow as tf
 
 from colorize_core.cic import ab_bins, build_cic_generator, soft_encode
 from colorize_core.config import Generator, LossConfig, OptimConfig, TrainConfig
