@@ -362,7 +362,7 @@ def evaluate(model_path: str, data_dir: Path, protocol: str, out_file: Path | No
 
 @cli.command()
 @click.argument("sweep_name", metavar="SWEEP")
-@click.option("--metric", default="psnr", show_default=True,
+@click.option("--metric", default="auc_rebalanced", show_default=True,
               type=click.Choice(sorted(HELD_OUT_SCORES)),
               help="Held-out score that picks the trial and decides against the champion.")
 @click.option("--model-name", default="colorizer", show_default=True, help="Registered model to add a version to.")

@@ -21,8 +21,8 @@ import tensorflow as tf
 from PIL import Image
 
 from colorize_core.inference import Colorizer, UnreadablePhoto, read_image
-from colorize_core.lab import lab_to_rgb, rgb_to_lab
-from colorize_core.metrics import colorfulness, psnr, ssim
+from colorize_core.lab import AB_SCALE, lab_to_rgb, rgb_to_lab
+from colorize_core.metrics import auc_rebalanced, colorfulness, psnr, ssim
 from colorize_core.sources import DatasetError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -79,7 +79,9 @@ def _rgb_uint8(lab: tf.Tensor) -> tf.Tensor:
     return tf.cast(tf.round(lab_to_rgb(lab) * 255.0), tf.uint8)
 
 
-def _scores(pred: tf.Tensor, truth: tf.Tensor) -> dict[str, float]:
+def _scores(pred: tf.Tensor, truth: tf.Tensor, truth_ab: tf.Tensor) -> dict[str, float]:
+    """Scores of one RGB uint8 prediction against the truth; ``truth_ab`` in Lab units."""
+    pred_ab = rgb_to_lab(tf.cast(pred, tf.float32) / 255.0)[..., 1:]
     pred, truth = pred[None], truth[None]
     c_pred, c_true = colorfulness(pred), colorfulness(truth)
     return {
@@ -87,18 +89,29 @@ def _scores(pred: tf.Tensor, truth: tf.Tensor) -> dict[str, float]:
         "ssim": float(ssim(pred, truth)[0]),
         "colorfulness": float(c_pred[0]),
         "colorfulness_gap": float(tf.abs(c_pred - c_true)[0]),
+        "auc_rebalanced": float(auc_rebalanced(pred_ab[None], truth_ab[None])[0]),
+        # In the reference's units, (ab + 128)/255, as training reports it.
+        "ab_mse": float(tf.reduce_mean(tf.square((pred_ab - truth_ab) / 255.0))),
     }
 
 
 def evaluate_photos(colorizer: Colorizer, paths: list[Path], protocol: Protocol) -> Evaluation:
-    truths, skipped = {}, {}
+    images, skipped = {}, {}
     for path in paths:
         try:
-            truths[path.name] = _truth(read_image(path), protocol)
+            images[path.name] = read_image(path)
         except UnreadablePhoto as err:
             skipped[str(path)] = str(err)
-    if not truths:
+    if not images:
         raise DatasetError(f"no readable photo among {len(paths)} files")
+    return evaluate_images(colorizer, images, protocol, skipped)
+
+
+def evaluate_images(
+    colorizer: Colorizer, images: dict[str, np.ndarray], protocol: Protocol, skipped: dict[str, str] | None = None
+) -> Evaluation:
+    """``images`` (name -> RGB uint8 at any size) scored under ``protocol``, baselines beside them."""
+    truths = {name: _truth(image, protocol) for name, image in images.items()}
     labs = {name: rgb_to_lab(tf.constant(rgb, tf.float32) / 255.0) for name, rgb in truths.items()}
     mean_ab = tf.reduce_mean(tf.stack([tf.reduce_mean(lab[..., 1:], axis=[0, 1]) for lab in labs.values()]), axis=0)
 
@@ -109,23 +122,30 @@ def evaluate_photos(colorizer: Colorizer, paths: list[Path], protocol: Protocol)
         pred = tf.constant(colorizer.colorize(rgb))
         gray = _rgb_uint8(tf.concat([L, tf.zeros_like(lab[..., 1:])], axis=-1))
         constant = _rgb_uint8(tf.concat([L, tf.broadcast_to(mean_ab, tf.shape(lab[..., 1:]))], axis=-1))
-        scores = _scores(pred, truth)
-        scores.update({f"gray_{k}": v for k, v in _scores(gray, truth).items() if k in ("psnr", "ssim")})
-        scores.update({f"mean_ab_{k}": v for k, v in _scores(constant, truth).items() if k in ("psnr", "ssim")})
+        truth_ab = lab[..., 1:]
+        baseline_keys = ("psnr", "ssim", "auc_rebalanced")
+        scores = _scores(pred, truth, truth_ab)
+        scores.update({f"gray_{k}": v for k, v in _scores(gray, truth, truth_ab).items() if k in baseline_keys})
+        scores.update({f"mean_ab_{k}": v for k, v in _scores(constant, truth, truth_ab).items() if k in baseline_keys})
         scores["colorfulness_truth"] = float(colorfulness(truth[None])[0])
         photos.append(PhotoScores(name, scores))
-    return Evaluation(protocol, photos, skipped, (float(mean_ab[0]), float(mean_ab[1])))
+    return Evaluation(protocol, photos, skipped or {}, (float(mean_ab[0]), float(mean_ab[1])))
 
 
-COLUMNS = ["psnr", "gray_psnr", "mean_ab_psnr", "ssim", "gray_ssim", "mean_ab_ssim", "colorfulness",
-           "colorfulness_truth", "colorfulness_gap"]  # fmt: skip
+COLUMNS = ["psnr", "gray_psnr", "mean_ab_psnr", "ssim", "gray_ssim", "mean_ab_ssim", "auc_rebalanced",
+           "gray_auc_rebalanced", "mean_ab_auc_rebalanced", "colorfulness", "colorfulness_truth",
+           "colorfulness_gap"]  # fmt: skip
 
 
 def table(evaluation: Evaluation) -> list[list[str]]:
     """Rows of the printed table: a header, one row per photo, then the mean."""
     rows = [["photo", *COLUMNS]]
     for p in evaluation.photos:
-        rows.append([p.name, *(f"{p.scores[c]:.2f}" if "ssim" not in c else f"{p.scores[c]:.3f}" for c in COLUMNS)])
+        rows.append([p.name, *(_cell(c, p.scores[c]) for c in COLUMNS)])
     mean = evaluation.mean
-    rows.append(["mean", *(f"{mean[c]:.2f}" if "ssim" not in c else f"{mean[c]:.3f}" for c in COLUMNS)])
+    rows.append(["mean", *(_cell(c, mean[c]) for c in COLUMNS)])
     return rows
+
+
+def _cell(column: str, value: float) -> str:
+    return f"{value:.3f}" if "ssim" in column or "auc" in column else f"{value:.2f}"

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from colorize_core.lab import normalize_lab, rgb_to_lab
 
-_FEATURES = {
+FEATURES = {
     "image/encoded": tf.io.FixedLenFeature([], tf.string),
     "image/label": tf.io.FixedLenFeature([], tf.int64, default_value=-1),
     "image/filename": tf.io.FixedLenFeature([], tf.string, default_value=""),
@@ -31,7 +31,7 @@ def shard_files(prepared: str, split: str) -> list[str]:
 
 def parse(serialized: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """A record's encoded image bytes and label."""
-    parsed = tf.io.parse_single_example(serialized, _FEATURES)
+    parsed = tf.io.parse_single_example(serialized, FEATURES)
     return parsed["image/encoded"], tf.cast(parsed["image/label"], tf.int32)
 
 

@@ -193,7 +193,7 @@ def test_promote_moves_the_champion_only_for_a_better_model_and_predict_loads_it
                      {"turing_fooling_rate": 0.125}, summary)  # fmt: skip
 
     # The same trial again: equal on the held-out split is not better, so the alias stays.
-    second = chromasweep("promote", "tracked", uri=uri, cwd=home)
+    second = chromasweep("promote", "tracked", "--metric", "psnr", uri=uri, cwd=home)
     assert second.returncode == 0, second.stderr[-3000:]
     assert f"champion version {champion.version}, Turing test: {summary}" in second.stdout
     assert "not promoted: held-out psnr" in second.stdout and f"champion stays on v{champion.version}" in second.stdout

@@ -81,7 +81,7 @@ def _fmt(value: float, metric: str) -> str:
 
 
 def promote(
-    sweep: str, metric: str = "psnr", model_name: str = "colorizer", tracking_uri: str | None = None,
+    sweep: str, metric: str = "auc_rebalanced", model_name: str = "colorizer", tracking_uri: str | None = None,
     alias: str = "champion", max_images: int | None = None,
 ) -> Promotion:  # fmt: skip
     if metric not in METRICS:
