@@ -241,7 +241,14 @@ def sweep(spec_file: Path, address: str | None, storage: str, resume: bool, dry_
         click.echo("no trial finished", err=True)
         sys.exit(1)
     click.echo(f"best trial: {outcome.best.trial_id} ({metric.name} {outcome.best.metric:.4f}); "
-               f"model: {outcome.best.model_path or 'not exported (stopped early)'}")
+               f"model: {outcome.best.model_path or 'none (stopped early: only finished trials export one)'}")
+    if not outcome.best.model_path:
+        # promote takes the best trial that has a model: say which, so the two lines do not disagree.
+        exported = next((r for r in outcome.rows if r.model_path and r.metric is not None), None)
+        if exported:
+            click.echo(f"best trial with a model (what promote --metric {metric.name.removeprefix('val_')} takes): "
+                       f"{exported.trial_id} "
+                       f"({metric.name} {exported.metric:.4f}); model: {exported.model_path}")
 
 
 @cli.command("sweeps")

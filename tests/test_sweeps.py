@@ -95,6 +95,12 @@ def test_a_sweep_runs_its_trials_and_asha_stops_some_early(tmp_path, prepared_sa
     assert best and rows[best[1]][0].ranked
     metrics = [float(m) for _, _, m in rows.values()]
     assert float(rows[best[1]][2]) == max(metrics)
+    # A best trial that ASHA stopped has no model: the next line names the one promote would take.
+    exported = re.search(r"best trial with a model \(.*\): ([0-9a-f]{8}) .*model: (\S+)", proc.stdout)
+    if rows[best[1]][0] is RunStatus.FINISHED:
+        assert exported is None and best[2] != "none"
+    else:
+        assert exported and rows[exported[1]][0] is RunStatus.FINISHED and Path(exported[2]).is_dir(), proc.stdout
 
     # --dry-run drew these very trials: TPE's first trials are its seeded random draws.
     dry = subprocess.run([sys.executable, "-m", "chromasweep.cli", "sweep", str(spec), "--dry-run", "--samples", "4"],
