@@ -208,6 +208,7 @@ def sweep(spec_file: Path, address: str | None, storage: str, resume: bool, dry_
             click.echo(json.dumps(trial))
         return
     from sweeps.console import SweepConsole
+    from sweeps.sweep_lock import SweepLocked
     from sweeps.tune_sweep import (
         SpecChangedError,
         SweepResourcesError,
@@ -222,7 +223,7 @@ def sweep(spec_file: Path, address: str | None, storage: str, resume: bool, dry_
             outcome = run_sweep(spec, base, storage, address=address, resume=resume, tracking_uri=uri,
                                 spec_yaml=spec_file.read_text(), console=console)  # fmt: skip
     except (SweepResourcesError, SpecChangedError, WarmStartError, DatasetError, WeightsError, ConfigError,
-            LayoutError) as err:  # fmt: skip
+            LayoutError, SweepLocked) as err:  # fmt: skip
         raise click.ClickException(f"{spec_file}: {err}") from None
     metric = spec.objectives[0]
     click.echo(f"\nsweep {spec.name}: {len(outcome.rows)} trials in {outcome.seconds:.0f} s, "

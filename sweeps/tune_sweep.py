@@ -39,6 +39,7 @@ from sweeps.naming import trial_name
 from sweeps.plan import TRIAL_CAP, changed_keys, raised_cap, record, sampler, search_space
 from sweeps.ray_train import TRAIN_ENV, absolute_paths, build_trainer, connect
 from sweeps.spec import SweepSpec
+from sweeps.sweep_lock import sweep_lock
 from sweeps.worker_loop import read_result
 
 if TYPE_CHECKING:
@@ -409,6 +410,13 @@ def run_sweep(
     storage = storage if is_uri(storage) else str(Path(storage).resolve())
     shared = _shared_config(spec, base)
     experiment = f"{storage}/{spec.name}"
+    with sweep_lock(experiment):
+        return _run_held(spec, shared, storage, experiment, address, resume, tracking_uri, spec_yaml, console)
+
+
+def _run_held(spec: SweepSpec, shared: TrainConfig, storage: str, experiment: str, address: str | None, resume: bool,
+              tracking_uri: str | None, spec_yaml: str, console: SweepConsole | None) -> SweepOutcome:  # fmt: skip
+    """``run_sweep``'s work, while this driver holds the sweep."""
     trials_storage = f"{experiment}/trials"
     restoring = (resume or is_uri(experiment) or Path(experiment).is_dir()) and tune.Tuner.can_restore(experiment)
     folder = CheckpointStore(experiment, keep=1)
