@@ -39,9 +39,9 @@ def test_a_second_driver_is_refused_until_the_first_dies(tmp_path, kind):
         experiment = f"file://{experiment}"
     first = hold(experiment)
     try:
-        with pytest.raises(SweepLocked, match=rf"already running \(driver pid {first.pid} on {socket.gethostname()}"):
-            with sweep_lock(experiment):
-                pass
+        refused = pytest.raises(SweepLocked, match=rf"already running \(driver pid {first.pid} on {socket.gethostname()}")
+        with refused, sweep_lock(experiment):
+            pass
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
@@ -57,9 +57,8 @@ def test_on_a_bucket_a_driver_on_another_host_holds_the_sweep_until_its_heartbea
     folder.mkdir()
     record = {"host": "head-node-7", "pid": 1, "started": time.time() - 100}
     (folder / OWNER_FILE).write_text(json.dumps({**record, "heartbeat": time.time() - 5}))
-    with pytest.raises(SweepLocked, match="driver pid 1 on head-node-7"):
-        with sweep_lock(f"file://{folder}", stale_s=60):
-            pass
+    with pytest.raises(SweepLocked, match="driver pid 1 on head-node-7"), sweep_lock(f"file://{folder}", stale_s=60):
+        pass
     (folder / OWNER_FILE).write_text(json.dumps({**record, "heartbeat": time.time() - 61}))
     with sweep_lock(f"file://{folder}", stale_s=60):
         assert json.loads((folder / OWNER_FILE).read_text())["host"] == socket.gethostname()
