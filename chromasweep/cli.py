@@ -238,6 +238,10 @@ def sweep(spec_file: Path, address: str | None, storage: str, resume: bool, dry_
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     for r in table:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths)))
+    if outcome.incomplete:
+        click.echo(f"tracking unreachable: {len(outcome.incomplete)} run(s) incomplete in MLflow "
+                   f"({', '.join(outcome.incomplete)}); nothing is lost, their records wait in "
+                   f"{outcome.experiment_path}: run 'chromasweep sync {outcome.experiment_path}' once the server is back")
     if outcome.best is None:
         click.echo("no trial finished", err=True)
         sys.exit(1)
@@ -250,6 +254,27 @@ def sweep(spec_file: Path, address: str | None, storage: str, resume: bool, dry_
             click.echo(f"best trial with a model (what promote --metric {metric.name.removeprefix('val_')} takes): "
                        f"{exported.trial_id} "
                        f"({metric.name} {exported.metric:.4f}); model: {exported.model_path}")
+
+
+@cli.command()
+@click.argument("path", metavar="STORAGE/SWEEP")
+@click.option("--tracking-uri", default=None,
+              help="Deliver to this MLflow store instead of the one each run was tracked at (a moved server).")
+def sync(path: str, tracking_uri: str | None) -> None:
+    """Deliver to MLflow what a sweep's runs could not log while tracking was unreachable: each epoch
+    once, in order, sample grids, models and final statuses, from the sweep's storage.
+
+    chromasweep sync runs/sweeps/demo-sweep
+    """
+    from colorize_core.buckets import is_uri
+    from sweeps.run_record import sync_sweep
+
+    if not is_uri(path) and not (Path(path) / "trials").is_dir():
+        raise click.ClickException(f"{path}: not a sweep's folder (expected STORAGE/SWEEP with a trials/ folder)")
+    complete, pending = sync_sweep(path if is_uri(path) else str(Path(path).resolve()), tracking_uri)
+    click.echo(f"{complete} run(s) complete in MLflow" + (f"; still pending: {', '.join(pending)}" if pending else ""))
+    if pending:
+        sys.exit(1)
 
 
 @cli.command("sweeps")

@@ -99,6 +99,27 @@ class CheckpointStore:
         with self.fs.open_input_stream(self._path(name)) as f:
             return f.read().decode()
 
+    def write_bytes(self, name: str, data: bytes) -> None:
+        parent = self._path(name).rsplit("/", 1)[0]
+        self.fs.create_dir(parent)
+        with self.fs.open_output_stream(self._path(name)) as out:
+            out.write(data)
+
+    def read_bytes(self, name: str) -> bytes:
+        with self.fs.open_input_stream(self._path(name)) as f:
+            return f.read()
+
+    def files_in(self, folder: str) -> list[str]:
+        """The names of the files in the run's ``folder``, sorted; none if it does not exist."""
+        found = self.fs.get_file_info(pafs.FileSelector(self._path(folder), allow_not_found=True))
+        return sorted(i.base_name for i in found if i.type == pafs.FileType.File)
+
+    def has_file(self, name: str) -> bool:
+        return self.fs.get_file_info(self._path(name)).type == pafs.FileType.File
+
+    def subfolders(self) -> list[str]:
+        return sorted(i.base_name for i in self._entries() if i.type == pafs.FileType.Directory)
+
     def read_json(self, name: str):
         """A small JSON file of the run (``checkpoint_.../metrics.json``), read where it lies; None
         if absent. Unlike ``latest()``, copies no checkpoint out of a bucket."""

@@ -1,15 +1,16 @@
 """The epoch-end protocol: what a run does, in order, every time the training loop reports.
 
-    1. log         rank 0, at an epoch end: the metrics (sample grids; at the last epoch the model)
-                   to MLflow. Before the report: once Tune hears it, ASHA may stop the trial at any
-                   moment. A crash between here and step 3 re-runs the epoch and logs it again.
+    1. sample      rank 0, at an epoch end of a tracked run: the sample grid, into the run's store.
     2. checkpoint  every worker writes one (a collective under MultiWorkerMirroredStrategy); rank
                    0's also holds the metrics, the history so far and, at the last epoch, the model.
     3. keep        rank 0 copies its checkpoint into the run's store: from here the epoch is durable
                    (``.complete``), and ``metrics.jsonl`` says so too.
-    4. publish     rank 0, at the last epoch: the model to the run's ``model/``, before anyone hears
-                   that the run finished.
-    5. notify      every worker: the session tells whoever waits (Tune, Ray Train; nobody in process).
+    4. publish     rank 0, at the last epoch: the model to the run's ``model/``.
+    5. deliver     rank 0, at an epoch end: MLflow is brought up to the store (``tracking.delivery``):
+                   each epoch once, whatever was missed before; an unreachable server costs no
+                   training, the record waits in the store. Before the report: once Tune hears it,
+                   ASHA may stop the trial at any moment.
+    6. notify      every worker: the session tells whoever waits (Tune, Ray Train; nobody in process).
 
 Each step is a method, so each can be tested without Ray; ``EpochEnd.__call__`` is the order.
 """
@@ -25,10 +26,11 @@ from colorize_core.config import TrainConfig
 from colorize_core.model_files import MODEL_DIR
 from colorize_core.status import RunStatus
 from sweeps.checkpoint_store import METRICS_LOG, CheckpointStore
+from sweeps.run_record import durable, save_sample
 
 if TYPE_CHECKING:
     from colorize_core.trainer import Report, Trainer
-    from tracking.trial_run import TrialRun
+    from tracking.delivery import Delivery
 
 DIVERGED_MARKER = "DIVERGED.json"
 METRICS_FILE = "metrics.json"  # the reported metrics, kept with the checkpoint they belong to
@@ -51,9 +53,9 @@ def checkpoint_name(step: int) -> str:
 
 
 class EpochEnd:
-    def __init__(self, session: Session, trainer: Trainer, config: TrainConfig, run: TrialRun | None,
+    def __init__(self, session: Session, trainer: Trainer, config: TrainConfig, delivery: Delivery | None,
                  resumed_from: int = 0, history: list[dict] | None = None):  # fmt: skip
-        self.session, self.trainer, self.config, self.run = session, trainer, config, run
+        self.session, self.trainer, self.config, self.delivery = session, trainer, config, delivery
         self.resumed_from = resumed_from
         self.history = list(history or [])
         self.last: dict = {}
@@ -67,13 +69,15 @@ class EpochEnd:
         metrics = self.metrics(report)
         if report.epoch_end:
             self.history.append(metrics)
-            self.log(metrics, final)
+            self.sample(int(report.epoch))
         with tempfile.TemporaryDirectory() as directory:
             self.checkpoint(directory, metrics, final)
             if self.chief:
                 self.keep(directory, checkpoint_name(report.step), report.epoch_end)
                 if final:
                     self.publish(directory)
+        if report.epoch_end:
+            self.deliver(final)
         self.session.notify(metrics)
         self.last = metrics
 
@@ -88,9 +92,14 @@ class EpochEnd:
             "workers": self.session.world,
         }
 
-    def log(self, metrics: dict, final: bool) -> None:
-        if self.run and self.chief:
-            log_epoch(self.run, self.trainer, self.config, metrics, final)
+    def sample(self, epoch: int) -> None:
+        if self.delivery and self.chief and self.delivery.run.wants_samples(epoch, self.config.epochs):
+            grid = self.trainer.sample_grid(self.delivery.run.context.sample_images)
+            save_sample(self.session.store, epoch, png_bytes(grid))
+
+    def deliver(self, final: bool) -> None:
+        if self.delivery and self.chief:
+            deliver_from_store(self.delivery, self.session.store, self.trainer, RunStatus.FINISHED if final else None)
 
     def checkpoint(self, directory: str, metrics: dict, final: bool) -> None:
         self.trainer.save_checkpoint(directory)  # on every worker: a collective
@@ -110,14 +119,20 @@ class EpochEnd:
         self.session.store.publish_model(str(Path(directory) / MODEL_DIR))
 
 
-def log_epoch(run: TrialRun, trainer: Trainer, config: TrainConfig, metrics: dict, final: bool) -> None:
-    epoch = int(metrics["epoch"])
-    run.log_epoch(epoch, metrics)
-    if run.wants_samples(epoch, config.epochs):
-        run.log_samples(epoch, trainer.sample_grid(run.context.sample_images))
-    if final:
-        run.log_model(trainer.gan.generator, trainer.model_info(), epoch)
-        run.finish(RunStatus.FINISHED)
+def png_bytes(grid) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(grid).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def deliver_from_store(delivery: Delivery, store: CheckpointStore, trainer: Trainer, status: RunStatus | None) -> bool:
+    """Deliver the store's record, the final model from ``trainer`` itself (no reload) once published."""
+    model = (lambda: (trainer.gan.generator, trainer.model_info())) if store.model_location() else None
+    return delivery.deliver(durable(store, status, model), force=status is not None)
 
 
 def report_diverged(session: Session, metrics: dict) -> None:

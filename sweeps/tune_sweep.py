@@ -17,7 +17,7 @@ import math
 import os
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -299,6 +299,7 @@ class SweepOutcome:
     best: TrialRow | None
     experiment_path: str
     seconds: float
+    incomplete: list[str] = field(default_factory=list)  # runs MLflow could not be brought up to date on
 
 
 def is_diverged(error: BaseException | None) -> bool:
@@ -450,9 +451,29 @@ def _run_held(spec: SweepSpec, shared: TrainConfig, storage: str, experiment: st
             raise
         rows = _rows(results, spec, trials_storage)
         best = next((r for r in rows if r.status.ranked and r.metric is not None), None)
-        if parent:
-            _log_outcome(parent, spec, rows, results, best)
-    return SweepOutcome(rows, best, experiment, time.perf_counter() - started)
+        incomplete = _deliver_outcome(parent, spec, rows, results, best, trials_storage) if parent else []
+    return SweepOutcome(rows, best, experiment, time.perf_counter() - started, incomplete)
+
+
+def _deliver_outcome(parent, spec: SweepSpec, rows: list[TrialRow], results, best: TrialRow | None,
+                     trials_storage: str) -> list[str]:  # fmt: skip
+    """Each trial's final status into its store, then whatever MLflow has not heard (each trial's
+    record, the sweep's outcome); returns the runs MLflow could not be brought up to date on."""
+    from sweeps.run_record import sync_run, write_status
+
+    incomplete = []
+    for row in rows:
+        store = CheckpointStore.for_run(trials_storage, trial_name(row.trial_id), keep=KEEP_CHECKPOINTS)
+        if row.status is not RunStatus.NOT_RUN:
+            write_status(store, row.status)
+        if sync_run(store) is False:
+            incomplete.append(trial_name(row.trial_id))
+    try:
+        _log_outcome(parent, spec, rows, results, best)
+    except Exception as err:  # noqa: BLE001  the sweep's result stands; its MLflow record waits for sync
+        print(f"[mlflow] the sweep's own run could not be closed: {type(err).__name__}: {str(err)[:200]}", flush=True)
+        incomplete.append(f"sweep run {parent.run_id}")
+    return incomplete
 
 
 def _log_outcome(parent, spec: SweepSpec, rows: list[TrialRow], results, best: TrialRow | None) -> None:

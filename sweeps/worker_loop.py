@@ -25,7 +25,7 @@ from sweeps.epoch_end import (
     METRICS_FILE,
     EpochEnd,
     Session,
-    log_epoch,
+    deliver_from_store,
     report_diverged,
 )
 
@@ -44,14 +44,13 @@ def run_worker(config: TrainConfig, tracking: TrackingContext | None, session: S
 
     from colorize_core.trainer import prepare_trainer
 
-    run = _open_tracking(tracking, config) if rank == 0 else None
+    delivery = _open_tracking(tracking, config, session.store) if rank == 0 else None
     with session.store.latest() as found:
         marker = Path(found[0]) / DIVERGED_MARKER if found else None
         if marker and marker.is_file():  # the run already diverged: say so again rather than retrain
             metrics = json.loads(marker.read_text())
+            _deliver_end(delivery, session, RunStatus.DIVERGED)
             session.notify(metrics)
-            if run:
-                run.finish(RunStatus.DIVERGED)
             return metrics
         trainer = prepare_trainer(config, strategy, worker_index=rank, progress=progress)
         final_step = config.epochs * trainer.steps_per_epoch
@@ -68,31 +67,44 @@ def run_worker(config: TrainConfig, tracking: TrackingContext | None, session: S
             print(f"[rank {rank}] starting from scratch ({world} workers)", flush=True)
     if resumed_from >= final_step and last_metrics:
         # Finished before its driver was lost (the sweep driver was killed after the last
-        # checkpoint): report the final result again, so whoever waits on it hears it.
-        if run and not run.has_model():  # killed between the checkpoint and the MLflow log
-            log_epoch(run, trainer, config, last_metrics, final=True)
+        # checkpoint): report the final result again, so whoever waits on it hears it; MLflow gets
+        # whatever it missed (killed between the checkpoint and the delivery).
+        if delivery:
+            deliver_from_store(delivery, session.store, trainer, RunStatus.FINISHED)
         session.notify(last_metrics)
         return last_metrics
 
-    epoch_end = EpochEnd(session, trainer, config, run, resumed_from, history)
+    epoch_end = EpochEnd(session, trainer, config, delivery, resumed_from, history)
     result = trainer.fit(epoch_end)
     if result.status is RunStatus.DIVERGED:
         # Every worker sees the same all-reduced losses, so all of them report this once.
         metrics = {"step": result.step, "diverged": 1, "message": result.message}
         report_diverged(session, metrics)
-        if run:
-            run.finish(RunStatus.DIVERGED)
+        _deliver_end(delivery, session, RunStatus.DIVERGED)
         return metrics
     return epoch_end.last
 
 
-def _open_tracking(tracking: TrackingContext | None, config: TrainConfig):
-    """Rank 0's MLflow run, when the launcher asked for tracking (a sweep, or train with a store)."""
+def _open_tracking(tracking: TrackingContext | None, config: TrainConfig, store: CheckpointStore):
+    """Rank 0's delivery to its MLflow run, when the launcher asked for tracking (a sweep, or train
+    with a store); where the run is tracked is written to its store first, for ``chromasweep sync``."""
     if tracking is None:
         return None
+    from sweeps.run_record import write_address
+    from tracking.delivery import Delivery
     from tracking.trial_run import TrialRun
 
-    return TrialRun(tracking, config.name, config.model_dump())
+    tree = config.model_dump(mode="json")
+    write_address(store, tracking, config.name, tree)
+    return Delivery(TrialRun(tracking, config.name, tree))
+
+
+def _deliver_end(delivery, session: Session, status: RunStatus) -> None:
+    if delivery:
+        from sweeps.run_record import durable, write_status
+
+        write_status(session.store, status)
+        delivery.deliver(durable(session.store, status), force=True)
 
 
 def _read_json(path: Path):

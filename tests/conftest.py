@@ -93,17 +93,23 @@ def browser():
     driver.quit()
 
 
-@contextlib.contextmanager
-def mlflow_ui_running(uri: str, cwd: Path):
-    """`chromasweep ui` on a free loopback port for the store ``uri``, as a user starts it; yields its URL."""
-    import signal
+def free_port() -> int:
     import socket
-    import time
-    import urllib.request
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def mlflow_ui_running(uri: str, cwd: Path, port: int | None = None):
+    """`chromasweep ui` on a loopback port (free, unless given) for the store ``uri``, as a user
+    starts it; yields its URL, and stops it on leaving."""
+    import signal
+    import time
+    import urllib.request
+
+    port = port or free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "chromasweep.cli", "ui", "--port", str(port), "--tracking-uri", uri],
         cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,

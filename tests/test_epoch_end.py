@@ -12,6 +12,7 @@ from colorize_core.model_files import MODEL_DIR, MODEL_FILE
 from colorize_core.trainer import Report
 from sweeps.checkpoint_store import CheckpointStore, LayoutError
 from sweeps.epoch_end import EpochEnd, report_diverged
+from tracking.delivery import Delivery
 
 CONFIG = demo_config().with_overrides({"epochs": 2})
 
@@ -42,21 +43,41 @@ class Trainer:
 
 
 class Run:
+    """The MLflow run's side, as ``tracking.delivery`` uses it; ``down`` makes every call fail."""
+
+    name = "trial-x"
+
     def __init__(self, events, down=False):
         self.events, self.down = events, down
+        self.epochs, self.model = set(), False
 
-    def log_epoch(self, epoch, metrics):
+    def _call(self):
         if self.down:
             raise ConnectionError("tracking server unreachable")
+
+    def logged_epochs(self):
+        self._call()
+        return set(self.epochs)
+
+    def log_epoch(self, epoch, metrics):
+        self._call()
+        self.epochs.add(epoch)
         self.events.append(f"log epoch {epoch}")
 
     def wants_samples(self, epoch, last):
         return False
 
+    def has_model(self):
+        self._call()
+        return self.model
+
     def log_model(self, generator, info, epoch):
+        self._call()
+        self.model = True
         self.events.append("log model")
 
     def finish(self, status):
+        self._call()
         self.events.append(f"finish {status}")
 
 
@@ -92,7 +113,7 @@ def _protocol(tmp_path, rank=0, world=1, run_down=False):
     store.check_layout()
     session = Session(events, store, rank, world)
     trainer = Trainer(events)
-    protocol = EpochEnd(session, trainer, CONFIG, Run(events, run_down), resumed_from=0)
+    protocol = EpochEnd(session, trainer, CONFIG, Delivery(Run(events, run_down), retry_after_s=0), resumed_from=0)
     return protocol, events, store
 
 
@@ -100,14 +121,14 @@ def _report(epoch, step, epoch_end=True):
     return Report(epoch, step, {"train_ab_mse": 0.1, "val_psnr": 20.0}, epoch_end)
 
 
-def test_the_last_epoch_logs_then_checkpoints_keeps_publishes_and_only_then_notifies(tmp_path):
+def test_the_last_epoch_checkpoints_keeps_publishes_delivers_and_only_then_notifies(tmp_path):
     protocol, events, store = _protocol(tmp_path)
     protocol(_report(1, 4))
     events.clear()
     protocol(_report(2, 8))
     assert events == [
-        "log epoch 2", "log model", "finish finished",
         "checkpoint", "export", "keep checkpoint_step_00000008", "publish",
+        "log epoch 2", "log model", "finish finished",
         ("notify", 8, ["checkpoint_step_00000008"], True),
     ]  # fmt: skip
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
@@ -118,12 +139,15 @@ def test_the_last_epoch_logs_then_checkpoints_keeps_publishes_and_only_then_noti
     assert (tmp_path / "run" / MODEL_DIR / MODEL_FILE).is_file()
 
 
-def test_a_tracking_failure_before_the_checkpoint_leaves_the_epoch_unrecorded(tmp_path):
+def test_a_tracking_outage_costs_no_training_and_the_next_delivery_sends_what_waited(tmp_path):
     protocol, events, store = _protocol(tmp_path, run_down=True)
-    with pytest.raises(ConnectionError):
-        protocol(_report(1, 4))
-    # Nothing durable and nobody told: the epoch re-runs from the previous checkpoint.
-    assert events == [] and store.complete() == []
+    protocol(_report(1, 4))  # the server is down: the epoch is still kept and reported
+    assert events == ["checkpoint", "keep checkpoint_step_00000004", ("notify", 4, ["checkpoint_step_00000004"], False)]
+    events.clear()
+    protocol.delivery.run.down = False
+    protocol(_report(2, 8))
+    assert [e for e in events if isinstance(e, str) and not e.startswith(("checkpoint", "keep", "export", "publish"))] == [
+        "log epoch 1", "log epoch 2", "log model", "finish finished"]  # fmt: skip
 
 
 def test_a_mid_epoch_report_keeps_a_checkpoint_but_logs_nothing(tmp_path):

@@ -138,6 +138,26 @@ class SweepRun:
                                     "recorded this trial, and resumed without it")  # fmt: skip
                 self.client.set_terminated(run_id, "KILLED")
 
+    @classmethod
+    def existing(cls, uri: str, run_id: str) -> "SweepRun":
+        """The sweep's run as it is, without creating or reopening anything (``chromasweep sync``)."""
+        self = cls.__new__(cls)
+        self.uri, self.client, self.run_id, self.resumed = uri, MlflowClient(uri), run_id, True
+        self.experiment_id = self.client.get_run(run_id).info.experiment_id
+        return self
+
+    def close_synced(self, statuses: dict[str, RunStatus]) -> bool:
+        """Close a run its driver could not close (tracking was down at the sweep's end): the children
+        with their final statuses, then the run itself. False if it was closed already."""
+        if self.client.get_run(self.run_id).info.status != "RUNNING":
+            return False
+        self._close_children(statuses)
+        finished = sum(s is RunStatus.FINISHED for s in statuses.values())
+        self.client.set_tag(self.run_id, STATUS_TAG, f"{finished} of {len(statuses)} trials finished "
+                            "(closed by chromasweep sync: no trials.csv or Optuna plots)")  # fmt: skip
+        self.client.set_terminated(self.run_id, "FINISHED")
+        return True
+
     def fail(self, error: BaseException) -> None:
         self.client.set_tag(self.run_id, STATUS_TAG, f"failed: {type(error).__name__}: {error}"[:5000])
         self.client.set_terminated(self.run_id, "FAILED")

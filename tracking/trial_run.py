@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import tempfile
 import time
 
 import mlflow
@@ -30,6 +31,11 @@ KIND_TAG = "chromasweep.kind"  # "sweep" on a parent, "trial" or "train" on a tr
 STATUS_TAG = "chromasweep.status"
 MODEL_URI_TAG = "chromasweep.model_uri"
 MODEL_NAME = "generator"  # the logged model's name inside its run
+SAMPLES_DIR = "samples"  # sample grids, samples/epoch_NNN.png, in the run's artifacts and its store
+
+
+def sample_name(epoch: int) -> str:
+    return f"{SAMPLES_DIR}/epoch_{epoch:03d}.png"
 
 
 def mlflow_state(status: RunStatus) -> str:
@@ -86,22 +92,39 @@ class _KerasFlavor:
 
 class TrialRun:
     def __init__(self, context: TrackingContext, name: str, config: dict):
-        """``config``: the run's training config as a tree, logged flattened as params."""
-        self.context = context
+        """``config``: the run's training config as a tree, logged flattened as params. Nothing is sent
+        yet: the run is found or made by the first delivery, so an unreachable server costs no training."""
+        self.context, self.name, self.config = context, name, config
         self.client = MlflowClient(context.uri)
         mlflow.set_tracking_uri(context.uri)  # log_model goes through the fluent API
+        self._run_id: str | None = None
+
+    @property
+    def run_id(self) -> str:
+        if self._run_id is None:
+            self._run_id = self._open()
+        return self._run_id
+
+    def _open(self) -> str:
+        context, name = self.context, self.name
         run_id = find_run(self.client, context.experiment_id, name, context.parent_run_id)
         if run_id:
-            self.run_id = run_id
             self.client.update_run(run_id, status="RUNNING")
             print(f"[mlflow] continuing run {run_id} ({name})", flush=True)
-        else:
-            tags = {RUN_TAG: name, KIND_TAG: "trial" if context.parent_run_id else "train", STATUS_TAG: RunStatus.RUNNING}
-            if context.parent_run_id:
-                tags["mlflow.parentRunId"] = context.parent_run_id
-            self.run_id = self.client.create_run(context.experiment_id, run_name=name, tags=tags).info.run_id
-            params = [Param(k, str(v)) for k, v in flatten(config).items()]
-            self.client.log_batch(self.run_id, params=params)
+            return run_id
+        tags = {RUN_TAG: name, KIND_TAG: "trial" if context.parent_run_id else "train", STATUS_TAG: RunStatus.RUNNING}
+        if context.parent_run_id:
+            tags["mlflow.parentRunId"] = context.parent_run_id
+        run_id = self.client.create_run(context.experiment_id, run_name=name, tags=tags).info.run_id
+        self.client.log_batch(run_id, params=[Param(k, str(v)) for k, v in flatten(self.config).items()])
+        return run_id
+
+    def logged_epochs(self) -> set[int]:
+        """The epochs MLflow already holds (by the ``epoch`` metric each epoch's batch carries)."""
+        return {int(m.step) for m in self.client.get_metric_history(self.run_id, "epoch")}
+
+    def logged_samples(self) -> set[str]:
+        return {a.path for a in self.client.list_artifacts(self.run_id, SAMPLES_DIR)}
 
     def log_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
         """Every number of an epoch's report, at step = epoch (the x-axis of the MLflow charts)."""
@@ -116,8 +139,13 @@ class TrialRun:
     def wants_samples(self, epoch: int, last_epoch: int) -> bool:
         return epoch == last_epoch or epoch % self.context.sample_every == 0
 
-    def log_samples(self, epoch: int, grid: np.ndarray) -> None:
-        self.client.log_image(self.run_id, grid, artifact_file=f"samples/epoch_{epoch:03d}.png")
+    def log_sample_png(self, name: str, png: bytes) -> None:
+        """A sample grid already encoded (``sample_name(epoch)``), as the run's store keeps it."""
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, os.path.basename(name))
+            with open(path, "wb") as f:
+                f.write(png)
+            self.client.log_artifact(self.run_id, path, os.path.dirname(name))
 
     def log_model(self, generator, info: dict, epoch: int) -> str:
         """The final colorizer (L in [-1, 1] -> ab in [-1, 1]) as an MLflow Keras model, with its
