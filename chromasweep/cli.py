@@ -257,7 +257,7 @@ def sweep(spec_file: Path, address: str | None, storage: str, resume: bool, dry_
 
 
 @cli.command()
-@click.argument("path", metavar="STORAGE/SWEEP")
+@click.argument("path", metavar="STORAGE/SWEEP|STORAGE/RUN")
 @click.option("--tracking-uri", default=None,
               help="Deliver to this MLflow store instead of the one each run was tracked at (a moved server).")
 def sync(path: str, tracking_uri: str | None) -> None:
@@ -269,8 +269,9 @@ def sync(path: str, tracking_uri: str | None) -> None:
     from colorize_core.buckets import is_uri
     from sweeps.run_record import sync_sweep
 
-    if not is_uri(path) and not (Path(path) / "trials").is_dir():
-        raise click.ClickException(f"{path}: not a sweep's folder (expected STORAGE/SWEEP with a trials/ folder)")
+    if not is_uri(path) and not ((Path(path) / "trials").is_dir() or (Path(path) / "tracking.json").is_file()):
+        raise click.ClickException(f"{path}: neither a sweep's folder (STORAGE/SWEEP, with trials/) nor a tracked "
+                                   "run's (STORAGE/NAME, with tracking.json)")
     complete, pending = sync_sweep(path if is_uri(path) else str(Path(path).resolve()), tracking_uri)
     click.echo(f"{complete} run(s) complete in MLflow" + (f"; still pending: {', '.join(pending)}" if pending else ""))
     if pending:

@@ -51,7 +51,7 @@ def durable(store: CheckpointStore, status: RunStatus | None = None,
         found = store.read_json(STATUS_FILE)
         status = RunStatus(found["status"]) if found else None
     if model is None and store.model_location() is not None:
-        model = lambda: _published_model(store)  # noqa: E731
+        model = lambda: _published_model(store)
     return Durable(history, samples, model, status)
 
 
@@ -78,7 +78,7 @@ def sync_run(store: CheckpointStore, tracking_uri: str | None = None) -> bool | 
     context = TrackingContext.model_validate(address["context"])
     if tracking_uri:
         context = context.model_copy(update={"uri": tracking_uri})
-    run = TrialRun(context, address["name"], address["config"])
+    run = TrialRun(context, address["name"], address["config"], live=False)
     return Delivery(run).deliver(durable(store), force=True)
 
 
@@ -89,12 +89,14 @@ def run_stores(experiment: str) -> list[CheckpointStore]:
 
 
 def sync_sweep(experiment: str, tracking_uri: str | None = None) -> tuple[int, list[str]]:
-    """Deliver every trial of the sweep at ``experiment``, then close its MLflow run if its driver
-    could not; returns (runs now complete, runs still pending)."""
+    """Deliver every trial of the sweep at ``experiment`` (or the one run there, a ``chromasweep
+    train`` run's folder), then close the sweep's MLflow run if its driver could not; returns (runs
+    now complete, runs still pending)."""
     from tracking.sweep_run import SweepRun
 
     complete, pending, statuses, parents = 0, [], {}, set()
-    for store in run_stores(experiment):
+    single = CheckpointStore(experiment, keep=2)
+    for store in [single] if single.has_file(ADDRESS_FILE) else run_stores(experiment):
         address = store.read_json(ADDRESS_FILE)
         if address is None:
             continue

@@ -91,10 +91,12 @@ class _KerasFlavor:
 
 
 class TrialRun:
-    def __init__(self, context: TrackingContext, name: str, config: dict):
+    def __init__(self, context: TrackingContext, name: str, config: dict, live: bool = True):
         """``config``: the run's training config as a tree, logged flattened as params. Nothing is sent
-        yet: the run is found or made by the first delivery, so an unreachable server costs no training."""
-        self.context, self.name, self.config = context, name, config
+        yet: the run is found or made by the first delivery, so an unreachable server costs no training.
+        ``live``: the run is training now (a found run is marked RUNNING again); not so for a delivery
+        after the fact (``chromasweep sync``), which leaves its state to the final status."""
+        self.context, self.name, self.config, self.live = context, name, config, live
         self.client = MlflowClient(context.uri)
         mlflow.set_tracking_uri(context.uri)  # log_model goes through the fluent API
         self._run_id: str | None = None
@@ -109,8 +111,9 @@ class TrialRun:
         context, name = self.context, self.name
         run_id = find_run(self.client, context.experiment_id, name, context.parent_run_id)
         if run_id:
-            self.client.update_run(run_id, status="RUNNING")
-            print(f"[mlflow] continuing run {run_id} ({name})", flush=True)
+            if self.live:
+                self.client.update_run(run_id, status="RUNNING")
+                print(f"[mlflow] continuing run {run_id} ({name})", flush=True)
             return run_id
         tags = {RUN_TAG: name, KIND_TAG: "trial" if context.parent_run_id else "train", STATUS_TAG: RunStatus.RUNNING}
         if context.parent_run_id:
