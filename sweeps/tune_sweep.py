@@ -12,6 +12,7 @@ its own latest checkpoint under ``<storage>/<sweep>/trials/<trial>``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -447,7 +448,8 @@ def _run_held(spec: SweepSpec, shared: TrainConfig, storage: str, experiment: st
             results = _tuner(spec, trainable, storage, experiment, restoring, callbacks, say, evaluated).fit()
         except BaseException as err:
             if parent:
-                parent.fail(err)
+                with contextlib.suppress(Exception):  # an unreachable server must not hide the error itself
+                    parent.fail(err)
             raise
         rows = _rows(results, spec, trials_storage)
         best = next((r for r in rows if r.status.ranked and r.metric is not None), None)
