@@ -41,21 +41,15 @@ WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
 # Read by Ray Train from the driver's environment and passed on to its controller and workers:
 # keep each worker's working directory (relative paths stay valid) and print lines once.
 TRAIN_ENV = {"RAY_CHDIR_TO_TRIAL_DIR": "0", "RAY_TRAIN_ENABLE_PRINT_PATCH": "0"}
-# An unreachable tracking server costs a run seconds per delivery, not MLflow's default minutes of
-# back-off per call: what is not delivered waits in the run's store (tracking.delivery). Set by the
-# user, these win.
+# On workers, an unreachable tracking server costs a run seconds per delivery, not MLflow's default
+# minutes of back-off per call: what is not delivered waits in the run's store (tracking.delivery).
+# Workers only: the driver's one-off calls (creating the sweep's run) keep MLflow's patient
+# defaults, since a timed-out create that is retried can create the run twice. Set by the user, these win.
 TRACKING_RETRY_ENV = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
 }
-
-
-def use_tracking_retry_env() -> dict[str, str]:
-    """TRACKING_RETRY_ENV in this process, where the user has not set them; returns what is in force."""
-    for key, value in TRACKING_RETRY_ENV.items():
-        os.environ.setdefault(key, value)
-    return {key: os.environ[key] for key in TRACKING_RETRY_ENV}
 
 
 class RayOptions(BaseModel):
@@ -152,7 +146,7 @@ def pin_ray_address() -> None:
 def connect(address: str | None) -> None:
     if ray.is_initialized():
         return
-    env_vars = {**WORKER_ENV, **use_tracking_retry_env()}
+    env_vars = {**WORKER_ENV, **{key: os.environ.get(key, value) for key, value in TRACKING_RETRY_ENV.items()}}
     runtime_env = {"env_vars": env_vars, "worker_process_setup_hook": "sweeps.ray_train.pin_ray_address"}
     ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
 

@@ -78,8 +78,21 @@ def sync_run(store: CheckpointStore, tracking_uri: str | None = None) -> bool | 
     context = TrackingContext.model_validate(address["context"])
     if tracking_uri:
         context = context.model_copy(update={"uri": tracking_uri})
+    if not reachable(context.uri):
+        return False
     run = TrialRun(context, address["name"], address["config"], live=False)
     return Delivery(run).deliver(durable(store), force=True)
+
+
+def reachable(uri: str) -> bool:
+    """Whether the tracking store answers now (a quick probe, before MLflow's own patient retries)."""
+    from tracking.store import TrackingUnavailable, connect
+
+    try:
+        connect(uri)
+    except TrackingUnavailable:
+        return False
+    return True
 
 
 def run_stores(experiment: str) -> list[CheckpointStore]:

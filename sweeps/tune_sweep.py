@@ -461,15 +461,17 @@ def _deliver_outcome(parent, spec: SweepSpec, rows: list[TrialRow], results, bes
                      trials_storage: str) -> list[str]:  # fmt: skip
     """Each trial's final status into its store, then whatever MLflow has not heard (each trial's
     record, the sweep's outcome); returns the runs MLflow could not be brought up to date on."""
-    from sweeps.run_record import sync_run, write_status
+    from sweeps.run_record import reachable, sync_run, write_status
 
     incomplete = []
     for row in rows:
         store = CheckpointStore.for_run(trials_storage, trial_name(row.trial_id), keep=KEEP_CHECKPOINTS)
         if row.status is not RunStatus.NOT_RUN:
             write_status(store, row.status)
-        if sync_run(store) is False:
+        if sync_run(store) is False:  # None: never tracked (not run)
             incomplete.append(trial_name(row.trial_id))
+    if not reachable(parent.uri):
+        return [*incomplete, f"sweep run {parent.run_id}"]
     try:
         _log_outcome(parent, spec, rows, results, best)
     except Exception as err:  # noqa: BLE001  the sweep's result stands; its MLflow record waits for sync
