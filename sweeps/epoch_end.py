@@ -26,7 +26,7 @@ from colorize_core.config import TrainConfig
 from colorize_core.model_files import MODEL_DIR
 from colorize_core.status import RunStatus
 from sweeps.checkpoint_store import METRICS_LOG, CheckpointStore
-from sweeps.run_record import durable, save_sample
+from sweeps.run_record import durable, save_sample, write_status
 
 if TYPE_CHECKING:
     from colorize_core.trainer import Report, Trainer
@@ -131,6 +131,8 @@ def png_bytes(grid) -> bytes:
 
 def deliver_from_store(delivery: Delivery, store: CheckpointStore, trainer: Trainer, status: RunStatus | None) -> bool:
     """Deliver the store's record, the final model from ``trainer`` itself (no reload) once published."""
+    if status is not None:  # kept first: if MLflow cannot hear it now, sync can later
+        write_status(store, status)
     model = (lambda: (trainer.gan.generator, trainer.model_info())) if store.model_location() else None
     return delivery.deliver(durable(store, status, model), force=status is not None)
 

@@ -131,6 +131,7 @@ def test_the_last_epoch_checkpoints_keeps_publishes_delivers_and_only_then_notif
         "log epoch 2", "log model", "finish finished",
         ("notify", 8, ["checkpoint_step_00000008"], True),
     ]  # fmt: skip
+    assert json.loads((tmp_path / "run" / "status.json").read_text()) == {"status": "finished"}  # for a later sync
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
     kept = tmp_path / "run" / "checkpoint_step_00000008"
