@@ -46,6 +46,7 @@ def durable(store: CheckpointStore, status: RunStatus | None = None,
     samples = {
         int(name.removeprefix("epoch_").removesuffix(".png")): (lambda n=name: store.read_bytes(f"{SAMPLES_DIR}/{n}"))
         for name in store.files_in(SAMPLES_DIR)
+        if name.startswith("epoch_") and name.endswith(".png")
     }
     if status is None:
         found = store.read_json(STATUS_FILE)
