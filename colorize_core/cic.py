@@ -22,12 +22,13 @@ import tensorflow as tf
 from keras import layers
 
 from colorize_core.lab import _WHITE_D65, _XYZ_FROM_RGB, AB_SCALE
+from colorize_core.metrics import AB_BIN
 from colorize_core.model import (  # one batch-norm momentum and width rule for both families
     BN_MOMENTUM,
     _ch,
 )
 
-BIN_GRID = 10.0  # ab quantisation step (Lab units)
+BIN_GRID = AB_BIN  # ab quantisation step (Lab units): the same grid as the rebalanced AuC
 PUBLISHED_BINS = 313  # the reference's count; see ``ab_bins`` for why ours differs
 SOFT_NEIGHBOURS, SOFT_SIGMA = 5, 5.0  # soft-encoding: 5 nearest bins, Gaussian sigma 5
 PRIOR_SIGMA = 5.0  # smoothing of the empirical bin distribution

@@ -57,17 +57,14 @@ def durable(store: CheckpointStore, status: RunStatus | None = None,
 
 
 def _published_model(store: CheckpointStore) -> tuple[object, dict]:
-    import keras
-
-    from colorize_core.cic import AnnealedMeanAB  # noqa: F401  registers the custom layers
-    from colorize_core.model import GrayToVGGInput  # noqa: F401
+    # Colorizer.load registers the custom layers the generator holds.
+    from colorize_core.inference import Colorizer
     from colorize_core.model_files import MODEL_DIR, MODEL_FILE, MODEL_INFO
 
     with tempfile.TemporaryDirectory() as local:
         for name in (MODEL_FILE, MODEL_INFO):
             (Path(local) / name).write_bytes(store.read_bytes(f"{MODEL_DIR}/{name}"))
-        generator = keras.saving.load_model(Path(local) / MODEL_FILE, compile=False)
-        return generator, json.loads((Path(local) / MODEL_INFO).read_text())
+        return Colorizer.load(local).generator, json.loads((Path(local) / MODEL_INFO).read_text())
 
 
 def sync_run(store: CheckpointStore, tracking_uri: str | None = None) -> bool | None:
