@@ -110,9 +110,12 @@ def mlflow_ui_running(uri: str, cwd: Path, port: int | None = None):
     import urllib.request
 
     port = port or free_port()
+    # A file, not a pipe: nobody reads a pipe while the server runs, and a full one (its access log,
+    # under load) blocks the server.
+    log = Path(cwd) / f"mlflow-server-{port}.log"
     server = subprocess.Popen(
         [sys.executable, "-m", "chromasweep.cli", "ui", "--port", str(port), "--tracking-uri", uri],
-        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=cwd, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -124,7 +127,7 @@ def mlflow_ui_running(uri: str, cwd: Path, port: int | None = None):
                         break
             except OSError:
                 pass
-            assert server.poll() is None, server.stdout.read().decode()[-3000:]
+            assert server.poll() is None, log.read_text(errors="replace")[-3000:]
             assert time.monotonic() < deadline, "mlflow server did not answer within 2 minutes"
             time.sleep(1)
         yield url

@@ -30,22 +30,15 @@ def trained_model(prepared_sample, tmp_path_factory):
         f"data:\n  source: {prepared_sample}\n  batch_size: 8\n"
         "model:\n  image_size: 64\n  width: 0.25\n"
     )
-    uri = f"sqlite:///{out}/mlflow.db"
-    proc = run("train", "--config", config, "--out-dir", out, "--tracking-uri", uri)
+    # In-process, sparing a Ray start: the Ray path is test_a_run_started_in_process_continues_through_ray's.
+    proc = run("train", "--config", config, "--out-dir", out, "--in-process")
     assert "epoch 1/1" in proc.stdout and "val PSNR" in proc.stdout
     model = out / "tiny" / MODEL_DIR
     assert (model / MODEL_FILE).is_file() and (model / MODEL_INFO).is_file()
-
-    # Tracked as a run of the experiment "train", with its model.
-    from mlflow import MlflowClient
-
-    client = MlflowClient(uri)
-    runs = client.search_runs([client.get_experiment_by_name("train").experiment_id])
-    assert [r.info.run_name for r in runs] == ["tiny"] and "chromasweep.model_uri" in runs[0].data.tags
     return model
 
 
-def test_a_run_started_in_process_continues_through_ray_in_one_layout(prepared_sample, tmp_path):
+def test_a_run_started_in_process_continues_through_ray_in_one_layout(prepared_sample, tmp_path, isolated_tracking):
     config = tmp_path / "tiny.yaml"
     config.write_text(
         "name: both-ways\nepochs: 1\nsteps_per_epoch: 2\n"
@@ -59,6 +52,13 @@ def test_a_run_started_in_process_continues_through_ray_in_one_layout(prepared_s
     folder = tmp_path / "both-ways"
     assert sorted(p.name for p in folder.glob("checkpoint_step_*")) == ["checkpoint_step_00000002", "checkpoint_step_00000004"]
     assert len((folder / "metrics.jsonl").read_text().splitlines()) == 2 and (folder / MODEL_DIR / MODEL_FILE).is_file()
+
+    # The Ray run is tracked (the in-process one is not) as a run of the experiment "train", with its model.
+    from mlflow import MlflowClient
+
+    client = MlflowClient(isolated_tracking)
+    runs = client.search_runs([client.get_experiment_by_name("train").experiment_id])
+    assert [r.info.run_name for r in runs] == ["both-ways"] and "chromasweep.model_uri" in runs[0].data.tags
 
     # A run folder an older chromasweep wrote is refused, untouched, before Ray starts.
     (tmp_path / "old-run" / "checkpoints").mkdir(parents=True)

@@ -141,7 +141,9 @@ def test_a_diverging_trial_is_marked_and_the_sweep_goes_on(tmp_path, prepared_sa
 
 
 def test_a_killed_sweep_resumes_and_accounts_for_every_trial_once(tmp_path, prepared_sample, isolated_tracking):
-    spec = write_spec(tmp_path, GOOD.format(base=DEMO_CONFIG, source=prepared_sample).replace(EARLY_TERMINATE, ""))
+    # Three trials of two epochs: the fewest that leave trials both finished and unstarted at the kill.
+    spec = write_spec(tmp_path, GOOD.format(base=DEMO_CONFIG, source=prepared_sample).replace(EARLY_TERMINATE, "")
+                      .replace("run_cap: 4", "run_cap: 3").replace("epochs_per_trial: 3", "epochs_per_trial: 2"))  # fmt: skip
     storage = tmp_path / "storage"
     driver = subprocess.Popen([sys.executable, "-m", "chromasweep.cli", "sweep", str(spec), "--storage", str(storage)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -158,10 +160,10 @@ def test_a_killed_sweep_resumes_and_accounts_for_every_trial_once(tmp_path, prep
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "resuming sweep tiny" in proc.stdout
     rows = table(proc.stdout)
-    assert len(rows) == 4 and all(status is RunStatus.FINISHED for status, _, _ in rows.values())
+    assert len(rows) == 3 and all(status is RunStatus.FINISHED for status, _, _ in rows.values())
     for trial, mtime in finished_before.items():  # finished trials were not trained again
         assert (trials / trial / MODEL_DIR / MODEL_FILE).stat().st_mtime == mtime
-    assert len(list(trials.glob("trial-*"))) == 4
+    assert len(list(trials.glob("trial-*"))) == 3
 
     # MLflow: the resumed sweep continued its own runs, one per trial, every epoch logged.
     from mlflow import MlflowClient
@@ -175,12 +177,12 @@ def test_a_killed_sweep_resumes_and_accounts_for_every_trial_once(tmp_path, prep
     lost = [r for r in children if r.data.tags["chromasweep.status"].startswith("lost")]
     assert all(r.info.status == "KILLED" and r.data.metrics for r in lost)
     children = [r for r in children if r not in lost]
-    assert len(parents) == 1 and len(children) == 4
+    assert len(parents) == 1 and len(children) == 3
     assert sorted(c.info.run_name for c in children) == sorted(trial_name(t) for t in rows)
     for child in children:
         assert child.info.status == "FINISHED" and child.data.tags["chromasweep.model_uri"]
         # Each epoch exactly once, the epoch re-run after the kill included.
-        assert sorted(m.step for m in client.get_metric_history(child.info.run_id, "val_psnr")) == [1, 2, 3]
+        assert sorted(m.step for m in client.get_metric_history(child.info.run_id, "val_psnr")) == [1, 2]
 
     # Run again with an edited search space: refused, naming what changed, before Ray starts.
     edited = write_spec(tmp_path, spec.read_text().replace("min: 0.01, max: 0.5", "min: 0.02, max: 0.5"), "edited.yaml")
@@ -191,18 +193,18 @@ def test_a_killed_sweep_resumes_and_accounts_for_every_trial_once(tmp_path, prep
 
     assert "with 'chromasweep: {warm_start_from: tiny}' to start from what this one learned" in proc.stderr
 
-    # A raised run_cap is the one edit a sweep takes: its four trials stay as they are, a fifth is drawn.
-    raised = write_spec(tmp_path, spec.read_text().replace("run_cap: 4", "run_cap: 5"), "raised.yaml")
+    # A raised run_cap is the one edit a sweep takes: its three trials stay as they are, a fourth is drawn.
+    raised = write_spec(tmp_path, spec.read_text().replace("run_cap: 3", "run_cap: 4"), "raised.yaml")
     proc = sweep(raised, "--storage", storage)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "run_cap 4 -> 5: sweep tiny goes on to 5 trials" in proc.stdout
+    assert "run_cap 3 -> 4: sweep tiny goes on to 4 trials" in proc.stdout
     extended = table(proc.stdout)
-    assert len(extended) == 5 and rows.keys() < extended.keys()
+    assert len(extended) == 4 and rows.keys() < extended.keys()
     assert all(status is RunStatus.FINISHED for status, _, _ in extended.values())
     for trial, mtime in finished_before.items():
         assert (trials / trial / MODEL_DIR / MODEL_FILE).stat().st_mtime == mtime
     (parent,) = client.search_runs([parents[0].info.experiment_id], "tags.`chromasweep.kind` = 'sweep'")
-    assert parent.data.tags["chromasweep.run_cap"] == "5" and parent.data.params["run_cap"] == "4"
+    assert parent.data.tags["chromasweep.run_cap"] == "4" and parent.data.params["run_cap"] == "3"
 
 
 def test_a_checkpoint_counts_once_complete_and_only_the_newest_are_kept(tmp_path):
