@@ -113,10 +113,11 @@ def mlflow_ui_running(uri: str, cwd: Path, port: int | None = None):
     # A file, not a pipe: nobody reads a pipe while the server runs, and a full one (its access log,
     # under load) blocks the server.
     log = Path(cwd) / f"mlflow-server-{port}.log"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "chromasweep.cli", "ui", "--port", str(port), "--tracking-uri", uri],
-        cwd=cwd, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+    with log.open("ab") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "chromasweep.cli", "ui", "--port", str(port), "--tracking-uri", uri],
+            cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     try:

@@ -101,7 +101,6 @@ class PlacementWatch(threading.Thread):
 
     def __enter__(self):
         # Actors of earlier jobs on this cluster (the module's other test) are not this job's.
-        self.before: dict[str, set[str]] = {}
         self.list_once()
         self.before = {name: set(actors) for name, actors in self.seen.items()}
         self.seen = {name: {} for name in self.seen}

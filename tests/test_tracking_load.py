@@ -12,6 +12,7 @@ from conftest import mlflow_ui_running
 from mlflow import MlflowClient
 
 from colorize_core.metric_registry import REGISTRY
+from sweeps.naming import trial_name
 from tracking.store import connect, experiment_id
 from tracking.trial_run import KIND_TAG, SAMPLES_DIR
 
@@ -26,10 +27,13 @@ def load(uri: str, cwd: Path) -> tuple[int, float]:
     eid = experiment_id(client, "load")
     parent = client.create_run(eid, run_name="load", tags={KIND_TAG: "sweep"}).info.run_id
     started = time.monotonic()
-    names = [f"trial-{i:02d}" for i in range(LOGGERS)]
-    logs = {name: cwd / f"{name}-{len(uri)}.log" for name in names}  # files: a full pipe would block a logger
-    loggers = [subprocess.Popen([sys.executable, str(LOGGER), uri, eid, parent, name, str(SECONDS)], cwd=cwd,
-                                stdout=logs[name].open("w"), stderr=subprocess.STDOUT) for name in names]  # fmt: skip
+    names = [trial_name(f"{i:02d}") for i in range(LOGGERS)]
+    logs = {name: cwd / f"{name}.log" for name in names}  # files: a full pipe would block a logger
+    loggers = []
+    for name in names:
+        with logs[name].open("w") as out:
+            loggers.append(subprocess.Popen([sys.executable, str(LOGGER), uri, eid, parent, name, str(SECONDS)],
+                                            cwd=cwd, stdout=out, stderr=subprocess.STDOUT))  # fmt: skip
     polls = 0
     while any(p.poll() is None for p in loggers):
         client.search_runs([eid], f"tags.`mlflow.parentRunId` = '{parent}'")

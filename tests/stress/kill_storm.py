@@ -26,6 +26,9 @@ import sys
 import time
 from pathlib import Path
 
+from colorize_core.status import RunStatus
+from tracking.trial_run import KIND_TAG, STATUS_TAG
+
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = """
 name: {name}
@@ -40,19 +43,21 @@ chromasweep:
   seed: 0
   budget: {{max_concurrent: 1, epochs_per_trial: {epochs}}}
 """
+ERROR_LINE = re.compile(r"^\w[\w.]*(Error|Exception)\b")  # the last line of a Python traceback
 
 
 def start(spec: Path, storage: Path, log: Path, env: dict, resume: bool) -> subprocess.Popen:
     command = [sys.executable, "-m", "chromasweep.cli", "sweep", str(spec), "--storage", str(storage)]
-    return subprocess.Popen(command + (["--resume"] if resume else []), stdout=log.open("w"), stderr=subprocess.STDOUT,
-                            env=env, start_new_session=True)  # fmt: skip
+    with log.open("w") as out:
+        return subprocess.Popen(command + (["--resume"] if resume else []), stdout=out, stderr=subprocess.STDOUT,
+                                env=env, start_new_session=True)  # fmt: skip
 
 
 def last_traceback_line(text: str) -> str | None:
     if "Traceback" not in text:
         return None
     tail = text[text.rindex("Traceback"):].splitlines()
-    errors = [line for line in tail if re.match(r"^\w[\w.]*(Error|Exception)\b", line)]
+    errors = [line for line in tail if ERROR_LINE.match(line)]
     return errors[0] if errors else tail[-1]
 
 
@@ -84,7 +89,7 @@ def run_storm(args, name: str, kills: int, env: dict) -> dict:
         attempt += 1
         if not killed and (driver.returncode == 0 or attempt >= kills + 5):
             break  # the end; a resume that failed is counted and tried again (a few times at most)
-    return {"events": events, "seconds": time.monotonic() - started, "final_log": text, "spec": spec}
+    return {"events": events, "seconds": time.monotonic() - started, "final_log": text}
 
 
 def check(uri: str, name: str, trials: int, epochs: int) -> dict:
@@ -93,9 +98,9 @@ def check(uri: str, name: str, trials: int, epochs: int) -> dict:
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name(name)
     runs = client.search_runs([experiment.experiment_id], max_results=1000)
-    parents = [r for r in runs if r.data.tags.get("chromasweep.kind") == "sweep"]
-    children = [r for r in runs if r.data.tags.get("chromasweep.kind") == "trial"]
-    tagged_lost = [r for r in children if r.data.tags.get("chromasweep.status", "").startswith("lost")]
+    parents = [r for r in runs if r.data.tags.get(KIND_TAG) == "sweep"]
+    children = [r for r in runs if r.data.tags.get(KIND_TAG) == "trial"]
+    tagged_lost = [r for r in children if r.data.tags.get(STATUS_TAG, "").startswith("lost")]
     kept = [r for r in children if r not in tagged_lost]
     names = [r.info.run_name for r in kept]
     bad_history = {}
@@ -143,7 +148,7 @@ def main() -> int:
     tracebacks = [e for e in events if e["traceback"]]
     failed_resumes = [e for e in events if not e["killed"] and e["returncode"] != 0]
     table = storm["final_log"].split("sorted by", 1)[-1]
-    finished_rows = len(re.findall(r"^[0-9a-f]{8}\s+finished\s", table, re.MULTILINE))
+    finished_rows = len(re.findall(rf"^[0-9a-f]{{8}}\s+{RunStatus.FINISHED}\s", table, re.MULTILINE))
 
     print(f"\nkills survived: {kills} (resumes that failed and were retried: {len(failed_resumes)})")
     print(f"final table: {finished_rows} of {args.trials} trials finished")
@@ -155,7 +160,7 @@ def main() -> int:
         f"\n  attempt {e['attempt']}: {e['traceback']}" for e in tracebacks))  # fmt: skip
     # With the live table on, Ray's, Tune's and the trials' output (tracebacks too) goes to the sweep's log.
     console = (args.out / "storage" / "storm" / "console.log").read_text(errors="replace")
-    errors = sorted({line for line in console.splitlines() if re.match(r"^\w[\w.]*(Error|Exception)\b", line)})
+    errors = sorted({line for line in console.splitlines() if ERROR_LINE.match(line)})
     print(f"tracebacks in the sweep's console.log (all {len(events)} drivers): {console.count('Traceback')}"
           + "".join(f"\n  {line}" for line in errors[:10])
           + (f"; Tune's restore traceback (actor_manager._actor_task_resolved): {console.count('_actor_task_resolved')}"))
