@@ -1,4 +1,4 @@
-"""``python -m benchmarks [NAME ...] [--quick | --smoke]``: run the benchmarks, print a table, write RESULTS.md.
+"""``python -m benchmarks [NAME ...] [--quick | --smoke] [--allow-load]``: run the benchmarks, print a table, write RESULTS.md.
 
 Names: step, profile, pipeline, search, search_wide, orchestration, gpu (default: all). Each benchmark runs in its own
 Python process (TensorFlow, Ray and memory start clean), hands its figures back as JSON, and the
@@ -6,6 +6,12 @@ results are merged into ``benchmarks/results.json``, so running one benchmark up
 of ``benchmarks/RESULTS.md`` and keeps the others. The figures are not part of CI's pass/fail;
 ``--smoke`` is: every benchmark's code once at a toy size (about 2 minutes on 2 cores), nothing
 written, exit status 1 if any benchmark failed, with its log.
+
+A full or quick run refuses to start a benchmark (exit status 2) while the machine's 1-minute load
+is above its core count; ``--allow-load`` runs it anyway and flags its section. Hand-written readings
+are tied to one run of one section: ``python -m benchmarks --reading KEY FILE`` attaches FILE's text
+to KEY's current run (``_general`` for a dated note at the end), and a reading is no longer printed
+once its section has been re-run.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 NAMES = ["step", "profile", "pipeline", "search", "search_wide", "orchestration", "gpu"]
-KEEP_START, KEEP_END = "<!-- reading:start -->", "<!-- reading:end -->"
+GENERAL = "_general"  # readings key of the dated hand note at the end of RESULTS.md
 SMOKE_LOG_LINES = 150  # of a failed benchmark's log, printed by --smoke
 SMOKE_TIMEOUT_S = 240  # a benchmark still running after this long in --smoke is stopped and failed
 # --smoke runs these side by side, each lane one benchmark after another: the sweeps (each starts
@@ -142,48 +148,73 @@ def smoke_problems(name: str, section: dict, ok: bool, log: Path) -> list[str]:
     return []
 
 
-def print_table(sections: list[dict]) -> None:
+def load_warning(run: dict) -> str:
+    """The loud line a section's run carries when the load at its start was above the core count:
+    the flag ``--allow-load`` stored, or, for a run from before the load check, one read from the
+    load average it recorded. Empty when the load was within the cores, or nothing was measured."""
+    if not run.get("section", {}).get("figures"):  # a skipped section has no timings to taint
+        return ""
+    if run.get("load_flag"):
+        return f"Warning: {run['load_flag']} (run with --allow-load)."
+    m = run.get("machine", {})
+    try:
+        load, cores = float(m["load_at_start"].split()[0]), int(m["cores"])
+    except (KeyError, ValueError, IndexError):
+        return ""
+    if load <= cores:
+        return ""
+    return (f"Warning: load average {load:.2f} at start on {cores} cores: timings shared the machine with "
+            "other work (this run predates the load check, so it was neither refused nor flagged then).")  # fmt: skip
+
+
+def _ci_cell(v) -> str:
+    from benchmarks.common import MIN_PAIRS
+
+    ci = v.ci(2)
+    # An interval from a handful of pairs is rough; the reader should see that in the cell.
+    return f"{ci} (n<{MIN_PAIRS})" if ci and len(v.samples) < MIN_PAIRS else ci
+
+
+def print_table(sections: list[dict], runs: list[dict] | None = None) -> None:
+    """Print sections (and, where ``runs`` is given, each run's load warning under its title)."""
     from benchmarks.common import Section
 
+    warnings = [load_warning(r) for r in runs] if runs else [""] * len(sections)
     try:
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
     except ImportError:  # plain aligned text
-        for d in sections:
+        for d, warn in zip(sections, warnings):
             s = Section.from_json(d)
             print(f"\n{s.title}")
+            if warn:
+                print(f"  !!! {warn.upper()}")
             for f in s.figures:
-                print(f"  {f.name:70s} {f.value.fmt(f.digits):>30s} {f.unit}")
+                print(f"  {f.name:70s} {f.value.fmt(f.digits):>40s} {f.unit}")
             for g in s.goals:
                 print(f"  GOAL {'met   ' if g.met else 'MISSED'} {g.text}: {g.detail}")
             if s.skipped:
                 print(f"  skipped: {s.skipped}")
         return
     console = Console(width=160)
-    for d in sections:
+    for d, warn in zip(sections, warnings):
         s = Section.from_json(d)
-        t = Table(title=s.title, title_justify="left", show_lines=False)
+        t = Table(title=s.title, title_justify="left", show_lines=False, caption=escape(warn) if warn else None,
+                  caption_justify="left", caption_style="bold red")  # fmt: skip
         for col, kw in (("figure", {}), ("median", {"justify": "right"}), ("spread (min-max)", {"justify": "right"}),
-                        ("n", {"justify": "right"}), ("unit", {}), ("note", {"overflow": "fold"})):  # fmt: skip
+                        ("95% CI", {"justify": "right"}), ("n", {"justify": "right"}), ("unit", {}),
+                        ("note", {"overflow": "fold"})):  # fmt: skip
             t.add_column(col, **kw)
+        if warn:  # above the table too, so it is seen before the figures
+            console.print(f"[bold red]{escape(warn)}[/bold red]")
         for f in s.figures:
             v = f.value
-            spread = v.spread(f.digits)
-            t.add_row(
-                f.name,
-                f"{v.median:.{f.digits}f}",
-                spread,
-                str(len(v.samples)),
-                f.unit,
-                f.note,
-            )
+            t.add_row(f.name, f"{v.median:.{f.digits}f}", v.spread(f.digits), _ci_cell(v), str(len(v.samples)),
+                      f.unit, f.note)  # fmt: skip
         console.print(t)
         for g in s.goals:
-            mark = (
-                "[green]met[/green]"
-                if g.met
-                else ("[red]MISSED[/red]" if g.met is False else "n/a")
-            )
+            mark = "[green]met[/green]" if g.met else ("[red]MISSED[/red]" if g.met is False else "n/a")
             console.print(f"  goal {mark}: {g.text} -- {g.detail}")
         for n in s.notes:
             console.print(f"  note: {n}")
@@ -191,19 +222,58 @@ def print_table(sections: list[dict]) -> None:
             console.print(f"  skipped: {s.skipped}")
 
 
+def header() -> list[str]:
+    from benchmarks.common import MIN_PAIRS
+
+    return ["# Benchmarks", "",
+            ("Generated by `python -m benchmarks` from `results.json` (see the README's Benchmarks section); "
+             "not part of CI. Each section is the latest run of one benchmark, with its date, machine, versions "
+             "and the load average recorded at its start; sections can come from different runs and machines. "
+             "Every figure is the median of its repeats, with their spread (min-max) and count n; n=1 is one "
+             "measurement, with no spread. Where two sides are compared, their repeats are interleaved "
+             "(a, b, a, b, ...) and ratios are taken pair by pair, each pair from neighbouring repeats. The "
+             "95% CI column is a percentile bootstrap of the median of such paired ratios (pairs resampled "
+             f"together); it is empty where a figure has none, and marked n<{MIN_PAIRS} where it rests on fewer "
+             f"than {MIN_PAIRS} pairs, which makes it rough. A benchmark is refused when the 1-minute load "
+             "average at its start is above the core count, unless run with `--allow-load`, which puts a "
+             "warning under its title; runs from before that check carry the same warning when the load they "
+             "recorded was above the cores. Goal lines and the closing note are generated from the figures; "
+             "text written by hand is printed only under the run it was written about, with that run's date."),
+            ""]  # fmt: skip
+
+
+def summary_line(s) -> str:
+    """One generated line on what a section's figures can bear."""
+    if not s.figures and not s.goals:
+        return ""
+    met = sum(g.met is True for g in s.goals)
+    missed = sum(g.met is False for g in s.goals)
+    na = sum(g.met is None for g in s.goals)
+    single = sum(len(f.value.samples) == 1 for f in s.figures)
+    with_ci = sum(f.value.interval is not None for f in s.figures)
+    parts = []
+    if s.goals:
+        parts.append(f"goals {met} met, {missed} missed" + (f", {na} not measurable" if na else ""))
+    if s.figures:
+        parts.append(f"{single} of {len(s.figures)} figures are a single measurement (n=1)")
+        parts.append(f"{with_ci} carry a 95% CI")
+    return "- Summary (generated from this run): " + "; ".join(parts) + "."
+
+
 def render(results: dict) -> str:
     from benchmarks.common import Section
 
-    lines = ["# Benchmarks", "",
-             ("Generated by `python -m benchmarks` (see the README's Benchmarks section); not part of CI. "
-              "Every figure is the median of repeats with its spread (min-max) and count; ratios are taken "
-              "pairwise between neighbouring, interleaved repeats of the two sides."), ""]  # fmt: skip
+    lines = header()
+    readings = results.get("readings", {})
     for key in NAMES:
         if key not in results["sections"]:
             continue
         run = results["sections"][key]
         s = Section.from_json(run["section"])
         lines += [f"## {s.title}", ""]
+        warn = load_warning(run)
+        if warn:
+            lines += [f"**{warn}**", ""]
         m, v = run["machine"], run["versions"]
         lines.append(f"Run {run['date']} ({'--quick' if run['quick'] else 'full'}), {s.seconds:.0f} s. "
                      f"Machine: {m['cpu']}, {m['cores']} cores ({m['cpu_flags']}), {m['memory']} RAM, "
@@ -212,62 +282,95 @@ def render(results: dict) -> str:
         lines += ["", s.setup, ""]
         if s.figures:
             lines += [
-                "| figure | median | spread (min-max) | n | unit | note |",
-                "| --- | ---: | ---: | ---: | --- | --- |",
+                "| figure | median | spread (min-max) | 95% CI | n | unit | note |",
+                "| --- | ---: | ---: | ---: | ---: | --- | --- |",
             ]
             for f in s.figures:
                 val = f.value
-                spread = val.spread(f.digits)
-                lines.append(
-                    f"| {f.name} | {val.median:.{f.digits}f} | {spread} | {len(val.samples)} | {f.unit} | {f.note} |"
-                )
+                lines.append(f"| {f.name} | {val.median:.{f.digits}f} | {val.spread(f.digits)} | {_ci_cell(val)} "
+                             f"| {len(val.samples)} | {f.unit} | {f.note} |")  # fmt: skip
             lines.append("")
         for g in s.goals:
             mark = "met" if g.met else ("**missed**" if g.met is False else "n/a")
             lines.append(f"- Goal {mark}: {g.text} ({g.detail})")
         for n in s.notes:
             lines.append(f"- {n}")
+        summary = summary_line(s)
+        if summary:
+            lines.append(summary)
         lines.append("")
-    lines += ["## Closing note", ""]
-    missed = [(results["sections"][k]["section"]["title"], g) for k in NAMES if k in results["sections"]
-              for g in results["sections"][k]["section"].get("goals", []) if g["met"] is False]  # fmt: skip
-    if missed:
-        lines += [
-            f'- Missed: {g["text"]} ({g["detail"]}), in "{t}".' for t, g in missed
-        ]
-    else:
-        lines.append("- Every goal measured here is met.")
-    lines += ["", KEEP_START, results.get("reading", "").strip(), KEEP_END, ""]
+        reading = readings.get(key)
+        if reading and reading.get("run") == run["date"]:
+            lines += [f"**Reading of the run of {run['date']}** (written by hand; dropped when this section "
+                      "is re-run)", "", reading["text"].strip(), ""]  # fmt: skip
+        elif reading:
+            # A reading of an older run would contradict the new figures: say it existed, print none of it.
+            lines += [f"_A hand reading of the run of {reading.get('run', '?')} was dropped: this section was "
+                      f"re-run on {run['date']}._", ""]  # fmt: skip
+    lines += closing(results)
+    general = readings.get(GENERAL)
+    if general and general.get("text", "").strip():
+        lines += ["", f"## Note written by hand on {general.get('date', '?')}", "", general["text"].strip()]
+    lines.append("")
     return "\n".join(lines)
 
 
+def closing(results: dict) -> list[str]:
+    """The closing note: every missed goal, which sections ran on a loaded machine, and on which
+    machines the sections were measured, all from the recorded runs."""
+    secs = results["sections"]
+    keys = [k for k in NAMES if k in secs]
+    lines = ["## Closing note", ""]
+    missed = [(secs[k]["section"]["title"], g) for k in keys for g in secs[k]["section"].get("goals", [])
+              if g["met"] is False]  # fmt: skip
+    if missed:
+        lines += [f'- Missed: {g["text"]} ({g["detail"]}), in "{t}".' for t, g in missed]
+    else:
+        lines.append("- Every goal measured here is met.")
+    loaded = [k for k in keys if load_warning(secs[k])]
+    if loaded:
+        lines.append(f"- Load at start above the core count: {', '.join(loaded)}; their absolute rates are "
+                     "not those of a quiet machine.")  # fmt: skip
+    machines: dict[str, list[str]] = {}
+    for k in keys:
+        m = secs[k]["machine"]
+        machines.setdefault(f"{m['cpu']} ({m['cpu_flags']})", []).append(f"{k} {secs[k]['date'][:10]}")
+    if len(machines) > 1:
+        lines.append("- Sections come from different machines, so absolute rates across them are not comparable: "
+                     + "; ".join(f"{cpu}: {', '.join(ks)}" for cpu, ks in machines.items()) + ".")  # fmt: skip
+    return lines
+
+
+def attach_reading(store: Path, key: str, text: str) -> dict:
+    """Store ``text`` as the hand reading of ``key``'s current run (or, for ``_general``, as a note
+    dated now) in ``store``; returns the results."""
+    results = json.loads(store.read_text()) if store.is_file() else {"sections": {}}
+    if key == GENERAL:
+        entry = {"date": dt.datetime.now().astimezone().isoformat(timespec="seconds"), "text": text}
+    elif key in results["sections"]:
+        entry = {"run": results["sections"][key]["date"], "text": text}
+    else:
+        raise KeyError(f"no recorded run of {key!r} to attach a reading to (recorded: "
+                       f"{', '.join(results['sections']) or 'none'}; or {GENERAL})")  # fmt: skip
+    results.setdefault("readings", {})[key] = entry
+    store.write_text(json.dumps(results, indent=1))
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m benchmarks", description=__doc__.split("\n")[0]
-    )
-    p.add_argument(
-        "names",
-        nargs="*",
-        choices=NAMES + [[]],
-        metavar="NAME",
-        help=f"any of {', '.join(NAMES)}",
-    )
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
+    p.add_argument("names", nargs="*", choices=NAMES + [[]], metavar="NAME", help=f"any of {', '.join(NAMES)}")
     size = p.add_mutually_exclusive_group()
-    size.add_argument(
-        "--quick",
-        action="store_true",
-        help="fewer repeats, smaller batches and sweeps (a few minutes)",
-    )
-    size.add_argument(
-        "--smoke",
-        action="store_true",
-        help="every benchmark once at a toy size (CI); writes nothing, exits 1 if one fails",
-    )
-    p.add_argument(
-        "--results",
-        default=str(HERE / "RESULTS.md"),
-        help="markdown report to (re)write",
-    )
+    size.add_argument("--quick", action="store_true", help="fewer repeats, smaller batches and sweeps (a few minutes)")
+    size.add_argument("--smoke", action="store_true",
+                      help="every benchmark once at a toy size (CI); writes nothing, exits 1 if one fails")  # fmt: skip
+    p.add_argument("--allow-load", action="store_true",
+                   help="run even when the load is above the core count, and flag the section")  # fmt: skip
+    p.add_argument("--reading", nargs=2, metavar=("KEY", "FILE"),
+                   help=f"attach FILE's text as the hand reading of KEY's current run ({GENERAL}: a dated note "
+                        "at the end), re-render, run nothing")  # fmt: skip
+    p.add_argument("--results", default=str(HERE / "RESULTS.md"),
+                   help="markdown report to (re)write; results.json is its sibling")  # fmt: skip
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--json-out", help=argparse.SUPPRESS)
     p.add_argument("--preset", default="full", help=argparse.SUPPRESS)
@@ -275,7 +378,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         return _child(args.child, args.preset, args.json_out)
 
-    from benchmarks.common import FULL, QUICK, SMOKE, machine, versions
+    results_md = Path(args.results)
+    store = results_md.with_name("results.json")
+    if args.reading:
+        key, file = args.reading
+        try:
+            results = attach_reading(store, key, Path(file).read_text())
+        except KeyError as err:
+            p.error(err.args[0])
+        results_md.write_text(render(results))
+        print(f"reading of {key} stored in {store}; wrote {results_md}")
+        return 0
+
+    from benchmarks.common import FULL, QUICK, SMOKE, MachineBusy, check_load, machine, versions
 
     preset = SMOKE if args.smoke else QUICK if args.quick else FULL
     names = args.names or NAMES
@@ -283,29 +398,31 @@ def main(argv: list[str] | None = None) -> int:
     if preset == SMOKE:
         return smoke(names, log_dir)
 
-    started, done = time.perf_counter(), []
-    store = Path(args.results).with_name("results.json")
+    started, done, runs = time.perf_counter(), [], []
     results = json.loads(store.read_text()) if store.is_file() else {"sections": {}}
-    results_md = Path(args.results)
-    if (
-        results_md.is_file() and KEEP_START in results_md.read_text()
-    ):  # hand-written reading of a run
-        text = results_md.read_text()
-        results["reading"] = text.split(KEEP_START, 1)[1].split(KEEP_END, 1)[0]
-    info, vers = machine(), versions()
+    results.pop("reading", None)  # the old kept reading; readings now belong to one run each
+    vers = versions()
     for name in names:
+        try:
+            flag = check_load(args.allow_load)
+        except MachineBusy as err:
+            print(f"not running {name}: {err}", file=sys.stderr)
+            if done:
+                print_table(done, runs)
+            return 2
+        info = machine()  # per benchmark, so the load recorded is this benchmark's start
         section, _ = run_one(name, preset, log_dir)
-        results["sections"][name] = {
-            "section": section, "machine": info, "versions": vers, "quick": preset == QUICK,
-            "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        }  # fmt: skip
+        run = {"section": section, "machine": info, "versions": vers, "quick": preset == QUICK,
+               "date": dt.datetime.now().astimezone().isoformat(timespec="seconds")}  # fmt: skip
+        if flag:
+            run["load_flag"] = flag
+        results["sections"][name] = run
         done.append(section)
+        runs.append(run)
         store.write_text(json.dumps(results, indent=1))
         results_md.write_text(render(results))
-    print_table(done)
-    print(
-        f"\n{len(done)} benchmark(s) in {time.perf_counter() - started:.0f} s; wrote {results_md} (logs in {log_dir})"
-    )
+    print_table(done, runs)
+    print(f"\n{len(done)} benchmark(s) in {time.perf_counter() - started:.0f} s; wrote {results_md} (logs in {log_dir})")
     return 0
 
 

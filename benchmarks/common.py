@@ -26,9 +26,11 @@ TINY_TRIAL = {
 
 @dataclass
 class Stat:
-    """Repeated measurements of one figure: median, spread (min-max) and the samples."""
+    """Repeated measurements of one figure: median, spread (min-max) and the samples; for a paired
+    ratio also the bootstrap 95% interval of its median (``paired_ratio``)."""
 
     samples: list[float]
+    interval: tuple[float, float] | None = None
 
     @property
     def median(self) -> float:
@@ -46,12 +48,17 @@ class Stat:
         """min-max, or empty for a single sample."""
         return f"{self.low:.{digits}f}-{self.high:.{digits}f}" if len(self.samples) > 1 else ""
 
+    def ci(self, digits: int = 1) -> str:
+        """The bootstrap 95% interval, or empty where there is none."""
+        return f"{self.interval[0]:.{digits}f}-{self.interval[1]:.{digits}f}" if self.interval else ""
+
     def fmt(self, digits: int = 1) -> str:
         if not self.samples:
             return "n/a"
         if len(self.samples) == 1:
             return f"{self.median:.{digits}f} (n=1)"
-        return f"{self.median:.{digits}f} [{self.low:.{digits}f}-{self.high:.{digits}f}] n={len(self.samples)}"
+        ci = f" 95% CI {self.ci(digits)}" if self.interval else ""
+        return f"{self.median:.{digits}f} [{self.low:.{digits}f}-{self.high:.{digits}f}] n={len(self.samples)}{ci}"
 
 
 @dataclass
@@ -66,7 +73,7 @@ class Figure:
 
     def to_json(self) -> dict:
         d = asdict(self)
-        d["value"] = {"samples": self.value.samples, "median": self.value.median}
+        d["value"] = {"samples": self.value.samples, "median": self.value.median, "interval": self.value.interval}
         return d
 
 
@@ -123,7 +130,7 @@ class Section:
             s.figures.append(
                 Figure(
                     f["name"],
-                    Stat(f["value"]["samples"]),
+                    Stat(f["value"]["samples"], _interval(f["value"].get("interval"))),
                     f["unit"],
                     f.get("note", ""),
                     f.get("digits", 1),
@@ -145,9 +152,47 @@ def shrunk_spec(spec, budget: dict, constants: dict | None = None):
     return spec.changed(changes)
 
 
+def _interval(v) -> tuple[float, float] | None:
+    return (float(v[0]), float(v[1])) if v else None
+
+
 def ratio_samples(a: list[float], b: list[float]) -> list[float]:
     """Pairwise ratios a[i]/b[i] of interleaved repeats: each pair ran back to back."""
-    return [x / y for x, y in zip(a, b) if y]
+    return [x / y for x, y in zip(a, b, strict=True) if y]
+
+
+MIN_PAIRS = 10  # paired repeats a ratio needs before its interval means anything
+
+
+def paired_ratio(a: list[float], b: list[float], resamples: int = 10_000) -> Stat:
+    """The ratios a[i]/b[i] of paired repeats, with a percentile-bootstrap 95% interval of their
+    median (resampling pairs, so each pair's shared moment of the machine stays together)."""
+    import numpy as np
+    from scipy.stats import bootstrap
+
+    ratios = ratio_samples(a, b)
+    if len(ratios) < 2 or len(set(ratios)) < 2:
+        return Stat(ratios)
+    res = bootstrap((np.array(ratios),), np.median, n_resamples=resamples, confidence_level=0.95,
+                    method="percentile", rng=np.random.default_rng(0))  # fmt: skip
+    ci = res.confidence_interval
+    return Stat(ratios, (float(ci.low), float(ci.high)))
+
+
+class MachineBusy(RuntimeError):
+    """The machine's load at the start of a benchmark was above its core count."""
+
+
+def check_load(allow: bool = False) -> str:
+    """The 1-minute load average against the core count: refuses (``MachineBusy``) when the load is
+    above the cores, unless ``allow``, in which case it returns the flag every table then carries."""
+    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    if load <= cores:
+        return ""
+    msg = f"load average {load:.2f} at start on {cores} cores: timings shared the machine with other work"
+    if not allow:
+        raise MachineBusy(f"{msg}; wait for a quiet machine, or pass --allow-load to flag the figures instead")
+    return msg
 
 
 def timed(fn: Callable[[], object]) -> tuple[float, object]:

@@ -71,10 +71,11 @@ def set_precision(mixed: bool) -> str:
     return name
 
 
-def compile_distributed_step(strategy: tf.distribute.Strategy, gan: AdversarialColorizer):
-    """``gan.train_step`` on every replica of ``strategy``, losses summed: the compiled training step."""
+def compile_distributed_step(strategy: tf.distribute.Strategy, gan: AdversarialColorizer, jit_compile: bool = False):
+    """``gan.train_step`` on every replica of ``strategy``, losses summed: the compiled training step.
+    ``jit_compile``: XLA (the benchmarks set it explicitly; training leaves it off)."""
 
-    @tf.function
+    @tf.function(jit_compile=jit_compile)
     def distributed_step(batch):
         per_replica = strategy.run(gan.train_step, args=(batch,))
         # Each replica's losses are already divided by the global batch: their sum is the mean.
