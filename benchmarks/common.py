@@ -179,6 +179,15 @@ def paired_ratio(a: list[float], b: list[float], resamples: int = 10_000) -> Sta
     return Stat(ratios, (float(ci.low), float(ci.high)))
 
 
+def goal(text: str, stat: Stat, target: float) -> Goal:
+    """Met when the median reaches ``target``; the detail says where the interval lies."""
+    kind = "95% CI" if stat.interval else "spread, no interval"
+    lo, hi = stat.interval or (stat.low, stat.high)
+    where = "above" if lo >= target else "below" if hi < target else "contains"
+    detail = f"{stat.median:.2f} ({kind} {lo:.2f}-{hi:.2f}, {where} {target:g}; n={len(stat.samples)})"
+    return Goal(text, stat.median >= target, detail)
+
+
 class MachineBusy(RuntimeError):
     """The machine's load at the start of a benchmark was above its core count."""
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import FULL, QUICK, SMOKE, Goal, Section, Stat, paired_ratio
+from benchmarks.common import FULL, QUICK, SMOKE, Section, Stat, goal, paired_ratio
 from benchmarks.flops import forward_flops, step_flops
 
 FLOAT32, MIXED = "float32", "mixed"  # mixed: trainer.set_precision(True)'s policy for this device
@@ -345,13 +345,6 @@ def interleaved(sides: dict[str, Side], batches, steps: int, repeats: int, betwe
         if between:
             between()
     return ips
-
-
-def goal(text: str, stat: Stat, target: float) -> Goal:
-    """Met when the median reaches ``target``; the detail says where the interval lies."""
-    lo, hi = stat.interval or (stat.low, stat.high)
-    where = "interval above" if lo >= target else "interval below" if hi < target else "interval contains"
-    return Goal(text, stat.median >= target, f"{stat.median:.2f} (95% CI {lo:.2f}-{hi:.2f}, {where} {target:g}; n={len(stat.samples)})")
 
 
 def run(preset: str = FULL, sizes: list[str] | None = None) -> Section:
