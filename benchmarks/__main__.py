@@ -307,6 +307,9 @@ def render(results: dict) -> str:
             # A reading of an older run would contradict the new figures: say it existed, print none of it.
             lines += [f"_A hand reading of the run of {reading.get('run', '?')} was dropped: this section was "
                       f"re-run on {run['date']}._", ""]  # fmt: skip
+    from benchmarks.on_paper import estimate
+
+    lines += estimate(results["sections"])
     lines += closing(results)
     general = readings.get(GENERAL)
     if general and general.get("text", "").strip():
