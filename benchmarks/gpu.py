@@ -129,7 +129,7 @@ def _pipeline_against_memory(section: Section, c: Case) -> None:
                               "1.0: the pipeline keeps up", 2)  # fmt: skip
     section.notes.append(
         f"Fed by the real pipeline the step runs at {ratio.median:.2f} of its in-memory rate"
-        + (" (95% CI {:.2f}-{:.2f})".format(*ratio.interval) if ratio.interval else "")
+        + (f" (95% CI {ratio.ci(2)})" if ratio.interval else "")
         + f", on {_cores()} CPU cores."
     )
 
