@@ -15,6 +15,7 @@ device there is (the CPU here); full and quick presets need a GPU and say so wit
 from __future__ import annotations
 
 import itertools
+import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -80,9 +81,7 @@ def run(preset: str = FULL) -> Section:
             "port": step.build_port(*shape, teacher, precision, xla),
         }
         batches = step.real_batches(c.image_size, batch, 4)
-        for side in sides.values():
-            for i in range(c.warmup):
-                side.run(batches[i % len(batches)])
+        step.warm_up(sides, batches, c.warmup)
         ips = step.interleaved(sides, batches, c.steps, c.repeats)
         for name, samples in ips.items():
             section.add(f"{label}: {name}", samples, "img/s", "", 1)
@@ -118,9 +117,7 @@ def _pipeline_against_memory(section: Section, c: Case) -> None:
     fed = step.Side(run=lambda _: ours.run(next(stream)))
     batches = step.real_batches(c.image_size, batch, 4)
     sides = {"in memory": ours, "pipeline": fed}
-    for side in sides.values():
-        for i in range(c.warmup):
-            side.run(batches[i % len(batches)])
+    step.warm_up(sides, batches, c.warmup)
     ips = step.interleaved(sides, batches, c.steps, c.repeats)
     tag = f"ours (labels, default), batch {batch}, mixed, XLA off"
     for name, samples in ips.items():
@@ -130,11 +127,5 @@ def _pipeline_against_memory(section: Section, c: Case) -> None:
     section.notes.append(
         f"Fed by the real pipeline the step runs at {ratio.median:.2f} of its in-memory rate"
         + (f" (95% CI {ratio.ci(2)})" if ratio.interval else "")
-        + f", on {_cores()} CPU cores."
+        + f", on {os.cpu_count()} CPU cores."
     )
-
-
-def _cores() -> int:
-    import os
-
-    return os.cpu_count() or 1

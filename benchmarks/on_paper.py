@@ -9,7 +9,8 @@ per core (benchmark 2, 224 px). Nothing here is measured on a GPU: benchmark 5 i
 from __future__ import annotations
 
 import re
-import statistics
+
+from benchmarks.common import Stat
 
 # Dense (no sparsity) peaks from NVIDIA's datasheets, TFLOP/s: float32 on the CUDA cores, and
 # bf16/fp16 on the tensor cores (what mixed precision uses).
@@ -23,7 +24,7 @@ _FLOPS = re.compile(r"^full \(224px.*\): (ours \((?:labels, default|teacher)\)) 
 
 
 def _median(figure: dict) -> float:
-    return statistics.median(figure["value"]["samples"])
+    return Stat(figure["value"]["samples"]).median
 
 
 def estimate(sections: dict) -> list[str]:

@@ -335,6 +335,17 @@ def time_steps(side: Side, batches, steps: int) -> float:
     return time.perf_counter() - t
 
 
+def warm_up(sides: dict[str, Side], batches, steps: int) -> dict[str, float]:
+    """Untimed first calls (tracing) on every side; the seconds each side spent."""
+    spent = {}
+    for label, side in sides.items():
+        t0 = time.perf_counter()
+        for i in range(steps):
+            side.run(batches[i % len(batches)])
+        spent[label] = time.perf_counter() - t0
+    return spent
+
+
 def interleaved(sides: dict[str, Side], batches, steps: int, repeats: int, between=None) -> dict[str, list[float]]:
     """Images/s of every side per repeat; the order reverses every repeat so drift in the machine
     weighs on each side alike, and ``between()`` (the conv probe) runs after each repeat."""
@@ -392,11 +403,8 @@ def run(preset: str = FULL, sizes: list[str] | None = None) -> Section:
             built[label] = variants[label]()
             build_s[label] = time.perf_counter() - t0
         sides = {label: built[label] for label in variants}
-        for label, side in sides.items():
-            t0 = time.perf_counter()
-            for i in range(warmup):
-                side.run(batches[i % len(batches)])
-            build_s[label] += time.perf_counter() - t0
+        for label, spent in warm_up(sides, batches, warmup).items():
+            build_s[label] += spent
         # Checked on a copy of the weights' state that the timing then continues from: a check is
         # one more step of training, which changes no timing.
         for label in ("ours (teacher)", "port", "port (mixed)"):
