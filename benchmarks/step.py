@@ -467,7 +467,8 @@ def run(preset: str = FULL, sizes: list[str] | None = None) -> Section:
         above = sum(x > 1.0 for x in share.samples)
         if above:
             section.notes.append(f"{name}: {above} of {len(share.samples)} share-of-peak samples are above 1.0: "
-                                 "the conv probe beside them was slowed by other work on the machine")  # fmt: skip
+                                 "the conv probe right after those repeats ran slower than the step's own convolutions, "
+                                 "so the probe is a noisy ceiling; the median and its interval use every sample")  # fmt: skip
         for ours, port in pairs:
             section.goals.append(goal(f"{name}: {ours} >= 2x {port} (same work, same precision)", ratios[ours], 2.0))
         if name == "full":
