@@ -1,6 +1,6 @@
 """``python -m benchmarks [NAME ...] [--quick | --smoke] [--allow-load]``: run the benchmarks, print a table, write RESULTS.md.
 
-Names: step, profile, pipeline, search, search_wide, orchestration, gpu (default: all). Each benchmark runs in its own
+Names: step, profile, pipeline, search, search_wide, orchestration, gpu, host_sync (default: all). Each benchmark runs in its own
 Python process (TensorFlow, Ray and memory start clean), hands its figures back as JSON, and the
 results are merged into ``benchmarks/results.json``, so running one benchmark updates its section
 of ``benchmarks/RESULTS.md`` and keeps the others. The figures are not part of CI's pass/fail;
@@ -28,13 +28,13 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-NAMES = ["step", "profile", "pipeline", "search", "search_wide", "orchestration", "gpu"]
+NAMES = ["step", "profile", "pipeline", "search", "search_wide", "orchestration", "gpu", "host_sync"]
 GENERAL = "_general"  # readings key of the dated hand note at the end of RESULTS.md
 SMOKE_LOG_LINES = 150  # of a failed benchmark's log, printed by --smoke
 SMOKE_TIMEOUT_S = 240  # a benchmark still running after this long in --smoke is stopped and failed
 # --smoke runs these side by side, each lane one benchmark after another: the sweeps (each starts
 # a Ray cluster) in one lane, never two at once; the lanes take about as long as each other.
-SMOKE_LANES = (("search", "orchestration", "search_wide", "profile", "pipeline"), ("step", "gpu"))
+SMOKE_LANES = (("search", "orchestration", "search_wide", "profile", "pipeline"), ("step", "gpu", "host_sync"))
 
 
 def _child(name: str, preset: str, out: str) -> int:

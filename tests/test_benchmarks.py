@@ -9,9 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from benchmarks.__main__ import NAMES
+
 ROOT = Path(__file__).resolve().parents[1]
 RECORDED = [ROOT / "benchmarks" / "RESULTS.md", ROOT / "benchmarks" / "results.json"]
-NAMES = ["step", "profile", "pipeline", "search", "search_wide", "orchestration", "gpu"]
 
 
 def _fingerprint(path: Path) -> tuple[float, str] | None:
