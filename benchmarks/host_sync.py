@@ -55,28 +55,24 @@ def run(preset: str = FULL) -> Section:
         ours = step.build_ours(c.size, c.width, c.batch, 1000, "labels", None)
         batches = [{k: tf.constant(v) for k, v in b.items()} for b in step.real_batches(c.size, c.batch, 4)]
 
-        def every_step(b):
-            return {k: float(v) for k, v in ours.step(b).items()}
+        # Each call is READ_EVERY steps on the same batches; the sides differ only in their reads.
+        def every_step(_):
+            for i in range(READ_EVERY):
+                for v in ours.step(batches[i % len(batches)]).values():
+                    float(v)
 
-        def every_n(first):
+        def every_n(_):
             window = {}
             for i in range(READ_EVERY):
-                out = ours.step(first if i == 0 else batches[i % len(batches)])
+                out = ours.step(batches[i % len(batches)])
                 window = {k: window.get(k, 0.0) + v for k, v in out.items()}
             return {k: float(v) for k, v in window.items()}
 
         sides = {"every step": step.Side(run=every_step), f"every {READ_EVERY}": step.Side(run=every_n)}
         step.warm_up(sides, batches, 1)
-        # interleaved() counts calls: a call of 'every 10' is 10 steps, so it gets a tenth of the calls.
-        ips = {"every step": [], f"every {READ_EVERY}": []}
-        for r in range(c.repeats):
-            order = list(sides) if r % 2 == 0 else list(sides)[::-1]
-            for label in order:
-                calls = c.steps if label == "every step" else c.steps // READ_EVERY
-                t0 = time.perf_counter()
-                for i in range(calls):
-                    sides[label].run(batches[i % len(batches)])
-                ips[label].append(c.steps * c.batch / (time.perf_counter() - t0))
+        # interleaved() counts a call as one step's images; a call here is READ_EVERY steps.
+        calls = step.interleaved(sides, batches, c.steps // READ_EVERY, c.repeats)
+        ips = {label: [x * READ_EVERY for x in samples] for label, samples in calls.items()}
         for label, samples in ips.items():
             section.add(f"{tag}: read {label}", samples, "img/s", f"{c.steps} steps per repeat", 1)
         ratio = section.add(f"{tag}: every {READ_EVERY} / every step",
