@@ -1,14 +1,26 @@
 """Buckets (gs://, s3://) as pyarrow filesystems, the one way the project opens them.
 
 ``STORAGE_EMULATOR_HOST`` (the variable Google's own storage clients read) points gs:// at an
-emulator such as fake-gcs-server, anonymously: the tests use one.
+emulator such as fake-gcs-server, anonymously: the tests use one. TensorFlow's own gs:// filesystem
+cannot follow it (its endpoint is compiled in), so what TensorFlow reads from a bucket is refused
+under an emulator (``check_tensorflow_can_read``) rather than sent to the real Google Cloud.
 """
 
 from __future__ import annotations
 
+import datetime
 import os
 
 import pyarrow.fs as pafs
+
+EMULATOR_VARIABLE = "STORAGE_EMULATOR_HOST"
+# An emulator that stops answering should fail a test in a minute, not after the 15 minutes of
+# retries Google's client allows a real bucket.
+EMULATOR_RETRY_LIMIT = datetime.timedelta(seconds=60)
+
+
+class BucketError(ValueError):
+    """A bucket path that cannot be used as asked."""
 
 
 def is_uri(path: str) -> bool:
@@ -18,9 +30,29 @@ def is_uri(path: str) -> bool:
 
 def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
     """The filesystem holding ``uri`` and the path in it."""
-    emulator = os.environ.get("STORAGE_EMULATOR_HOST")
+    emulator = os.environ.get(EMULATOR_VARIABLE)
     if emulator and uri.startswith("gs://"):
         scheme, _, host = emulator.rpartition("://")
-        fs = pafs.GcsFileSystem(anonymous=True, scheme=scheme or "http", endpoint_override=host)
+        fs = pafs.GcsFileSystem(anonymous=True, scheme=scheme or "http", endpoint_override=host,
+                                retry_time_limit=EMULATOR_RETRY_LIMIT)  # fmt: skip
         return fs, uri.removeprefix("gs://")
     return pafs.FileSystem.from_uri(uri)
+
+
+def ray_storage(storage: str) -> dict:
+    """Ray's ``storage_path`` and ``storage_filesystem`` for ``storage``: a bucket through the
+    filesystem above (so that an emulator is honoured), a local folder as it is."""
+    if not is_uri(storage):
+        return {"storage_path": storage}
+    fs, path = filesystem(storage)
+    return {"storage_path": path, "storage_filesystem": fs}
+
+
+def check_tensorflow_can_read(path: str, what: str) -> None:
+    """Refuse a gs:// ``path`` that TensorFlow would read while an emulator stands in for GCS."""
+    emulator = os.environ.get(EMULATOR_VARIABLE)
+    if emulator and path.startswith("gs://"):
+        raise BucketError(
+            f"{what}: {path}: TensorFlow reads gs:// from Google Cloud Storage itself and cannot be pointed "
+            f"at the emulator {EMULATOR_VARIABLE}={emulator}; copy the data to a local folder to use it here"
+        )

@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 from filelock import FileLock
 
+from colorize_core.buckets import BucketError, check_tensorflow_can_read, is_uri
 from colorize_core.config import DataConfig
 from colorize_core.sample_data import SPLIT_VERSION, build_sample_dataset
 from colorize_core.shards import (
@@ -18,6 +19,7 @@ from colorize_core.shards import (
     read_meta,
     warn_skipped,
 )
+from colorize_core.sources import DatasetError
 
 
 class PreparedDataset(NamedTuple):
@@ -36,6 +38,13 @@ def resolve_dataset(data: DataConfig, seed: int = 0, progress: bool = True) -> P
     into the cache; no source means the bundled sample dataset. A lock makes concurrent workers
     on one node prepare once and share the result.
     """
+    if data.source and is_uri(data.source):
+        meta = read_meta(data.source)  # a bucket holds prepared data only
+        try:
+            check_tensorflow_can_read(data.source, "data.source")
+        except BucketError as err:
+            raise DatasetError(str(err)) from None
+        return PreparedDataset(data.source, meta)
     if data.source and is_prepared(data.source):
         return PreparedDataset(data.source, read_meta(data.source))
     cache = Path(data.cache_dir) if data.cache_dir else default_cache_dir()

@@ -21,7 +21,7 @@ import tensorflow as tf
 from PIL import Image
 
 from colorize_core.inference import Colorizer, UnreadablePhoto, read_image
-from colorize_core.lab import AB_SCALE, lab_to_rgb, rgb_to_lab
+from colorize_core.lab import lab_to_rgb, rgb_to_lab
 from colorize_core.metrics import auc_rebalanced, colorfulness, psnr, ssim
 from colorize_core.sources import DatasetError
 

@@ -19,6 +19,9 @@ import io
 import json
 import logging
 import math
+import os
+import shutil
+import tempfile
 import warnings
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -26,10 +29,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pyarrow.fs as pafs
 import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
+from colorize_core.buckets import filesystem, is_uri
 from colorize_core.sources import Catalog, DatasetError, ImageItem, catalog
 
 log = logging.getLogger(__name__)
@@ -159,19 +164,25 @@ def prepare(
     workers: int = 8,
     progress: bool = True,
 ) -> PreparedMeta:
-    """Check every image of ``source`` and write train/val TFRecord shards and meta.json to ``out``."""
+    """Check every image of ``source`` and write train/val TFRecord shards and meta.json to ``out``
+    (a folder, or a bucket: written here first, then uploaded with meta.json last, so that a folder
+    with meta.json is always whole)."""
+    if is_uri(out):
+        with tempfile.TemporaryDirectory(prefix="chromasweep-prepare-") as local:
+            meta = prepare(source, local, val_fraction, seed, workers, progress)
+            _upload(local, out)
+        return meta
     cat: Catalog = catalog(source, val_fraction, seed)
     if not cat.train:
         raise DatasetError(f"{source}: no training images found ({cat.layout} layout)")
-    tf.io.gfile.makedirs(out)
+    Path(out).mkdir(parents=True, exist_ok=True)
     skipped: list[Skipped] = []
     shards, counts = {}, {}
     for split, items in (("train", cat.train), ("val", cat.val)):
         if items:
             shards[split], counts[split] = _write_split(split, items, out, skipped, workers, progress)
     meta = PreparedMeta(str(source), cat.layout, cat.class_names, counts, shards, skipped)
-    with tf.io.gfile.GFile(f"{out}/{META_FILE}", "w") as f:
-        json.dump(asdict(meta), f, indent=1)
+    Path(out, META_FILE).write_text(json.dumps(asdict(meta), indent=1))
     if skipped:
         warn_skipped(meta)
     if counts.get("train", 0) == 0:
@@ -194,15 +205,34 @@ def warn_skipped(meta: PreparedMeta, show: int = 20) -> None:
     )
 
 
+def _upload(local: str, uri: str) -> None:
+    fs, path = filesystem(uri)
+    fs.create_dir(path)
+    for name in sorted(os.listdir(local), key=lambda n: n == META_FILE):  # meta.json last
+        with open(os.path.join(local, name), "rb") as src, fs.open_output_stream(f"{path}/{name}") as dst:
+            shutil.copyfileobj(src, dst, 8 << 20)
+
+
+def _meta_text(prepared: str) -> str | None:
+    """meta.json of ``prepared`` (a folder or a bucket URI), or None if it has none."""
+    if not is_uri(prepared):
+        path = Path(prepared, META_FILE)
+        return path.read_text() if path.is_file() else None
+    fs, path = filesystem(f"{prepared.rstrip('/')}/{META_FILE}")
+    if fs.get_file_info(path).type != pafs.FileType.File:
+        return None
+    with fs.open_input_stream(path) as f:
+        return f.read().decode()
+
+
 def read_meta(prepared: str) -> PreparedMeta:
-    path = f"{prepared}/{META_FILE}"
-    if not tf.io.gfile.exists(path):
+    text = _meta_text(prepared)
+    if text is None:
         raise DatasetError(f"{prepared}: no {META_FILE}; not a folder written by 'chromasweep data prepare'")
-    with tf.io.gfile.GFile(path) as f:
-        raw = json.load(f)
+    raw = json.loads(text)
     raw["skipped"] = [Skipped(**s) for s in raw.get("skipped", [])]
     return PreparedMeta(**raw)
 
 
 def is_prepared(path: str) -> bool:
-    return tf.io.gfile.exists(f"{path}/{META_FILE}")
+    return _meta_text(path) is not None

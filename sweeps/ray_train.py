@@ -25,7 +25,7 @@ from ray.train import FailureConfig, RunConfig, ScalingConfig
 
 from colorize_core.config import TrainConfig, check_batch_split, replicas
 from colorize_core.weights import check_sources, is_named
-from colorize_core.buckets import is_uri
+from colorize_core.buckets import is_uri, ray_storage
 from sweeps.checkpoint_store import CheckpointStore
 from sweeps.worker_loop import RunResult, read_result, run_worker
 
@@ -121,7 +121,7 @@ def build_trainer(
         ),
         run_config=RunConfig(
             name=config.name,
-            storage_path=storage,
+            **ray_storage(storage),
             callbacks=callbacks or [],
             failure_config=FailureConfig(
                 max_failures=max_failures,

@@ -34,7 +34,7 @@ from ray.tune.search.optuna import OptunaSearch
 from colorize_core.config import TrainConfig
 from colorize_core.status import RunStatus
 from colorize_core.weights import WEIGHT_KEYS, check_searched, check_sources
-from colorize_core.buckets import is_uri
+from colorize_core.buckets import is_uri, ray_storage
 from sweeps.checkpoint_store import CheckpointStore
 from sweeps.naming import trial_name
 from sweeps.plan import TRIAL_CAP, changed_keys, raised_cap, record, sampler, search_space
@@ -380,11 +380,18 @@ def _open_parent(spec: SweepSpec, tracking_uri: str, experiment: str, restoring:
     return parent
 
 
+def _restore_path(experiment: str) -> dict:
+    """Tune's ``path`` and ``storage_filesystem`` for a sweep's folder (``Tuner.restore``'s names)."""
+    found = ray_storage(experiment)
+    return {"path": found.pop("storage_path"), **found}
+
+
 def _tuner(spec: SweepSpec, trainable, storage: str, experiment: str, restoring: bool, callbacks: list, say,
            evaluated: list[tuple[dict, float]]) -> tune.Tuner:  # fmt: skip
     if restoring:
         say(f"resuming sweep {spec.name} from {experiment}")
-        return tune.Tuner.restore(experiment, trainable=trainable, resume_unfinished=True, restart_errored=False)
+        return tune.Tuner.restore(**_restore_path(experiment), trainable=trainable, resume_unfinished=True,
+                                  restart_errored=False)  # fmt: skip
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
@@ -396,7 +403,7 @@ def _tuner(spec: SweepSpec, trainable, storage: str, experiment: str, restoring:
             reuse_actors=runs_in_trial(spec),
         ),
         run_config=tune.RunConfig(
-            name=spec.name, storage_path=storage, callbacks=callbacks,
+            name=spec.name, **ray_storage(storage), callbacks=callbacks,
             failure_config=tune.FailureConfig(max_failures=TRIAL_RESTARTS if runs_in_trial(spec) else 0),
         ),
     )  # fmt: skip
@@ -420,7 +427,7 @@ def _run_held(spec: SweepSpec, shared: TrainConfig, storage: str, experiment: st
               tracking_uri: str | None, spec_yaml: str, console: SweepConsole | None) -> SweepOutcome:  # fmt: skip
     """``run_sweep``'s work, while this driver holds the sweep."""
     trials_storage = f"{experiment}/trials"
-    restoring = (resume or is_uri(experiment) or Path(experiment).is_dir()) and tune.Tuner.can_restore(experiment)
+    restoring = (resume or is_uri(experiment) or Path(experiment).is_dir()) and tune.Tuner.can_restore(**_restore_path(experiment))
     folder = CheckpointStore(experiment, keep=1)
     kept = folder.read_json(SPEC_RECORD) if restoring else None
     extended = restoring and check_unchanged(spec, kept, folder.location(SPEC_RECORD))

