@@ -10,6 +10,11 @@ from __future__ import annotations
 
 import datetime
 import os
+import posixpath
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pyarrow.fs as pafs
 
@@ -56,3 +61,21 @@ def check_tensorflow_can_read(path: str, what: str) -> None:
             f"{what}: {path}: TensorFlow reads gs:// from Google Cloud Storage itself and cannot be pointed "
             f"at the emulator {EMULATOR_VARIABLE}={emulator}; copy the data to a local folder to use it here"
         )
+
+
+@contextmanager
+def fetched(uri: str) -> Iterator[str]:
+    """A local copy of the file or folder at ``uri``, for as long as the context lasts."""
+    fs, path = filesystem(uri)
+    kind = fs.get_file_info(path).type
+    if kind == pafs.FileType.NotFound:
+        raise FileNotFoundError(f"{uri}: not found")
+    with tempfile.TemporaryDirectory(prefix="chromasweep-fetched-") as local:
+        target = os.path.join(local, posixpath.basename(path.rstrip("/")))
+        if kind == pafs.FileType.Directory:
+            os.mkdir(target)
+            pafs.copy_files(path, target, source_filesystem=fs)
+        else:
+            with fs.open_input_stream(path) as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst, 8 << 20)
+        yield target

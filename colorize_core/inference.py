@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from colorize_core.buckets import fetched, is_uri
 from colorize_core.lab import AB_SCALE, lab_to_rgb, normalize_lab, rgb_to_lab
 from colorize_core.metrics import predicted_ab
 from colorize_core.cic import AnnealedMeanAB  # noqa: F401  registers the custom layers for loading
@@ -31,7 +32,11 @@ class Colorizer:
 
     @classmethod
     def load(cls, path: str | Path) -> "Colorizer":
-        """From an exported model folder (generator.keras + colorizer.json) or a .keras file."""
+        """From an exported model folder (generator.keras + colorizer.json) or a .keras file, local or
+        in a bucket (gs://...)."""
+        if is_uri(str(path)):
+            with fetched(str(path)) as local:
+                return cls.load(local)
         path = Path(path)
         model_file = path / MODEL_FILE if path.is_dir() else path
         if not model_file.is_file():

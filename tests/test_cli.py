@@ -30,7 +30,7 @@ def trained_model(prepared_sample, tmp_path_factory):
         f"data:\n  source: {prepared_sample}\n  batch_size: 8\n"
         "model:\n  image_size: 64\n  width: 0.25\n"
     )
-    # In-process, sparing a Ray start: the Ray path is test_a_run_started_in_process_continues_through_ray's.
+    # In-process, sparing a Ray start: the Ray path is test_a_run_killed_in_process_continues_through_ray_in_one_bucket_layout's.
     proc = run("train", "--config", config, "--out-dir", out, "--in-process")
     assert "epoch 1/1" in proc.stdout and "val PSNR" in proc.stdout
     model = out / "tiny" / MODEL_DIR
@@ -38,20 +38,41 @@ def trained_model(prepared_sample, tmp_path_factory):
     return model
 
 
-def test_a_run_started_in_process_continues_through_ray_in_one_layout(prepared_sample, tmp_path, isolated_tracking):
+def test_a_run_killed_in_process_continues_through_ray_in_one_bucket_layout(prepared_sample, tmp_path, isolated_tracking,
+                                                                           bucket):  # fmt: skip
+    """Storage in a bucket (a GCS emulator): killed in process after its first checkpoint, continued
+    through Ray Train from that checkpoint, then colorizing with the model straight from the bucket."""
+    import json
+    import signal
+    import time
+
+    from sweeps.checkpoint_store import METRICS_LOG, CheckpointStore
+
     config = tmp_path / "tiny.yaml"
     config.write_text(
-        "name: both-ways\nepochs: 1\nsteps_per_epoch: 2\n"
+        "name: both-ways\nepochs: 5\nsteps_per_epoch: 2\n"
         f"data:\n  source: {prepared_sample}\n  batch_size: 8\n"
         "model:\n  image_size: 64\n  width: 0.25\n"
     )
-    run("train", "--config", config, "--out-dir", tmp_path, "--in-process")
-    proc = run("train", "--config", config, "--out-dir", tmp_path, "--set", "epochs=2")
-    assert "resumed from checkpoint" in proc.stdout and "at step 2" in proc.stdout
-    assert "finished at step 4" in proc.stdout
-    folder = tmp_path / "both-ways"
-    assert sorted(p.name for p in folder.glob("checkpoint_step_*")) == ["checkpoint_step_00000002", "checkpoint_step_00000004"]
-    assert len((folder / "metrics.jsonl").read_text().splitlines()) == 2 and (folder / MODEL_DIR / MODEL_FILE).is_file()
+    storage = f"{bucket}/runs"
+    store = CheckpointStore.for_run(storage, "both-ways", keep=3)
+    first = subprocess.Popen([*CLI, "train", "--config", str(config), "--storage", storage, "--in-process"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not store.complete() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert first.poll() is None, f"the in-process run ended ({first.returncode}) before its first checkpoint was seen"
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    at_kill = int(store.complete()[-1].rsplit("_", 1)[1])
+    assert 2 <= at_kill < 10
+
+    proc = run("train", "--config", config, "--storage", storage)
+    assert "resumed from checkpoint" in proc.stdout and f"at step {at_kill}" in proc.stdout, proc.stdout
+    assert f"finished at step 10; model written to {storage}/both-ways/{MODEL_DIR}" in proc.stdout
+    assert store.complete()[-1] == "checkpoint_step_00000010" and len(store.complete()) <= 3
+    # Every epoch once: the killed process's epochs and the Ray run's, in order.
+    assert [json.loads(line)["epoch"] for line in store.read_text(METRICS_LOG).splitlines()] == [1, 2, 3, 4, 5]
 
     # The Ray run is tracked (the in-process one is not) as a run of the experiment "train", with its model.
     from mlflow import MlflowClient
@@ -59,6 +80,14 @@ def test_a_run_started_in_process_continues_through_ray_in_one_layout(prepared_s
     client = MlflowClient(isolated_tracking)
     runs = client.search_runs([client.get_experiment_by_name("train").experiment_id])
     assert [r.info.run_name for r in runs] == ["both-ways"] and "chromasweep.model_uri" in runs[0].data.tags
+
+    photo = tmp_path / "gray.png"
+    Image.fromarray(np.full((40, 30), 128, np.uint8)).save(photo)
+    proc = run("predict", "--model", f"{storage}/both-ways/{MODEL_DIR}", photo, "--out", tmp_path / "out")
+    with Image.open(tmp_path / "out" / "gray.png") as out:
+        assert out.size == (30, 40) and out.mode == "RGB"
+    missing = run("predict", "--model", f"{storage}/no-such-run/{MODEL_DIR}", photo, "--out", tmp_path / "out", check=False)
+    assert missing.returncode == 1 and f"{storage}/no-such-run/{MODEL_DIR}: not found" in missing.stderr
 
     # A run folder an older chromasweep wrote is refused, untouched, before Ray starts.
     (tmp_path / "old-run" / "checkpoints").mkdir(parents=True)
