@@ -120,7 +120,8 @@ def test_a_sweep_runs_its_trials_and_asha_stops_some_early(tmp_path, prepared_sa
         assert (trials / trial_name(trial) / MODEL_DIR / MODEL_FILE).is_file() == (status is RunStatus.FINISHED)
 
 
-def test_a_diverging_trial_is_marked_and_the_sweep_goes_on(tmp_path, prepared_sample):
+def test_a_diverging_trial_is_marked_and_the_sweep_goes_on_in_a_bucket(tmp_path, prepared_sample, bucket):
+    """Storage in a bucket (a GCS emulator): Tune's state, the trials' checkpoints and models there."""
     text = (
         GOOD.format(base=DEMO_CONFIG, source=prepared_sample)
         .replace("method: bayes", "method: grid")
@@ -131,13 +132,24 @@ def test_a_diverging_trial_is_marked_and_the_sweep_goes_on(tmp_path, prepared_sa
         .replace(EARLY_TERMINATE, "")
         .replace("epochs_per_trial: 3", "epochs_per_trial: 1")
     )  # fmt: skip
-    proc = sweep(write_spec(tmp_path, text), "--storage", tmp_path / "storage")
+    storage = f"{bucket}/sweeps"
+    proc = sweep(write_spec(tmp_path, text), "--storage", storage)
     rows = table(proc.stdout)
     assert sorted(status for status, _, _ in rows.values()) == [RunStatus.DIVERGED, RunStatus.FINISHED], proc.stdout[-2000:]
     diverged = next(t for t, (status, _, _) in rows.items() if status is RunStatus.DIVERGED)
     assert rows[diverged][2] == "-"  # no metric, never the best
     assert f"best trial: {diverged}" not in proc.stdout
     assert proc.returncode == 0
+
+    from sweeps.checkpoint_store import CheckpointStore
+
+    finished = next(t for t in rows if t != diverged)
+    trials = f"{storage}/tiny/trials"
+    model = CheckpointStore.for_run(trials, trial_name(finished), keep=2).model_location()
+    assert model == f"{trials}/{trial_name(finished)}/{MODEL_DIR}" and f"model: {model}" in proc.stdout
+    marker = CheckpointStore.for_run(trials, trial_name(diverged), keep=2)
+    assert marker.model_location() is None and "diverged" in marker.latest_location()
+    assert CheckpointStore(f"{storage}/tiny", keep=1).read_json("driver.json")["heartbeat"] == 0.0  # released
 
 
 def test_a_killed_sweep_resumes_and_accounts_for_every_trial_once(tmp_path, prepared_sample, isolated_tracking):
