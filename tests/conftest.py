@@ -187,3 +187,36 @@ def bucket(gcs_emulator, monkeypatch, request):
     urllib.request.urlopen(create, timeout=30).close()
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator)
     return f"gs://{name}"
+
+
+@contextlib.contextmanager
+def mlflow_server_running(store: Path, artifacts: str):
+    """``mlflow server`` as the GCP head runs it: a sqlite file ``store``, artifacts at ``artifacts``
+    (a bucket); yields its URL, and stops it on leaving."""
+    import signal
+    import time
+    import urllib.request
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = store.with_suffix(".log")
+    with log.open("ab") as out:
+        server = subprocess.Popen(
+            [str(Path(sys.executable).with_name("mlflow")), "server", "--backend-store-uri", f"sqlite:///{store}",
+             "--artifacts-destination", artifacts, "--host", "127.0.0.1", "--port", str(port),
+             "--allowed-hosts", f"127.0.0.1:{port}", "--workers", "1"],
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/health", timeout=2).close()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
+                time.sleep(1)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)

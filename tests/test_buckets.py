@@ -92,3 +92,4 @@ def test_data_prepare_writes_shards_to_a_bucket_and_meta_last(sample_photos, buc
                            "--out-dir", str(tmp_path)], capture_output=True, text=True, timeout=300)  # fmt: skip
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert f"data.source: {out}: TensorFlow reads gs:// from Google Cloud Storage itself" in proc.stderr
+

@@ -9,8 +9,13 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import pyarrow.fs as pafs
 import pytest
+from conftest import mlflow_server_running
+from PIL import Image
 
+from colorize_core.buckets import filesystem
 from colorize_core.model_files import MODEL_DIR, MODEL_FILE
 from colorize_core.status import RunStatus
 from sweeps.naming import trial_name
@@ -43,6 +48,11 @@ chromasweep:
   budget: {{max_concurrent: 1, epochs_per_trial: 3}}
 """
 EARLY_TERMINATE = "early_terminate: {type: hyperband, min_iter: 1, eta: 2}\n"
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "chromasweep.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=600)  # fmt: skip
 
 
 def sweep(*args, **kwargs):
@@ -121,7 +131,9 @@ def test_a_sweep_runs_its_trials_and_asha_stops_some_early(tmp_path, prepared_sa
 
 
 def test_a_diverging_trial_is_marked_and_the_sweep_goes_on_in_a_bucket(tmp_path, prepared_sample, bucket):
-    """Storage in a bucket (a GCS emulator): Tune's state, the trials' checkpoints and models there."""
+    """Everything in a bucket (a GCS emulator), as on the GCP cluster: Tune's state, the trials'
+    checkpoints and models, and MLflow's artifacts behind an ``mlflow server``; then promote and
+    predict take the champion from there."""
     text = (
         GOOD.format(base=DEMO_CONFIG, source=prepared_sample)
         .replace("method: bayes", "method: grid")
@@ -133,7 +145,12 @@ def test_a_diverging_trial_is_marked_and_the_sweep_goes_on_in_a_bucket(tmp_path,
         .replace("epochs_per_trial: 3", "epochs_per_trial: 1")
     )  # fmt: skip
     storage = f"{bucket}/sweeps"
-    proc = sweep(write_spec(tmp_path, text), "--storage", storage)
+    with mlflow_server_running(tmp_path / "mlflow.db", f"{bucket}/mlflow") as tracking:
+        proc = sweep(write_spec(tmp_path, text), "--storage", storage, "--tracking-uri", tracking)
+        promoted = cli("promote", "tiny", "--metric", "psnr", "--tracking-uri", tracking)
+        Image.fromarray(np.full((48, 40), 100, np.uint8)).save(tmp_path / "gray.png")
+        predicted = cli("predict", "--model", "models:/colorizer@champion", tmp_path / "gray.png",
+                        "--out", tmp_path / "out", "--tracking-uri", tracking)  # fmt: skip
     rows = table(proc.stdout)
     assert sorted(status for status, _, _ in rows.values()) == [RunStatus.DIVERGED, RunStatus.FINISHED], proc.stdout[-2000:]
     diverged = next(t for t, (status, _, _) in rows.items() if status is RunStatus.DIVERGED)
@@ -150,6 +167,15 @@ def test_a_diverging_trial_is_marked_and_the_sweep_goes_on_in_a_bucket(tmp_path,
     marker = CheckpointStore.for_run(trials, trial_name(diverged), keep=2)
     assert marker.model_location() is None and "diverged" in marker.latest_location()
     assert CheckpointStore(f"{storage}/tiny", keep=1).read_json("driver.json")["heartbeat"] == 0.0  # released
+
+    assert promoted.returncode == 0, promoted.stderr[-3000:]
+    assert re.search(r"champion -> version \d+", promoted.stdout), promoted.stdout
+    assert predicted.returncode == 0, predicted.stderr[-3000:]
+    with Image.open(tmp_path / "out" / "gray.png") as colored:
+        assert colored.size == (40, 48) and colored.mode == "RGB"
+    fs, path = filesystem(f"{bucket}/mlflow")  # the logged model is in the bucket, not beside the store
+    stored = [i.path for i in fs.get_file_info(pafs.FileSelector(path, recursive=True))]
+    assert any(p.endswith("MLmodel") for p in stored) and any(p.endswith(".keras") for p in stored), stored
 
 
 def test_a_killed_sweep_resumes_and_accounts_for_every_trial_once(tmp_path, prepared_sample, isolated_tracking):
