@@ -146,7 +146,9 @@ def test_a_diverging_trial_is_marked_and_the_sweep_goes_on_in_a_bucket(tmp_path,
     )  # fmt: skip
     storage = f"{bucket}/sweeps"
     with mlflow_server_running(tmp_path / "mlflow.db", f"{bucket}/mlflow") as tracking:
-        proc = sweep(write_spec(tmp_path, text), "--storage", storage, "--tracking-uri", tracking)
+        spec = write_spec(tmp_path, text)
+        proc = sweep(spec, "--storage", storage, "--tracking-uri", tracking)
+        again = sweep(spec, "--storage", storage, "--tracking-uri", tracking)  # Tune restores it from the bucket
         promoted = cli("promote", "tiny", "--metric", "psnr", "--tracking-uri", tracking)
         Image.fromarray(np.full((48, 40), 100, np.uint8)).save(tmp_path / "gray.png")
         predicted = cli("predict", "--model", "models:/colorizer@champion", tmp_path / "gray.png",
@@ -168,6 +170,8 @@ def test_a_diverging_trial_is_marked_and_the_sweep_goes_on_in_a_bucket(tmp_path,
     assert marker.model_location() is None and "diverged" in marker.latest_location()
     assert CheckpointStore(f"{storage}/tiny", keep=1).read_json("driver.json")["heartbeat"] == 0.0  # released
 
+    assert again.returncode == 0 and f"resuming sweep tiny from {storage}/tiny" in again.stdout, again.stderr[-3000:]
+    assert table(again.stdout) == rows  # nothing trained again
     assert promoted.returncode == 0, promoted.stderr[-3000:]
     assert re.search(r"champion -> version \d+", promoted.stdout), promoted.stdout
     assert predicted.returncode == 0, predicted.stderr[-3000:]
