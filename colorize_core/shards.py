@@ -24,7 +24,9 @@ import shutil
 import tempfile
 import warnings
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -136,24 +138,35 @@ def _write_split(
 
     num_shards = max(1, math.ceil(len(items) / IMAGES_PER_SHARD))
     names = [f"{split}-{i:05d}-of-{num_shards:05d}.tfrecord" for i in range(num_shards)]
-    writers = [tf.io.TFRecordWriter(f"{out}/{n}") for n in names]
     written = 0
-    try:
-        with ThreadPoolExecutor(workers) as pool:
-            results = pool.map(check, items)
-            for item, encoded, reason in tqdm(
-                results, total=len(items), desc=f"{split:5s}", unit="img", disable=not progress
-            ):
-                if encoded is None:
-                    skipped.append(Skipped(str(item.path), reason))
-                    continue
-                # Round-robin keeps every shard the same size, so workers get equal shares.
-                writers[written % num_shards].write(_example(encoded, item.label, str(item.path)))
-                written += 1
-    finally:
-        for w in writers:
-            w.close()
+    with ThreadPoolExecutor(workers) as pool, tqdm(total=len(items), desc=f"{split:5s}", unit="img",
+                                                   disable=not progress) as bar:  # fmt: skip
+        # Every num_shards-th image to each shard keeps the shards the same size, so workers get
+        # equal shares; one shard at a time bounds the local disk a bucket needs to one shard.
+        for k, name in enumerate(names):
+            with _output_path(out, name) as path, tf.io.TFRecordWriter(path) as writer:
+                for item, encoded, reason in pool.map(check, items[k::num_shards]):
+                    bar.update()
+                    if encoded is None:
+                        skipped.append(Skipped(str(item.path), reason))
+                        continue
+                    writer.write(_example(encoded, item.label, str(item.path)))
+                    written += 1
     return names, written
+
+
+@contextmanager
+def _output_path(out: str, name: str) -> Iterator[str]:
+    """Where the file ``name`` of the prepared folder ``out`` is written: in the folder itself, or for
+    a bucket a local file that is uploaded, then removed, once whole."""
+    if not is_uri(out):
+        yield f"{out}/{name}"
+        return
+    with tempfile.TemporaryDirectory(prefix="chromasweep-shard-") as local:
+        yield os.path.join(local, name)
+        fs, path = filesystem(f"{out.rstrip('/')}/{name}")
+        with open(os.path.join(local, name), "rb") as src, fs.open_output_stream(path) as dst:
+            shutil.copyfileobj(src, dst, 8 << 20)
 
 
 def prepare(
@@ -164,25 +177,24 @@ def prepare(
     workers: int = 8,
     progress: bool = True,
 ) -> PreparedMeta:
-    """Check every image of ``source`` and write train/val TFRecord shards and meta.json to ``out``
-    (a folder, or a bucket: written here first, then uploaded with meta.json last, so that a folder
-    with meta.json is always whole)."""
-    if is_uri(out):
-        with tempfile.TemporaryDirectory(prefix="chromasweep-prepare-") as local:
-            meta = prepare(source, local, val_fraction, seed, workers, progress)
-            _upload(local, out)
-        return meta
+    """Check every image of ``source`` and write train/val TFRecord shards to ``out`` (a folder or a
+    bucket), then meta.json: a folder with meta.json is whole."""
     cat: Catalog = catalog(source, val_fraction, seed)
     if not cat.train:
         raise DatasetError(f"{source}: no training images found ({cat.layout} layout)")
-    Path(out).mkdir(parents=True, exist_ok=True)
+    if is_uri(out):
+        fs, path = filesystem(out)
+        fs.create_dir(path)
+    else:
+        Path(out).mkdir(parents=True, exist_ok=True)
     skipped: list[Skipped] = []
     shards, counts = {}, {}
     for split, items in (("train", cat.train), ("val", cat.val)):
         if items:
             shards[split], counts[split] = _write_split(split, items, out, skipped, workers, progress)
     meta = PreparedMeta(str(source), cat.layout, cat.class_names, counts, shards, skipped)
-    Path(out, META_FILE).write_text(json.dumps(asdict(meta), indent=1))
+    with _output_path(out, META_FILE) as path:
+        Path(path).write_text(json.dumps(asdict(meta), indent=1))
     if skipped:
         warn_skipped(meta)
     if counts.get("train", 0) == 0:
@@ -203,14 +215,6 @@ def warn_skipped(meta: PreparedMeta, show: int = 20) -> None:
         f"{meta.source} ({by_reason}):\n" + "\n".join(lines),
         stacklevel=2,
     )
-
-
-def _upload(local: str, uri: str) -> None:
-    fs, path = filesystem(uri)
-    fs.create_dir(path)
-    for name in sorted(os.listdir(local), key=lambda n: n == META_FILE):  # meta.json last
-        with open(os.path.join(local, name), "rb") as src, fs.open_output_stream(f"{path}/{name}") as dst:
-            shutil.copyfileobj(src, dst, 8 << 20)
 
 
 def _meta_text(prepared: str) -> str | None:

@@ -1,6 +1,7 @@
 """Run folders, prepared data and published models in a bucket: the same code paths as a local
 folder, against a real GCS emulator (fake-gcs-server, `bucket` in conftest.py)."""
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -93,3 +94,23 @@ def test_data_prepare_writes_shards_to_a_bucket_and_meta_last(sample_photos, buc
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert f"data.source: {out}: TensorFlow reads gs:// from Google Cloud Storage itself" in proc.stderr
 
+
+
+def test_prepared_shards_are_equal_in_size_and_hold_every_image_once(sample_photos, storage, monkeypatch):
+    import tensorflow as tf
+
+    from colorize_core import shards
+    from colorize_core.buckets import fetched
+
+    monkeypatch.setattr(shards, "IMAGES_PER_SHARD", 16)
+    out = f"{storage}/prepared"
+    meta = shards.prepare(sample_photos, out, progress=False)
+    assert len(meta.shards["train"]) > 2
+    with fetched(out) if "://" in out else contextlib.nullcontext(out) as local:
+        for split, names in meta.shards.items():
+            sizes, files = [], set()
+            for name in names:
+                records = [tf.train.Example.FromString(r.numpy()) for r in tf.data.TFRecordDataset(f"{local}/{name}")]
+                sizes.append(len(records))
+                files |= {e.features.feature["image/filename"].bytes_list.value[0] for e in records}
+            assert sum(sizes) == len(files) == meta.counts[split] and max(sizes) - min(sizes) <= 1, (split, sizes)
