@@ -24,12 +24,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import optuna.distributions as od
+from optuna.trial import TrialState, create_trial
 import ray
 from ray import tune
 from ray.tune.integration.ray_train import TuneReportCallback
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter, SearchGenerator, Searcher
 from ray.tune.search.optuna import OptunaSearch
+from ray.tune.utils.util import flatten_dict
 
 from colorize_core.config import TrainConfig
 from colorize_core.status import RunStatus
@@ -100,11 +102,34 @@ class CappedSearch(OptunaSearch):
         self._target, self._reached = target, False
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        super().on_trial_result(trial_id, result)
+        if trial_id in self._ot_trials:  # else a restored trial this searcher never drew: told at its end
+            super().on_trial_result(trial_id, result)
         value = result.get(self._first_metric)
         if self._target is not None and value is not None and math.isfinite(value):
             better = value >= self._target if self._first_mode == "max" else value <= self._target
             self._reached = self._reached or better
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if trial_id in self._ot_trials or trial_id in self._completed_trials:
+            super().on_trial_complete(trial_id, result, error)
+        else:
+            self._tell_restored(trial_id, result or {}, error)
+
+    def _tell_restored(self, trial_id: str, result: dict, error: bool) -> None:
+        """Tell Optuna how a trial ended that Tune restored but this searcher's saved state never drew.
+        Tune saves its trial list and its searcher as two files, so a driver killed between them leaves
+        the list newer; Optuna's own searcher then raises KeyError on the trial's first result, inside
+        Tune's ``actor_manager._actor_task_resolved``. The trial's config says what was drawn."""
+        self._completed_trials.add(trial_id)
+        config = flatten_dict(result.get("config") or {})
+        params = {name: config[name] for name in self._space if name in config}
+        if len(params) < len(self._space):
+            return
+        values = [result.get(m) for m in (self.metric if isinstance(self.metric, list) else [self.metric])]
+        done = not error and all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
+        state = TrialState.COMPLETE if done else TrialState.FAIL if error else TrialState.PRUNED
+        self._ot_study.add_trial(create_trial(state=state, values=values if done else None, params=params,
+                                              distributions=self._space))  # fmt: skip
 
     def suggest(self, trial_id: str):
         return Searcher.FINISHED if self._reached else super().suggest(trial_id)
@@ -116,6 +141,17 @@ class CappedSearch(OptunaSearch):
     @property
     def _first_mode(self) -> str:
         return self.mode[0] if isinstance(self.mode, list) else self.mode
+
+
+class RestoringLimiter(ConcurrencyLimiter):
+    """Tune's concurrency limiter, passing on the end of a trial it never started (a trial restored
+    newer than the searcher's state, see ``CappedSearch._tell_restored``), which Tune's drops."""
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if trial_id in self.live_trials:
+            super().on_trial_complete(trial_id, result, error)
+        else:
+            self.searcher.on_trial_complete(trial_id, result=result, error=error)
 
 
 class ExtendableSearch(SearchGenerator):
@@ -132,7 +168,7 @@ class ExtendableSearch(SearchGenerator):
 
 def search_algorithm(spec: SweepSpec, evaluated: list[tuple[dict, float]]) -> ExtendableSearch:
     """What Tune's max_concurrent_trials would build, with our generator around it."""
-    limited = ConcurrencyLimiter(searcher(spec, evaluated), max_concurrent=spec.chromasweep.budget.max_concurrent)
+    limited = RestoringLimiter(searcher(spec, evaluated), max_concurrent=spec.chromasweep.budget.max_concurrent)
     return ExtendableSearch(limited)
 
 

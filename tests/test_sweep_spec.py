@@ -311,3 +311,31 @@ def test_a_wandb_documentation_example_runs_through_dry_run(tmp_path):
     for t in trials:
         assert 0.0001 <= t["optim.generator_lr"] <= 0.1 and t["data.batch_size"] in (16, 32, 64)
         assert t["loss.semantic"] in ("labels", "off") and t["epochs"] == 27
+
+
+def test_a_trial_restored_by_tune_but_not_by_its_searcher_is_adopted_not_a_crash(tmp_path):
+    """Tune saves its trial list and its searcher's state as separate files, and uploads them one by
+    one: a driver killed between the two leaves a trial list newer than the searcher. The restored
+    searcher then meets results of a trial it never drew (Optuna's KeyError, raised in Tune's
+    ``actor_manager._actor_task_resolved``); it takes the trial in from the config Tune reports."""
+    from sweeps.tune_sweep import SPEC_RECORD, search_algorithm
+
+    spec, _ = load_spec(spec_file(tmp_path, SPEC))
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / SPEC_RECORD).write_text(json.dumps(record(spec)))
+    before = search_algorithm(spec, [])
+    first = before.searcher.suggest("first")
+    before.on_trial_complete("first", {"val_psnr": 20.0, "training_iteration": 3, "config": {**first, "epochs": 3}})
+    before.save_to_dir(str(tmp_path / "state"), session_str="s")  # the searcher's last save ...
+    drawn = before.searcher.suggest("second")  # ... then a trial drawn, and saved in Tune's list only
+    assert isinstance(first, dict) and isinstance(drawn, dict)
+
+    restored = search_algorithm(spec, [])
+    restored.restore_from_dir(str(tmp_path / "state"))
+    report = {"training_iteration": 1, "config": {**drawn, "epochs": 3}}
+    restored.on_trial_result("second", {**report, "val_psnr": 21.0})
+    restored.on_trial_complete("second", {**report, "val_psnr": 22.0, "training_iteration": 2})
+    study = restored.searcher.searcher._ot_study
+    told = sorted((t.value, t.params) for t in study.trials if t.value is not None)
+    assert told == [(20.0, first), (22.0, drawn)]
+    assert isinstance(restored.searcher.suggest("third"), dict)  # and the search goes on

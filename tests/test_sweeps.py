@@ -153,6 +153,7 @@ def test_a_diverging_trial_is_marked_and_the_sweep_goes_on_in_a_bucket(tmp_path,
         Image.fromarray(np.full((48, 40), 100, np.uint8)).save(tmp_path / "gray.png")
         predicted = cli("predict", "--model", "models:/colorizer@champion", tmp_path / "gray.png",
                         "--out", tmp_path / "out", "--tracking-uri", tracking)  # fmt: skip
+        synced = cli("sync", f"{storage}/tiny")  # reads the trials' records from the bucket: all delivered
     rows = table(proc.stdout)
     assert sorted(status for status, _, _ in rows.values()) == [RunStatus.DIVERGED, RunStatus.FINISHED], proc.stdout[-2000:]
     diverged = next(t for t, (status, _, _) in rows.items() if status is RunStatus.DIVERGED)
@@ -172,6 +173,7 @@ def test_a_diverging_trial_is_marked_and_the_sweep_goes_on_in_a_bucket(tmp_path,
 
     assert again.returncode == 0 and f"resuming sweep tiny from {storage}/tiny" in again.stdout, again.stderr[-3000:]
     assert table(again.stdout) == rows  # nothing trained again
+    assert synced.returncode == 0 and re.search(r"^\d+ run\(s\) complete in MLflow$", synced.stdout, re.M), synced
     assert promoted.returncode == 0, promoted.stderr[-3000:]
     assert re.search(r"champion -> version \d+", promoted.stdout), promoted.stdout
     assert predicted.returncode == 0, predicted.stderr[-3000:]
