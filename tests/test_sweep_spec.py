@@ -339,3 +339,26 @@ def test_a_trial_restored_by_tune_but_not_by_its_searcher_is_adopted_not_a_crash
     told = sorted((t.value, t.params) for t in study.trials if t.value is not None)
     assert told == [(20.0, first), (22.0, drawn)]
     assert isinstance(restored.searcher.suggest("third"), dict)  # and the search goes on
+
+
+def test_a_searcher_restored_newer_than_tunes_trial_list_does_not_wait_for_a_trial_that_never_runs(tmp_path):
+    """The other order: the searcher's state saved with a trial drawn that Tune's list never got. The
+    limiter would count it as running for ever (with max_concurrent 1, the sweep would wait for ever);
+    restored, it counts what Tune's list will run."""
+    from sweeps.tune_sweep import SPEC_RECORD, search_algorithm
+
+    spec, _ = load_spec(spec_file(tmp_path, SPEC))
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / SPEC_RECORD).write_text(json.dumps(record(spec)))
+    before = search_algorithm(spec, [])
+    first = before.searcher.suggest("first")
+    before.on_trial_complete("first", {"val_psnr": 20.0, "training_iteration": 3, "config": {**first, "epochs": 3}})
+    assert isinstance(before.searcher.suggest("second"), dict)
+    before.save_to_dir(str(tmp_path / "state"), session_str="s")
+    # Tune's list as Ray 2.60 writes it (one JSON state per trial), saved before "second" was drawn.
+    trials = [[json.dumps({"trial_id": "first", "status": "TERMINATED"}), "{}"]]
+    (tmp_path / "state" / "experiment_state-s.json").write_text(json.dumps({"trial_data": trials}))
+
+    restored = search_algorithm(spec, [])
+    restored.restore_from_dir(str(tmp_path / "state"))
+    assert isinstance(restored.searcher.suggest("third"), dict)
