@@ -164,26 +164,27 @@ class ExtendableSearch(SearchGenerator):
         if cap is not None and cap > self._total_samples:
             # A target already reached stays reached: the searcher answers FINISHED again.
             self._total_samples, self._finished = cap, False
-        # The limiter's state and Tune's trial list are separate files too (see CappedSearch): one
-        # newer than the list counts as running a trial Tune never saved, which then never ends, and
-        # the sweep waits for it forever. Running is what Tune's list will run.
-        unfinished = _unfinished_trials(Path(dirpath))
-        if unfinished is not None and isinstance(self.searcher, ConcurrencyLimiter):
-            self.searcher.live_trials = unfinished
+        # Tune's trial list is saved apart from this state (see CappedSearch), and it is the truth:
+        # the trials drawn are the trials it holds, and those running are those it will run. A limiter
+        # newer than the list would count a trial Tune never saved as running, for ever.
+        trials = _tune_trials(Path(dirpath))
+        if trials is not None:
+            self._counter = len(trials)
+            if isinstance(self.searcher, ConcurrencyLimiter):
+                self.searcher.live_trials = {t for t, status in trials.items() if status not in ("TERMINATED", "ERROR")}
 
 
-def _unfinished_trials(dirpath: Path) -> set[str] | None:
-    """The ids of the trials Tune's newest experiment state in ``dirpath`` will run on (not finished,
-    not errored); None if there is none or its format is not the one Ray 2.60 writes."""
+def _tune_trials(dirpath: Path) -> dict[str, str] | None:
+    """Each trial's status in Tune's newest experiment state in ``dirpath``; None if there is none or
+    its format is not the one Ray 2.60 writes."""
     states = sorted(dirpath.glob("experiment_state-*.json"))
     if not states:
         return None
     try:
         trials = [json.loads(state) for state, _ in json.loads(states[-1].read_text())["trial_data"]]
-        return {t["trial_id"] for t in trials if t["status"] not in ("TERMINATED", "ERROR")}
+        return {t["trial_id"]: t["status"] for t in trials}
     except (KeyError, TypeError, ValueError):
         return None
-
 
 def search_algorithm(spec: SweepSpec, evaluated: list[tuple[dict, float]]) -> ExtendableSearch:
     """What Tune's max_concurrent_trials would build, with our generator around it."""

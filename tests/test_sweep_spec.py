@@ -329,6 +329,7 @@ def test_a_trial_restored_by_tune_but_not_by_its_searcher_is_adopted_not_a_crash
     before.save_to_dir(str(tmp_path / "state"), session_str="s")  # the searcher's last save ...
     drawn = before.searcher.suggest("second")  # ... then a trial drawn, and saved in Tune's list only
     assert isinstance(first, dict) and isinstance(drawn, dict)
+    tune_list(tmp_path / "state", first="TERMINATED", second="RUNNING")
 
     restored = search_algorithm(spec, [])
     restored.restore_from_dir(str(tmp_path / "state"))
@@ -338,7 +339,14 @@ def test_a_trial_restored_by_tune_but_not_by_its_searcher_is_adopted_not_a_crash
     study = restored.searcher.searcher._ot_study
     told = sorted((t.value, t.params) for t in study.trials if t.value is not None)
     assert told == [(20.0, first), (22.0, drawn)]
+    assert restored._counter == 2  # the cap counts both: run_cap 4 leaves two more to draw, not three
     assert isinstance(restored.searcher.suggest("third"), dict)  # and the search goes on
+
+
+def tune_list(folder, **trials):
+    """Tune's trial list as Ray 2.60 saves it (one JSON state per trial) in ``folder``."""
+    data = [[json.dumps({"trial_id": trial, "status": status}), "{}"] for trial, status in trials.items()]
+    (folder / "experiment_state-s.json").write_text(json.dumps({"trial_data": data}))
 
 
 def test_a_searcher_restored_newer_than_tunes_trial_list_does_not_wait_for_a_trial_that_never_runs(tmp_path):
@@ -355,10 +363,9 @@ def test_a_searcher_restored_newer_than_tunes_trial_list_does_not_wait_for_a_tri
     before.on_trial_complete("first", {"val_psnr": 20.0, "training_iteration": 3, "config": {**first, "epochs": 3}})
     assert isinstance(before.searcher.suggest("second"), dict)
     before.save_to_dir(str(tmp_path / "state"), session_str="s")
-    # Tune's list as Ray 2.60 writes it (one JSON state per trial), saved before "second" was drawn.
-    trials = [[json.dumps({"trial_id": "first", "status": "TERMINATED"}), "{}"]]
-    (tmp_path / "state" / "experiment_state-s.json").write_text(json.dumps({"trial_data": trials}))
+    tune_list(tmp_path / "state", first="TERMINATED")  # saved before "second" was drawn
 
     restored = search_algorithm(spec, [])
     restored.restore_from_dir(str(tmp_path / "state"))
     assert isinstance(restored.searcher.suggest("third"), dict)
+    assert restored._counter == 1  # "second" never ran: run_cap 4 still draws three more
