@@ -186,6 +186,7 @@ def _tune_trials(dirpath: Path) -> dict[str, str] | None:
     except (KeyError, TypeError, ValueError):
         return None
 
+
 def search_algorithm(spec: SweepSpec, evaluated: list[tuple[dict, float]]) -> ExtendableSearch:
     """What Tune's max_concurrent_trials would build, with our generator around it."""
     limited = RestoringLimiter(searcher(spec, evaluated), max_concurrent=spec.chromasweep.budget.max_concurrent)
