@@ -2,7 +2,7 @@
 
 It was the prototype of the product's in-trial training (``sweeps/in_trial.py``, which benchmark 4
 now measures as shipped). It stays as the search benchmark's lean trainable: same spec compilation
-(``sweeps.plan.search_space``, ``sweeps.tune_sweep.searcher/scheduler/trial_config``), same metrics each epoch, no
+(``sweeps.plan.search_space``, ``sweeps.search.searcher/scheduler``, ``sweeps.tune_sweep.trial_config``), same metrics each epoch, no
 checkpoints or MLflow, and timing fields in every report.
 """
 
@@ -83,11 +83,11 @@ class SweepRun:
 
 
 def tune_config(spec, reuse_actors: bool = True):
-    """The spec's search and scheduler, compiled for Tune by ``sweeps.tune_sweep``, one trial after
+    """The spec's search and scheduler, compiled for Tune by ``sweeps.search``, one trial after
     another as the spec says."""
     from ray import tune
 
-    from sweeps.tune_sweep import scheduler, searcher
+    from sweeps.search import scheduler, searcher
 
     return tune.TuneConfig(
         search_alg=searcher(spec), scheduler=scheduler(spec), num_samples=spec.trial_cap,

@@ -2,7 +2,7 @@
 
 TPE + ASHA (``sweeps/specs/demo.yaml`` as shipped) against random search without early stopping,
 the same trial budget, one pair of sweeps per search seed (10 seeds in the full run). Both run the
-spec's own ``searcher()``/``scheduler()`` from ``sweeps.tune_sweep`` over the in-process trainable
+spec's own ``searcher()``/``scheduler()`` from ``sweeps.search`` over the in-process trainable
 (``benchmarks.inprocess``), one trial at a time as the spec says, on a fast trial (a small model,
 few steps) so that many seeds fit; validation scores every image of the sample dataset's val split.
 

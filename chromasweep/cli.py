@@ -209,12 +209,8 @@ def sweep(spec_file: Path, address: str | None, storage: str, resume: bool, dry_
         return
     from sweeps.console import SweepConsole
     from sweeps.sweep_lock import SweepLocked
-    from sweeps.tune_sweep import (
-        SpecChangedError,
-        SweepResourcesError,
-        WarmStartError,
-        run_sweep,
-    )
+    from sweeps.search import WarmStartError
+    from sweeps.tune_sweep import SpecChangedError, SweepResourcesError, run_sweep
 
     console = None if verbose else SweepConsole(spec)
     try:

@@ -1,7 +1,7 @@
 """A sweep spec compiled into what runs it, without Ray: Optuna's search space and sampler, the
 trial cap, the early-termination milestones, and ``chromasweep sweep --dry-run``'s plan and draws.
 
-``tune_sweep`` hands these same objects to Ray Tune, so a dry run's draws are the sweep's first
+``search`` hands these same objects to Ray Tune, so a dry run's draws are the sweep's first
 trials for as long as the sampler draws at random (TPE's first 10 trials, every random trial, a
 grid's order).
 """

@@ -239,7 +239,7 @@ def test_warm_start_points_are_the_first_trials(tmp_path):
 def test_a_target_ends_the_search_once_a_trial_reaches_it(tmp_path):
     from ray.tune.search import Searcher
 
-    from sweeps.tune_sweep import searcher
+    from sweeps.search import searcher
 
     spec, _ = load_spec(spec_file(tmp_path, edit(("goal: maximize}", "goal: maximize, target: 21.5}"))))
     search = searcher(spec)
@@ -318,7 +318,7 @@ def test_a_trial_restored_by_tune_but_not_by_its_searcher_is_adopted_not_a_crash
     one: a driver killed between the two leaves a trial list newer than the searcher. The restored
     searcher then meets results of a trial it never drew (Optuna's KeyError, raised in Tune's
     ``actor_manager._actor_task_resolved``); it takes the trial in from the config Tune reports."""
-    from sweeps.tune_sweep import SPEC_RECORD, search_algorithm
+    from sweeps.search import SPEC_RECORD, search_algorithm
 
     spec, _ = load_spec(spec_file(tmp_path, SPEC))
     (tmp_path / "state").mkdir()
@@ -353,7 +353,7 @@ def test_a_searcher_restored_newer_than_tunes_trial_list_does_not_wait_for_a_tri
     """The other order: the searcher's state saved with a trial drawn that Tune's list never got. The
     limiter would count it as running for ever (with max_concurrent 1, the sweep would wait for ever);
     restored, it counts what Tune's list will run."""
-    from sweeps.tune_sweep import SPEC_RECORD, search_algorithm
+    from sweeps.search import SPEC_RECORD, search_algorithm
 
     spec, _ = load_spec(spec_file(tmp_path, SPEC))
     (tmp_path / "state").mkdir()

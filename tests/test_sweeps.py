@@ -256,7 +256,7 @@ def test_several_metrics_compile_to_a_multi_objective_search(tmp_path):
     from ray.tune.schedulers import ASHAScheduler
 
     from sweeps.plan import search_space
-    from sweeps.tune_sweep import scheduler, searcher
+    from sweeps.search import scheduler, searcher
 
     text = GOOD.format(base=DEMO_CONFIG, source="null").replace("metric: {name: val_psnr, goal: maximize}\n", "").replace(
         "method: bayes", "method: nsga2"
