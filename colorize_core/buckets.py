@@ -63,6 +63,13 @@ def check_tensorflow_can_read(path: str, what: str) -> None:
         )
 
 
+def download(uri: str, target: str) -> None:
+    """Copy the file at ``uri`` to the local file ``target``."""
+    fs, path = filesystem(uri)
+    with fs.open_input_stream(path) as src, open(target, "wb") as dst:
+        shutil.copyfileobj(src, dst, 8 << 20)
+
+
 @contextmanager
 def fetched(uri: str) -> Iterator[str]:
     """A local copy of the file or folder at ``uri``, for as long as the context lasts."""
@@ -76,6 +83,5 @@ def fetched(uri: str) -> Iterator[str]:
             os.mkdir(target)
             pafs.copy_files(path, target, source_filesystem=fs)
         else:
-            with fs.open_input_stream(path) as src, open(target, "wb") as dst:
-                shutil.copyfileobj(src, dst, 8 << 20)
+            download(uri, target)
         yield target

@@ -79,19 +79,16 @@ def _keras_download(key: str, top: bool) -> str:
 
 
 def _fetch(uri: str, key: str) -> str:
-    from colorize_core.buckets import filesystem
+    from colorize_core.buckets import download
     from colorize_core.datasets import default_cache_dir
 
     target = default_cache_dir() / "weights" / hashlib.sha256(uri.encode()).hexdigest()[:16] / uri.rsplit("/", 1)[1]
     if target.is_file():
         return str(target)
     try:
-        fs, path = filesystem(uri)
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_suffix(target.suffix + ".partial")
-        with fs.open_input_stream(path) as src, partial.open("wb") as out:
-            while chunk := src.read(1 << 24):
-                out.write(chunk)
+        download(uri, str(partial))
     except (OSError, ValueError) as err:
         raise WeightsError(f"{key}: {uri}: cannot be read ({err})") from None
     partial.replace(target)  # whole or absent: a killed fetch leaves no half file under the real name
