@@ -101,14 +101,14 @@ class ExtendableSearch(SearchGenerator):
         # Tune's trial list is saved apart from this state (see CappedSearch), and it is the truth:
         # the trials drawn are the trials it holds, and those running are those it will run. A limiter
         # newer than the list would count a trial Tune never saved as running, for ever.
-        trials = _tune_trials(Path(dirpath))
+        trials = tune_trials(Path(dirpath))
         if trials is not None:
             self._counter = len(trials)
             if isinstance(self.searcher, ConcurrencyLimiter):
                 self.searcher.live_trials = {t for t, status in trials.items() if status not in ("TERMINATED", "ERROR")}
 
 
-def _tune_trials(dirpath: Path) -> dict[str, str] | None:
+def tune_trials(dirpath: Path) -> dict[str, str] | None:
     """Each trial's status in Tune's newest experiment state in ``dirpath``; None if there is none or
     its format is not the one Ray 2.60 writes."""
     states = sorted(dirpath.glob("experiment_state-*.json"))

@@ -6,8 +6,8 @@
 Tune saves its trial list (``experiment_state-*.json``) and its searcher (``search_gen_state-*.json``
 with the concurrency limiter, ``searcher-state-*.pkl`` with Optuna) as separate files and uploads
 them in the background, so a driver killed mid-upload can leave one newer than the other. This script
-makes that state on purpose instead of waiting for a kill to land in the window: it runs a 3-trial
-sweep (one trial at a time), keeps a copy of the files Tune has stored while one trial is known, kills
+makes that state on purpose instead of waiting for a kill to land in the window: it runs the kill
+storm's sweep with 3 trials, one at a time, keeps a copy of the files Tune has stored while one trial is known, kills
 the driver once Tune's stored list knows a second, puts the older copy of one side back, and resumes.
 
 - ``trials-newer``: the searcher's files from before the second trial. Optuna's searcher then raises
@@ -21,7 +21,6 @@ It prints whether the resumed sweep finished every trial, and exits 0 only if it
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -31,32 +30,21 @@ import sys
 import time
 from pathlib import Path
 
-from colorize_core.status import RunStatus
+from kill_storm import (  # the storm's sweep and driver, beside this script
+    ROOT,
+    SPEC,
+    start,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-SPEC = """
-name: race
-method: random
-metric: {{name: val_psnr, goal: maximize}}
-parameters:
-  loss.adversarial_weight: {{distribution: log_uniform_values, min: 0.01, max: 0.5}}
-  steps_per_epoch: {{value: 8}}
-run_cap: 3
-chromasweep:
-  base: {base}
-  seed: 0
-  budget: {{max_concurrent: 1, epochs_per_trial: 2}}
-"""
+from colorize_core.status import RunStatus
+from sweeps.search import tune_trials
+
 SEARCHER = ("search_gen_state-*.json", "searcher-state-*.pkl")
 TRIALS = ("experiment_state-*.json",)
 
 
 def known_trials(experiment: Path) -> int:
-    states = sorted(experiment.glob("experiment_state-*.json"))
-    try:
-        return len(json.loads(states[-1].read_text())["trial_data"]) if states else 0
-    except (ValueError, KeyError):
-        return 0  # caught mid-write
+    return len(tune_trials(experiment) or {})  # none while Tune's file is caught mid-write
 
 
 def snapshot(experiment: Path, patterns: tuple[str, ...], into: Path) -> None:
@@ -76,14 +64,12 @@ def main() -> int:
     shutil.rmtree(args.out, ignore_errors=True)
     args.out.mkdir(parents=True)
     spec = args.out / "race.yaml"
-    spec.write_text(SPEC.format(base=ROOT / "colorize_core" / "configs" / "demo.yaml"))
+    spec.write_text(SPEC.format(name="race", trials=3, epochs=2, base=ROOT / "colorize_core" / "configs" / "demo.yaml"))
     storage, experiment, old = args.out / "storage", args.out / "storage" / "race", args.out / "older"
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{args.out.resolve()}/mlflow.db"}
-    command = [sys.executable, "-m", "chromasweep.cli", "sweep", str(spec), "--storage", str(storage), "--verbose"]
     older_side = SEARCHER if args.order == "trials-newer" else TRIALS
 
-    with (args.out / "first.log").open("w") as log:
-        driver = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    driver = start(spec, str(storage), args.out / "first.log", env, resume=False)
     deadline = time.monotonic() + 600
     while known_trials(experiment) < 2 and driver.poll() is None and time.monotonic() < deadline:
         if known_trials(experiment) == 1:
@@ -103,9 +89,7 @@ def main() -> int:
           f"from when it was 1: {sorted(f.name for f in old.iterdir())}", flush=True)  # fmt: skip
 
     started = time.monotonic()
-    with (args.out / "resumed.log").open("w") as log:
-        resumed = subprocess.Popen(command + ["--resume"], stdout=log, stderr=subprocess.STDOUT, env=env,
-                                   start_new_session=True)  # fmt: skip
+    resumed = start(spec, str(storage), args.out / "resumed.log", env, resume=True)
     try:
         resumed.wait(timeout=args.resume_timeout)
         outcome = f"exited {resumed.returncode} after {time.monotonic() - started:.0f} s"
