@@ -313,34 +313,26 @@ def test_a_wandb_documentation_example_runs_through_dry_run(tmp_path):
         assert t["loss.semantic"] in ("labels", "off") and t["epochs"] == 27
 
 
-def test_a_trial_restored_by_tune_but_not_by_its_searcher_is_adopted_not_a_crash(tmp_path):
-    """Tune saves its trial list and its searcher's state as separate files, and uploads them one by
-    one: a driver killed between the two leaves a trial list newer than the searcher. The restored
-    searcher then meets results of a trial it never drew (Optuna's KeyError, raised in Tune's
-    ``actor_manager._actor_task_resolved``); it takes the trial in from the config Tune reports."""
+def one_trial_searched(tmp_path):
+    """SPEC's search (run_cap 4, one trial at a time), its first trial finished, and the folder its
+    state is saved to and restored from, holding the spec record a resumed search reads."""
     from sweeps.search import SPEC_RECORD, search_algorithm
 
     spec, _ = load_spec(spec_file(tmp_path, SPEC))
     (tmp_path / "state").mkdir()
     (tmp_path / "state" / SPEC_RECORD).write_text(json.dumps(record(spec)))
-    before = search_algorithm(spec, [])
-    first = before.searcher.suggest("first")
-    before.on_trial_complete("first", {"val_psnr": 20.0, "training_iteration": 3, "config": {**first, "epochs": 3}})
-    before.save_to_dir(str(tmp_path / "state"), session_str="s")  # the searcher's last save ...
-    drawn = before.searcher.suggest("second")  # ... then a trial drawn, and saved in Tune's list only
-    assert isinstance(first, dict) and isinstance(drawn, dict)
-    tune_list(tmp_path / "state", first="TERMINATED", second="RUNNING")
+    search = search_algorithm(spec, [])
+    first = search.searcher.suggest("first")
+    search.on_trial_complete("first", {"val_psnr": 20.0, "training_iteration": 3, "config": {**first, "epochs": 3}})
+    return spec, search, first, tmp_path / "state"
 
-    restored = search_algorithm(spec, [])
-    restored.restore_from_dir(str(tmp_path / "state"))
-    report = {"training_iteration": 1, "config": {**drawn, "epochs": 3}}
-    restored.on_trial_result("second", {**report, "val_psnr": 21.0})
-    restored.on_trial_complete("second", {**report, "val_psnr": 22.0, "training_iteration": 2})
-    study = restored.searcher.searcher._ot_study
-    told = sorted((t.value, t.params) for t in study.trials if t.value is not None)
-    assert told == [(20.0, first), (22.0, drawn)]
-    assert restored._counter == 2  # the cap counts both: run_cap 4 leaves two more to draw, not three
-    assert isinstance(restored.searcher.suggest("third"), dict)  # and the search goes on
+
+def restored(spec, state):
+    from sweeps.search import search_algorithm
+
+    search = search_algorithm(spec, [])
+    search.restore_from_dir(str(state))
+    return search
 
 
 def tune_list(folder, **trials):
@@ -349,23 +341,37 @@ def tune_list(folder, **trials):
     (folder / "experiment_state-s.json").write_text(json.dumps({"trial_data": data}))
 
 
+def test_a_trial_restored_by_tune_but_not_by_its_searcher_is_adopted_not_a_crash(tmp_path):
+    """Tune saves its trial list and its searcher's state as separate files, and uploads them one by
+    one: a driver killed between the two leaves a trial list newer than the searcher. The restored
+    searcher then meets results of a trial it never drew (Optuna's KeyError, raised in Tune's
+    ``actor_manager._actor_task_resolved``); it takes the trial in from the config Tune reports."""
+    spec, before, first, state = one_trial_searched(tmp_path)
+    before.save_to_dir(str(state), session_str="s")  # the searcher's last save ...
+    drawn = before.searcher.suggest("second")  # ... then a trial drawn, and saved in Tune's list only
+    assert isinstance(first, dict) and isinstance(drawn, dict)
+    tune_list(state, first="TERMINATED", second="RUNNING")
+
+    search = restored(spec, state)
+    report = {"training_iteration": 1, "config": {**drawn, "epochs": 3}}
+    search.on_trial_result("second", {**report, "val_psnr": 21.0})
+    search.on_trial_complete("second", {**report, "val_psnr": 22.0, "training_iteration": 2})
+    study = search.searcher.searcher._ot_study
+    told = sorted((t.value, t.params) for t in study.trials if t.value is not None)
+    assert told == [(20.0, first), (22.0, drawn)]
+    assert search._counter == 2  # the cap counts both: run_cap 4 leaves two more to draw, not three
+    assert isinstance(search.searcher.suggest("third"), dict)  # and the search goes on
+
+
 def test_a_searcher_restored_newer_than_tunes_trial_list_does_not_wait_for_a_trial_that_never_runs(tmp_path):
     """The other order: the searcher's state saved with a trial drawn that Tune's list never got. The
     limiter would count it as running for ever (with max_concurrent 1, the sweep would wait for ever);
     restored, it counts what Tune's list will run."""
-    from sweeps.search import SPEC_RECORD, search_algorithm
-
-    spec, _ = load_spec(spec_file(tmp_path, SPEC))
-    (tmp_path / "state").mkdir()
-    (tmp_path / "state" / SPEC_RECORD).write_text(json.dumps(record(spec)))
-    before = search_algorithm(spec, [])
-    first = before.searcher.suggest("first")
-    before.on_trial_complete("first", {"val_psnr": 20.0, "training_iteration": 3, "config": {**first, "epochs": 3}})
+    spec, before, _, state = one_trial_searched(tmp_path)
     assert isinstance(before.searcher.suggest("second"), dict)
-    before.save_to_dir(str(tmp_path / "state"), session_str="s")
-    tune_list(tmp_path / "state", first="TERMINATED")  # saved before "second" was drawn
+    before.save_to_dir(str(state), session_str="s")
+    tune_list(state, first="TERMINATED")  # saved before "second" was drawn
 
-    restored = search_algorithm(spec, [])
-    restored.restore_from_dir(str(tmp_path / "state"))
-    assert isinstance(restored.searcher.suggest("third"), dict)
-    assert restored._counter == 1  # "second" never ran: run_cap 4 still draws three more
+    search = restored(spec, state)
+    assert isinstance(search.searcher.suggest("third"), dict)
+    assert search._counter == 1  # "second" never ran: run_cap 4 still draws three more
