@@ -3,7 +3,7 @@
 ``STORAGE_EMULATOR_HOST`` (the variable Google's own storage clients read) points gs:// at an
 emulator such as fake-gcs-server, anonymously: the tests use one. TensorFlow's own gs:// filesystem
 cannot follow it (its endpoint is compiled in), so what TensorFlow reads from a bucket is refused
-under an emulator (``check_tensorflow_can_read``) rather than sent to the real Google Cloud.
+under an emulator (``tensorflow_cannot_read``) rather than sent to the real Google Cloud.
 """
 
 from __future__ import annotations
@@ -22,10 +22,6 @@ EMULATOR_VARIABLE = "STORAGE_EMULATOR_HOST"
 # An emulator that stops answering should fail a test in a minute, not after the 15 minutes of
 # retries Google's client allows a real bucket.
 EMULATOR_RETRY_LIMIT = datetime.timedelta(seconds=60)
-
-
-class BucketError(ValueError):
-    """A bucket path that cannot be used as asked."""
 
 
 def is_uri(path: str) -> bool:
@@ -53,14 +49,13 @@ def ray_storage(storage: str) -> dict:
     return {"storage_path": path, "storage_filesystem": fs}
 
 
-def check_tensorflow_can_read(path: str, what: str) -> None:
-    """Refuse a gs:// ``path`` that TensorFlow would read while an emulator stands in for GCS."""
+def tensorflow_cannot_read(path: str) -> str | None:
+    """Why TensorFlow cannot read the gs:// ``path`` here (an emulator stands in for GCS), or None."""
     emulator = os.environ.get(EMULATOR_VARIABLE)
     if emulator and path.startswith("gs://"):
-        raise BucketError(
-            f"{what}: {path}: TensorFlow reads gs:// from Google Cloud Storage itself and cannot be pointed "
-            f"at the emulator {EMULATOR_VARIABLE}={emulator}; copy the data to a local folder to use it here"
-        )
+        return (f"TensorFlow reads gs:// from Google Cloud Storage itself and cannot be pointed at the emulator "
+                f"{EMULATOR_VARIABLE}={emulator}; copy the data to a local folder to use it here")  # fmt: skip
+    return None
 
 
 def download(uri: str, target: str) -> None:

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from filelock import FileLock
 
-from colorize_core.buckets import BucketError, check_tensorflow_can_read, is_uri
+from colorize_core.buckets import is_uri, tensorflow_cannot_read
 from colorize_core.config import DataConfig
 from colorize_core.sample_data import SPLIT_VERSION, build_sample_dataset
 from colorize_core.shards import (
@@ -40,10 +40,8 @@ def resolve_dataset(data: DataConfig, seed: int = 0, progress: bool = True) -> P
     """
     if data.source and is_uri(data.source):
         meta = read_meta(data.source)  # a bucket holds prepared data only
-        try:
-            check_tensorflow_can_read(data.source, "data.source")
-        except BucketError as err:
-            raise DatasetError(str(err)) from None
+        if reason := tensorflow_cannot_read(data.source):
+            raise DatasetError(f"data.source: {data.source}: {reason}")
         return PreparedDataset(data.source, meta)
     if data.source and is_prepared(data.source):
         return PreparedDataset(data.source, read_meta(data.source))
