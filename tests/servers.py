@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,6 +44,30 @@ def serving(command: list[str], log: Path, ready_url: str, what: str, timeout_s:
             time.sleep(0.5)
         yield
     finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
+        _stop(server, ready_url)
+
+
+def _stop(server: subprocess.Popen, url: str) -> None:
+    """Stop the whole process group, and return only once nothing answers on the server's port.
+    The leader may be a launcher (``chromasweep ui``) that exits at once while the server it started
+    is still shutting down and still answering: a test that goes on to an outage must not reach it."""
+    host, port = urllib.parse.urlsplit(url).hostname, urllib.parse.urlsplit(url).port
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGTERM)
+    server.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while _answers(host, port) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGKILL)  # whatever outlived a graceful stop
+    deadline = time.monotonic() + 10
+    while _answers(host, port):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} still answers after its server was killed")
+        time.sleep(0.2)
+
+
+def _answers(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex((host, port)) == 0
