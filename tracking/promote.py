@@ -18,7 +18,7 @@ from colorize_core.metric_registry import HELD_OUT_SCORES as METRICS
 from colorize_core.metric_registry import Goal
 from colorize_core.model_files import MODEL_INFO
 from colorize_core.status import RunStatus
-from tracking.store import connect, latest_run
+from tracking.store import children_of, connect, latest_run
 from tracking.trial_run import KIND_TAG, MODEL_URI_TAG, STATUS_TAG
 
 UNITS = {"psnr": " dB"}
@@ -59,7 +59,7 @@ def find_sweep_run(client: MlflowClient, sweep: str):
 
 def best_trial(client: MlflowClient, sweep_run, metric: str):
     """The finished child with a logged model and the best final ``val_<metric>``."""
-    query = f"tags.`mlflow.parentRunId` = '{sweep_run.info.run_id}' and tags.`{STATUS_TAG}` = '{RunStatus.FINISHED}'"
+    query = f"{children_of(sweep_run.info.run_id)} and tags.`{STATUS_TAG}` = '{RunStatus.FINISHED}'"
     children = client.search_runs([sweep_run.info.experiment_id], query, max_results=1000)
     key = f"val_{metric}"
     ranked = [r for r in children if MODEL_URI_TAG in r.data.tags and key in r.data.metrics]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import mlflow
 from mlflow import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
@@ -79,6 +80,11 @@ def experiment_id(client: MlflowClient, name: str) -> str:
         return found.experiment_id
     root = artifact_root(client.tracking_uri)
     return client.create_experiment(name, artifact_location=f"{root}/{name}" if root else None)
+
+
+def children_of(parent_run_id: str) -> str:
+    """The MLflow filter for the runs under ``parent_run_id`` (a sweep's trials)."""
+    return f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_run_id}'"
 
 
 def latest_run(client: MlflowClient, experiment_id: str, query: str):

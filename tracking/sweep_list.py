@@ -9,7 +9,7 @@ from mlflow import MlflowClient
 from mlflow.entities import ViewType
 
 from colorize_core.status import RunStatus
-from tracking.store import latest_run
+from tracking.store import children_of, latest_run
 from tracking.sweep_run import RUN_CAP_TAG, SWEEP_PATH_TAG
 from tracking.trial_run import KIND_TAG, STATUS_TAG
 
@@ -66,5 +66,4 @@ def list_sweeps(uri: str) -> list[SweepSummary]:
 
 def _trials(client: MlflowClient, sweep_run) -> list:
     """The trial runs under a sweep's parent run."""
-    query = f"tags.`mlflow.parentRunId` = '{sweep_run.info.run_id}'"
-    return client.search_runs([sweep_run.info.experiment_id], query)
+    return client.search_runs([sweep_run.info.experiment_id], children_of(sweep_run.info.run_id))

@@ -19,7 +19,7 @@ from mlflow.entities import Param
 
 from colorize_core.config import flatten
 from colorize_core.status import RunStatus
-from tracking.store import experiment_id, latest_run
+from tracking.store import children_of, experiment_id, latest_run
 from tracking.trial_run import (
     KIND_TAG,
     RUN_TAG,
@@ -121,7 +121,7 @@ class SweepRun:
         runs of trials Tune no longer knows. Tune saves the sweep's state every few seconds; a trial
         started in between by a sweep that was then killed is sampled afresh on resume, under a new
         name. Its run is deleted if it logged nothing, otherwise kept as KILLED and tagged lost."""
-        query = f"tags.`mlflow.parentRunId` = '{self.run_id}'"
+        query = children_of(self.run_id)
         closed = set()
         for child in self.client.search_runs([self.experiment_id], query, max_results=10000,
                                              order_by=["attributes.start_time DESC"]):  # fmt: skip
