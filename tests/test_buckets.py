@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from colorize_core.buckets import filesystem
-from colorize_core.model_files import MODEL_DIR
+from colorize_core.model_files import MODEL_DIR, MODEL_FILE
 from sweeps.checkpoint_store import CheckpointStore, LayoutError
 
 
@@ -51,11 +51,11 @@ def test_a_checkpoint_counts_once_complete_and_only_the_newest_are_kept(tmp_path
     assert store.model_location() is None
     model = tmp_path / "export"
     model.mkdir()
-    (model / "generator.keras").write_bytes(b"k" * 5000)
+    (model / MODEL_FILE).write_bytes(b"k" * 5000)
     assert store.publish_model(str(model)) == store.location(MODEL_DIR)
     again = CheckpointStore.for_run(storage, "run", keep=2)
     again.check_layout()
-    assert again.model_location() == store.location(MODEL_DIR) and again.files_in(MODEL_DIR) == ["generator.keras"]
+    assert again.model_location() == store.location(MODEL_DIR) and again.files_in(MODEL_DIR) == [MODEL_FILE]
     again.delete()
     assert CheckpointStore.for_run(storage, "run", keep=2).complete() == []
 
