@@ -22,10 +22,8 @@ $(BROWSER):
 demo: $(STAMP)
 	$(BIN)/chromasweep sweep sweeps/specs/demo.yaml --storage runs/sweeps
 
-# Two test files at a time (pytest-xdist): most tests wait on a Ray, an MLflow server or a subprocess
-# starting, and one file at a time left the second core idle. Each test's Ray is its own (conftest).
 test: $(STAMP) $(BROWSER)
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest
 
 # Benchmarks (CI runs only their --smoke pass, tests/test_benchmarks.py): about 50 min on 2 cores; `make bench BENCH="pipeline step"`
 # runs some, `make bench BENCH_ARGS=--quick` a shorter pass. Writes benchmarks/RESULTS.md.

@@ -139,9 +139,8 @@ def pin_ray_address() -> None:
     Ray Train's PlacementGroupCleaner finds its cluster by looking around; with another Ray on the
     machine (``cluster/local-up.sh``, a second sweep) it fails with "Found multiple active Ray
     instances", a stopped trial's placement group is never removed, and the next trial waits for
-    its CPU until the worker group start times out. Set, not defaulted: a driver started with
-    ``RAY_ADDRESS=local`` (a cluster of its own) passes that on, and here it would start another."""
-    os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
+    its CPU until the worker group start times out."""
+    os.environ.setdefault("RAY_ADDRESS", ray.get_runtime_context().gcs_address)
 
 
 def connect(address: str | None) -> None:

@@ -5,10 +5,6 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# Every Ray a test starts is a cluster of its own: a plain ray.init() would join any other Ray on
-# the machine (a developer's, or another test's when the suite runs side by side). Tests that mean
-# to join one name its address.
-os.environ["RAY_ADDRESS"] = "local"
 
 import pytest  # noqa: E402
 from servers import free_port, serving  # noqa: E402

@@ -121,8 +121,7 @@ def test_a_lost_worker_node_costs_only_the_work_since_the_last_checkpoint(cluste
     # Remove a node that hosts a training worker (never the head, which holds the driver).
     from ray.util.state import list_actors
 
-    hosts = {a.node_id for a in list_actors(address=cluster_handle.address,
-                                           filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")])}
+    hosts = {a.node_id for a in list_actors(filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")])}
     victim = next(n for n in nodes if n.node_id in hosts)
     cluster_handle.remove_node(victim)
 
