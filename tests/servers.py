@@ -51,20 +51,25 @@ def _stop(server: subprocess.Popen, url: str) -> None:
     """Stop the whole process group, and return only once nothing answers on the server's port.
     The leader may be a launcher (``chromasweep ui``) that exits at once while the server it started
     is still shutting down and still answering: a test that goes on to an outage must not reach it."""
-    host, port = urllib.parse.urlsplit(url).hostname, urllib.parse.urlsplit(url).port
+    address = urllib.parse.urlsplit(url)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(server.pid, signal.SIGTERM)
     server.wait(timeout=30)
-    deadline = time.monotonic() + 30
-    while _answers(host, port) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    _silent_within(address.hostname, address.port, 30)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(server.pid, signal.SIGKILL)  # whatever outlived a graceful stop
-    deadline = time.monotonic() + 10
+    if not _silent_within(address.hostname, address.port, 10):
+        raise RuntimeError(f"{url} still answers after its server was killed")
+
+
+def _silent_within(host: str, port: int, seconds: float) -> bool:
+    """Whether nothing answers on ``host:port`` within ``seconds``."""
+    deadline = time.monotonic() + seconds
     while _answers(host, port):
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{url} still answers after its server was killed")
+            return False
         time.sleep(0.2)
+    return True
 
 
 def _answers(host: str, port: int) -> bool:
