@@ -34,7 +34,7 @@ SMOKE_LOG_LINES = 150  # of a failed benchmark's log, printed by --smoke
 SMOKE_TIMEOUT_S = 240  # a benchmark still running after this long in --smoke is stopped and failed
 # --smoke runs these side by side, each lane one benchmark after another: the sweeps (each starts
 # a Ray cluster) in one lane, never two at once; the lanes take about as long as each other.
-SMOKE_LANES = (("search", "orchestration", "search_wide", "profile", "pipeline"), ("step", "gpu", "host_sync"))
+SMOKE_LANES = (("search", "orchestration", "search_wide", "pipeline"), ("step", "gpu", "host_sync", "profile"))
 
 
 def _child(name: str, preset: str, out: str) -> int:

@@ -38,8 +38,10 @@ class Case:
 CASES = {
     FULL: Case(224, 1.0, (10, 32), 3, 10, 3, 8 * 60),
     QUICK: Case(224, 1.0, (10,), 3, 4, 3, 4 * 60),
-    # The paths the step benchmark's smoke does not take: XLA on, and the pipeline-fed step.
-    SMOKE: Case(32, 0.125, (2,), 1, 2, 1, 3 * 60, combos=((True, 2, "mixed"),)),
+    # The paths the step benchmark's smoke does not take: mixed precision, and the pipeline-fed
+    # step. XLA stays off: compiling the port's Keras train functions with it on a CPU cost the
+    # smoke pass a minute, for a flag that is Keras's to honour, not code of ours.
+    SMOKE: Case(32, 0.125, (2,), 1, 2, 1, 3 * 60, combos=((False, 2, "mixed"),)),
 }
 PRECISIONS = ("float32", "mixed")
 

@@ -9,16 +9,21 @@ a near-duplicate among the training photos.
 from __future__ import annotations
 
 import csv
+from importlib.util import find_spec
 from pathlib import Path
 
-import matplotlib
-import skimage
-import sklearn
 from PIL import Image
 
-_SKIMAGE = Path(skimage.__file__).parent / "data"
-_SKLEARN = Path(sklearn.__file__).parent / "datasets" / "images"
-_MPL = Path(matplotlib.get_data_path()) / "sample_data"
+
+def _package_dir(name: str) -> Path:
+    # Found, not imported: importing scikit-learn alone costs seconds, and a sweep's driver only
+    # needs SPLIT_VERSION from here.
+    return Path(find_spec(name).origin).parent
+
+
+_SKIMAGE = _package_dir("skimage") / "data"
+_SKLEARN = _package_dir("sklearn") / "datasets" / "images"
+_MPL = _package_dir("matplotlib") / "mpl-data" / "sample_data"
 
 # (synset id, class name, photos). The ids are wnid-shaped but our own: these are not ImageNet classes.
 CLASSES = [

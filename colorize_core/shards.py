@@ -32,7 +32,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.fs as pafs
-import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
@@ -117,6 +116,8 @@ def _to_rgb8(img: Image.Image) -> Image.Image:
 
 
 def _example(encoded: bytes, label: int, filename: str) -> bytes:
+    import tensorflow as tf  # only where shards are written: reading meta.json (a sweep's driver) needs none
+
     feature = {
         "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[encoded])),
         "image/label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
@@ -135,6 +136,8 @@ def _write_split(
             return item, None, err.reason
         except OSError as err:  # unreadable file: permissions, vanished, a folder
             return item, None, f"unreadable ({err.strerror or err})"
+
+    import tensorflow as tf
 
     num_shards = max(1, math.ceil(len(items) / IMAGES_PER_SHARD))
     names = [f"{split}-{i:05d}-of-{num_shards:05d}.tfrecord" for i in range(num_shards)]
