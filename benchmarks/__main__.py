@@ -4,7 +4,7 @@ Names: step, profile, pipeline, search, search_wide, orchestration, gpu, host_sy
 Python process (TensorFlow, Ray and memory start clean), hands its figures back as JSON, and the
 results are merged into ``benchmarks/results.json``, so running one benchmark updates its section
 of ``benchmarks/RESULTS.md`` and keeps the others. The figures are not part of CI's pass/fail;
-``--smoke`` is: every benchmark's code once at a toy size (about 2 minutes on 2 cores), nothing
+``--smoke`` is: every benchmark's code once at a toy size (about 3 minutes on 2 cores), nothing
 written, exit status 1 if any benchmark failed, with its log.
 
 A full or quick run refuses to start a benchmark (exit status 2) while the machine's 1-minute load
