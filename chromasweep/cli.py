@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from colorize_core.metric_registry import HELD_OUT_SCORES
+from colorize_core.model_files import MODEL_FILE
 
 # TensorFlow's C++ start-up chatter buries our own messages; errors still show.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -299,7 +300,7 @@ def list_sweeps_command(tracking_uri: str | None) -> None:
 
 @cli.command()
 @click.option("--model", "model_path", required=True,
-              help="Model folder written by train (or its generator.keras), or an MLflow model URI "
+              help=f"Model folder written by train (or its {MODEL_FILE}), or an MLflow model URI "
               "such as models:/colorizer@champion.")
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))

@@ -32,7 +32,7 @@ class Colorizer:
 
     @classmethod
     def load(cls, path: str | Path) -> "Colorizer":
-        """From an exported model folder (generator.keras + colorizer.json) or a .keras file, local or
+        """From an exported model folder (its Keras file and info, ``model_files``) or a .keras file, local or
         in a bucket (gs://...)."""
         if is_uri(str(path)):
             with fetched(str(path)) as local:

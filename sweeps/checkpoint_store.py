@@ -6,7 +6,7 @@ this one layout, so a run started one way resumes, inspects and restarts the sam
     STORAGE/NAME/checkpoint_step_NNNNNNNN/  weights, optimizers, step, metrics.json, history.json
                  .../.complete               written last: only then does the checkpoint count
     STORAGE/NAME/metrics.jsonl              every epoch's metrics so far, one line each
-    STORAGE/NAME/model/                     the final model (generator.keras, colorizer.json)
+    STORAGE/NAME/model/                     the final model (``colorize_core.model_files``)
 
 The storage itself says which checkpoint is the latest (not Ray's or Tune's bookkeeping, which a
 killed driver can leave an epoch behind). A folder written by an older layout is refused.

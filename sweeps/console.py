@@ -22,6 +22,7 @@ from rich.live import Live
 from rich.table import Table
 
 from colorize_core.buckets import is_uri
+from colorize_core.status import RunStatus
 from sweeps.checkpoint_store import CheckpointStore
 from sweeps.spec import SweepSpec
 
@@ -34,7 +35,7 @@ _active: SweepConsole | None = None
 @dataclass
 class TrialLine:
     params: dict
-    status: str = "pending"
+    status: RunStatus | None = None  # None: not started yet
     epoch: int = 0
     metric: float | None = None
     started: float = field(default_factory=time.monotonic)
@@ -136,7 +137,7 @@ class SweepConsole:
         for trial, line in self.trials.items():
             mark = " *" if trial == best else ""
             table.add_row(
-                trial + mark, line.status, f"{line.epoch}/{epochs}",
+                trial + mark, line.status or "pending", f"{line.epoch}/{epochs}",
                 "-" if line.metric is None else f"{line.metric:.4f}",
                 *(_short(line.params.get(k)) for k in spec.searched),
             )  # fmt: skip
@@ -155,7 +156,7 @@ class SweepConsole:
         cap, b = self.spec.trial_cap, self.spec.chromasweep.budget
         if cap is None or not self.epoch_seconds:
             return None
-        running = [line for line in self.trials.values() if line.status == "running"]
+        running = [line for line in self.trials.values() if line.status is RunStatus.RUNNING]
         left = (cap - len(self.trials)) * b.epochs_per_trial + sum(b.epochs_per_trial - line.epoch for line in running)
         per_epoch = sum(self.epoch_seconds) / len(self.epoch_seconds)
         return left * per_epoch / b.max_concurrent
@@ -179,7 +180,7 @@ class _Listener(Callback):
 
     def on_trial_start(self, iteration, trials, trial, **info):
         if view := _active:
-            self._line(view, trial).status = "running"
+            self._line(view, trial).status = RunStatus.RUNNING
             view.refresh()
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
@@ -194,10 +195,24 @@ class _Listener(Callback):
     def on_trial_complete(self, iteration, trials, trial, **info):
         if view := _active:
             line = self._line(view, trial)
-            line.status = "finished" if line.epoch >= view.spec.chromasweep.budget.epochs_per_trial else "stopped early"
+            done = line.epoch >= view.spec.chromasweep.budget.epochs_per_trial
+            line.status = RunStatus.FINISHED if done else RunStatus.STOPPED_EARLY
             view.refresh()
 
     def on_trial_error(self, iteration, trials, trial, **info):
         if view := _active:
-            self._line(view, trial).status = "failed"
+            self._line(view, trial).status = _error_status(trial)
             view.refresh()
+
+
+def _error_status(trial) -> RunStatus:
+    """DIVERGED or ERROR, from the error Tune pickled for ``trial`` just before telling callbacks."""
+    import pickle
+
+    from sweeps.tune_sweep import is_diverged
+
+    path = trial.pickled_error_file
+    if not path or not os.path.isfile(path):
+        return RunStatus.ERROR
+    with open(path, "rb") as f:
+        return RunStatus.DIVERGED if is_diverged(pickle.load(f)) else RunStatus.ERROR

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 from rich.console import Console
 
 from sweeps import console as console_module
+from colorize_core.status import RunStatus
 from sweeps.console import SweepConsole
 from sweeps.spec import SweepSpec
 
@@ -53,3 +54,31 @@ def test_a_listener_unpickled_without_its_sweep_changes_nothing():
     view = SweepConsole(SPEC)  # not attached: no sweep is running in this process
     view.callback().on_trial_start(0, [], SimpleNamespace(trial_id="x", config={}))
     assert view.trials == {}
+
+
+def test_a_failed_trial_shows_whether_it_diverged_or_errored(monkeypatch, tmp_path):
+    import cloudpickle
+    from ray.exceptions import RayTaskError
+
+    from sweeps.tune_sweep import TrialDiverged
+
+    view = SweepConsole(SPEC)
+    monkeypatch.setattr(console_module, "_active", view)
+    listener = view.callback()
+    errors = {  # as Tune pickles them: the trial's exception inside Ray's wrapper
+        "dddd0001": RayTaskError("run_trial", "tb", TrialDiverged("non-finite loss")).as_instanceof_cause(),
+        "eeee0002": RayTaskError("run_trial", "tb", ValueError("bad batch")).as_instanceof_cause(),
+    }
+    for trial_id, error in errors.items():
+        (tmp_path / trial_id).write_bytes(cloudpickle.dumps(error))
+        trial = SimpleNamespace(trial_id=trial_id, config={}, pickled_error_file=str(tmp_path / trial_id))
+        listener.on_trial_start(0, [], trial)
+        listener.on_trial_error(0, [], trial)
+    listener.on_trial_error(0, [], SimpleNamespace(trial_id="ffff0003", config={}, pickled_error_file=None))
+    listener.on_trial_start(0, [], SimpleNamespace(trial_id="aaaa0004", config={}))
+    assert {t: line.status for t, line in view.trials.items()} == {
+        "dddd0001": RunStatus.DIVERGED, "eeee0002": RunStatus.ERROR, "ffff0003": RunStatus.ERROR,
+        "aaaa0004": RunStatus.RUNNING,
+    }  # fmt: skip
+    table = shown(view)
+    assert "diverged" in table and "error" in table and "failed" not in table
