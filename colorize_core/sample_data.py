@@ -18,7 +18,10 @@ from PIL import Image
 def _package_dir(name: str) -> Path:
     # Found, not imported: importing scikit-learn alone costs seconds, and a sweep's driver only
     # needs SPLIT_VERSION from here.
-    return Path(find_spec(name).origin).parent
+    spec = find_spec(name)
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(f"{name} is not installed: the sample dataset's photos ship inside it", name=name)
+    return Path(spec.origin).parent
 
 
 _SKIMAGE = _package_dir("skimage") / "data"

@@ -209,10 +209,10 @@ def _error_status(trial) -> RunStatus:
     """DIVERGED or ERROR, from the error Tune pickled for ``trial`` just before telling callbacks."""
     import pickle
 
-    from sweeps.tune_sweep import is_diverged
+    from sweeps.tune_sweep import error_status
 
     path = trial.pickled_error_file
     if not path or not os.path.isfile(path):
         return RunStatus.ERROR
     with open(path, "rb") as f:
-        return RunStatus.DIVERGED if is_diverged(pickle.load(f)) else RunStatus.ERROR
+        return error_status(pickle.load(f))

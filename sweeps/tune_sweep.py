@@ -188,10 +188,15 @@ def is_diverged(error: BaseException | None) -> bool:
     return False
 
 
+def error_status(error: BaseException) -> RunStatus:
+    """How a trial that raised ``error`` ended: the sweep's closing table and its live one both ask."""
+    return RunStatus.DIVERGED if is_diverged(error) else RunStatus.ERROR
+
+
 def trial_status(result, epochs_per_trial: int) -> RunStatus:
     epochs = int((result.metrics or {}).get("epoch", 0) or 0)
     if result.error is not None:
-        return RunStatus.DIVERGED if is_diverged(result.error) else RunStatus.ERROR
+        return error_status(result.error)
     if epochs >= epochs_per_trial:
         return RunStatus.FINISHED
     return RunStatus.STOPPED_EARLY if result.metrics else RunStatus.NOT_RUN

@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 from rich.console import Console
 
-from sweeps import console as console_module
 from colorize_core.status import RunStatus
+from sweeps import console as console_module
 from sweeps.console import SweepConsole
 from sweeps.spec import SweepSpec
 
