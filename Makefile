@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench cluster-lock clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,15 @@ test: $(STAMP) $(BROWSER)
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python -m benchmarks $(BENCH) $(BENCH_ARGS)
+
+# The exact versions every node of cluster/gcp-gpu.yaml installs (Linux x86-64, its Python): run after a
+# change to pyproject.toml's dependencies; tests/test_gcp_cluster.py fails while the lock disagrees.
+UV_VERSION := 0.13.8
+NODE_PYTHON := 3.11.18
+cluster-lock: $(STAMP)
+	$(BIN)/pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/uv pip compile pyproject.toml --extra gpu --extra gcp --python-version $(NODE_PYTHON) \
+	  --python-platform x86_64-unknown-linux-gnu --quiet --no-header -o cluster/node-requirements.txt
 
 clean:
 	rm -rf $(VENV) runs

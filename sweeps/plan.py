@@ -78,7 +78,8 @@ def describe(spec: SweepSpec) -> list[str]:
     lines.append(f"  budget     {b.epochs_per_trial} epochs per trial, {b.max_concurrent} at a time"
                  + (f", stop starting trials after {b.time_budget:g} s" if b.time_budget else ""))  # fmt: skip
     lines.append(f"  resources  per trial {r.workers} worker(s) x ({r.cpus_per_worker:g} CPU, {r.gpus_per_worker:g} GPU)"
-                 + (", trained in the trial's own process" if r.workers == 1 and r.train_in_trial else ", a Ray Train run"))  # fmt: skip
+                 + (", trained in the trial's own process" if r.workers == 1 and r.train_in_trial else ", a Ray Train run")
+                 + f"; restarted from its checkpoint up to {r.max_failures} time(s)")  # fmt: skip
     worst = worst_case_trial_epochs(spec)
     lines.append(f"  worst case {worst if worst is not None else 'unbounded'} trial-epochs (no trial stopped early)")
     for key, p in spec.searched.items():

@@ -348,6 +348,11 @@ class Resources(_Strict):
     workers: int = Field(1, gt=0)
     cpus_per_worker: float = Field(1.0, gt=0)
     gpus_per_worker: float = Field(0.0, ge=0)
+    max_failures: int = Field(
+        2, ge=0,
+        description="Restarts of a crashed trial (its process, or a Ray Train worker's node) from its latest "
+        "checkpoint before it counts as an error; Spot workers want more.",
+    )
     train_in_trial: bool = Field(
         True,
         description="A one-worker trial trains in the Tune trial's own process (no Ray Train worker group "

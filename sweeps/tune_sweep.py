@@ -52,9 +52,6 @@ TRIAL_DRIVER_CPUS = 0.1
 # its worker group, which Ray Train restarts, never its driver. 100 trials' drivers per unit.
 TRIAL_DRIVER_RESOURCE = "chromasweep_trial_driver"
 TRIAL_DRIVER_SHARE = 0.01
-# A crashed trial (its process, or a Ray Train worker) restarts from its latest checkpoint this many
-# times before it counts as an error; Ray Train does it for wide trials, Tune for in-trial ones.
-TRIAL_RESTARTS = 2
 KEEP_CHECKPOINTS = 2
 
 
@@ -114,7 +111,7 @@ def run_trial(params: dict, spec: SweepSpec, shared: TrainConfig, storage: str, 
     else:
         trainer = build_trainer(
             config, r.workers, r.cpus_per_worker, r.gpus_per_worker, storage,
-            max_failures=TRIAL_RESTARTS, startup_retries=5, keep_checkpoints=KEEP_CHECKPOINTS,
+            max_failures=r.max_failures, startup_retries=5, keep_checkpoints=KEEP_CHECKPOINTS,
             callbacks=[EpochReportCallback()], tracking=tracking,
         )  # fmt: skip
         store = CheckpointStore.for_run(storage, name, keep=KEEP_CHECKPOINTS)
@@ -283,7 +280,10 @@ def _tuner(spec: SweepSpec, trainable, storage: str, experiment: str, restoring:
         ),
         run_config=tune.RunConfig(
             name=spec.name, **ray_storage(storage), callbacks=callbacks,
-            failure_config=tune.FailureConfig(max_failures=TRIAL_RESTARTS if runs_in_trial(spec) else 0),
+            # A crashed trial restarts from its latest checkpoint: Tune restarts in-trial ones, Ray
+            # Train the worker group of wider ones (build_trainer), so Tune must not restart those too.
+            failure_config=tune.FailureConfig(
+                max_failures=spec.chromasweep.resources.max_failures if runs_in_trial(spec) else 0),
         ),
     )  # fmt: skip
 

@@ -3,9 +3,11 @@ public but SSH, storage in the bucket, the versions pyproject.toml pins, no secr
 Offline: no Google Cloud account is needed, nor used."""
 
 import copy
+import json
 import re
 import shlex
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -13,7 +15,9 @@ import jsonschema
 import pytest
 import ray
 import yaml
+from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 from ray.autoscaler._private.util import (
     check_legacy_fields,
     prepare_config,
@@ -224,33 +228,207 @@ def test_checkpoints_and_mlflow_live_in_the_bucket_and_on_a_disk_that_outlives_t
 
     # The README's launch command writes the sweep to the same bucket.
     readme = (CLUSTER / "README.md").read_text()
-    (launch,) = [line for line in readme.splitlines() if line.startswith("ray job submit ") and " sweep " in line]
-    assert flag(launch, "--storage").startswith(f"gs://{bucket}/")
+    launches = [line for line in readme.splitlines() if line.startswith("ray job submit ") and " sweep " in line]
+    assert {line.split(" sweep ")[1].split()[0] for line in launches} == {"sweeps/specs/imagenet-gcp.yaml", "sweeps/specs/gcp-smoke.yaml"}
+    for launch in launches:
+        assert flag(launch, "--storage").startswith(f"gs://{bucket}/")
 
 
-def test_every_node_installs_the_versions_pyproject_pins(config):
+def locked_versions() -> dict[str, str]:
+    """cluster/node-requirements.txt as package -> exact version."""
+    locked = {}
+    for line in (CLUSTER / "node-requirements.txt").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, sep, version = line.partition("==")
+            assert sep and version.strip(), f"node-requirements.txt: {line!r} is not pinned exactly"
+            locked[canonicalize_name(name.split("[")[0])] = version.strip()
+    return locked
+
+
+def test_every_node_installs_the_same_locked_versions_of_what_pyproject_asks(config):
     (ray_pin,) = [d for d in PYPROJECT["project"]["dependencies"] if re.match(r"ray\[", d)]
     assert ray_pin == "ray[default,tune,train]==2.60.0"
     assert ray.__version__ == ray_pin.split("==")[1]  # the `ray up` here is the cluster's Ray
 
-    python = re.search(r"uv venv .*--python (\S+)", " ".join(config["setup_commands"]))[1]
-    assert python in SpecifierSet(PYPROJECT["project"]["requires-python"])
-    for key, project in (("head_setup_commands", '"$HOME/chromasweep"'),
-                         ("worker_setup_commands", '"$HOME/chromasweep[gpu]"')):  # fmt: skip
-        (install,) = [c for c in config[key] if "uv pip install" in c]
-        assert f'"{ray_pin}"' in install and f"-e {project}" in install
-        packages = [a for a in shlex.split(install.split("--quiet", 1)[1]) if a != "-e"]
-        for requirement in packages:  # anything besides the project is pinned exactly
-            assert "==" in requirement or requirement.startswith("$HOME/chromasweep"), requirement
-    assert re.search(r"pip install --user --quiet uv==[\d.]+$", "\n".join(config["setup_commands"]), re.MULTILINE)
+    # The lock satisfies every requirement of the project and of the extras the nodes need, so a
+    # change to pyproject.toml without `make cluster-lock` fails here.
+    locked = locked_versions()
+    optional = PYPROJECT["project"]["optional-dependencies"]
+    for text in PYPROJECT["project"]["dependencies"] + optional["gpu"] + optional["gcp"]:
+        requirement = Requirement(text)
+        name = canonicalize_name(requirement.name)
+        assert name in locked, f"{text}: not in cluster/node-requirements.txt (run make cluster-lock)"
+        assert requirement.specifier.contains(locked[name], prereleases=True), (
+            f"{text}: the lock has {locked[name]} (run make cluster-lock)")
+    assert {"nvidia-cudnn-cu12", "google-api-python-client"} <= set(locked)  # the gpu and gcp extras
 
-    # ~/chromasweep holds what pip needs to install this project: its packages and files.
+    # One Python patch level and one uv on every node, the ones the Makefile locks for.
+    makefile = (ROOT / "Makefile").read_text()
+    setup = "\n".join(config["setup_commands"])
+    node_python = re.search(r"^NODE_PYTHON := (\S+)$", makefile, re.MULTILINE)[1]
+    assert f"--python-preference only-managed --python {node_python} ~/venv" in setup
+    assert node_python in SpecifierSet(PYPROJECT["project"]["requires-python"])
+    uv = re.search(r"^UV_VERSION := (\S+)$", makefile, re.MULTILINE)[1]
+    assert re.search(rf"pip install --user --quiet uv=={re.escape(uv)}$", setup, re.MULTILINE)
+    # Both kinds of node sync to the lock, then add the project itself without resolving anything.
+    for key in ("head_setup_commands", "worker_setup_commands"):
+        commands = "\n".join(config[key])
+        assert "uv pip sync --python ~/venv/bin/python --quiet ~/chromasweep/cluster/node-requirements.txt" in commands
+        assert 'uv pip install --python ~/venv/bin/python --quiet --no-deps -e "$HOME/chromasweep"' in commands
+        assert not re.search(r"uv pip install (?!.*--no-deps)", commands), "a node resolves packages itself"
+
+    # ~/chromasweep holds what pip needs to install this project: its packages, files and lock.
     mounts = config["file_mounts"]
     assert mounts["~/chromasweep/pyproject.toml"] == "./pyproject.toml"
+    assert mounts["~/chromasweep/cluster/node-requirements.txt"] == "./cluster/node-requirements.txt"
     assert mounts[f"~/chromasweep/{PYPROJECT['project']['readme']}"] == f"./{PYPROJECT['project']['readme']}"
     for package in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]:
         name = package.rstrip("*")
         assert mounts[f"~/chromasweep/{name}"] == f"./{name}" and (ROOT / name).is_dir()
+
+
+GCP_SPECS = [ROOT / "sweeps" / "specs" / name for name in ("imagenet-gcp.yaml", "gcp-smoke.yaml")]
+
+
+def node_commands(config: dict) -> dict[str, str]:
+    """Every command that runs on each node type, as one text (setup commands are already merged)."""
+    out = {}
+    for name, node_type in config["available_node_types"].items():
+        shared = "head_setup_commands" if name == config["head_node_type"] else "worker_setup_commands"
+        own = node_type.get("initialization_commands", []) + node_type.get("worker_setup_commands", [])
+        out[name] = "\n".join(config[shared] + config["initialization_commands"] + own)
+    return out
+
+
+def local_paths(value, where: str = ""):
+    """(key, value) of every absolute local path in a spec's base config or parameters."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from local_paths(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for item in value:
+            yield from local_paths(item, where)
+    elif isinstance(value, str) and value.startswith(("/", "~")):
+        yield where, value
+
+
+def paths_missing_on_some_node(spec_path: Path, config: dict) -> list[str]:
+    """A local file that a spec names must be on every node: the sweep's driver checks it on the
+    head before any trial, and the trials read it on the workers. Only file_mounts are everywhere."""
+    spec, base = load_spec(spec_path)
+    named = list(local_paths(base.model_dump(), "base"))
+    named += list(local_paths({k: p.model_dump() for k, p in spec.parameters.items()}, "parameters"))
+    mounted = [remote.replace("~", "/home/" + config["auth"]["ssh_user"]) for remote in config["file_mounts"]]
+    problems = []
+    for key, path in named:
+        if any(path.startswith(m) for m in mounted):
+            continue
+        folder = path.rsplit("/", 1)[0]
+        on = [name for name, commands in node_commands(config).items() if folder in commands]
+        problems.append(f"{spec_path.name}: {key}: {path} is provisioned on {', '.join(on) or 'no node'} only, "
+                        f"not on every node of {CONFIG.name}; name it as gs://BUCKET/...")  # fmt: skip
+    return problems
+
+
+def test_specs_for_the_cluster_name_no_file_that_some_node_lacks(raw, config, tmp_path):
+    for spec_path in GCP_SPECS:
+        assert paths_missing_on_some_node(spec_path, config) == [], spec_path
+        _, base = load_spec(spec_path)
+        assert base.model.encoder_weights.startswith("gs://") and base.loss.teacher_weights.startswith("gs://")
+
+    # What the first real sweep would have hit: weights in /opt/weights, which only GPU workers filled,
+    # while the sweep's driver on the head checks them before any trial.
+    old = copy.deepcopy(raw)
+    old["available_node_types"]["gpu_worker"]["worker_setup_commands"] = [
+        "sudo mkdir -p /opt/weights && gcloud storage cp 'gs://$bucket/weights/*.h5' /opt/weights/"]
+    spec_text = GCP_SPECS[0].read_text().replace("gs://YOUR_BUCKET/weights/", "/opt/weights/")
+    (tmp_path / "old.yaml").write_text(spec_text)
+    (problem, teacher) = paths_missing_on_some_node(tmp_path / "old.yaml", as_ray_up_has_it(old))
+    assert "base.model.encoder_weights: /opt/weights/vgg16" in problem and "on gpu_worker only" in problem
+    assert "base.loss.teacher_weights" in teacher
+
+
+def test_the_smoke_spec_is_the_long_sweeps_shape_in_one_short_trial(config):
+    smoke, smoke_base = load_spec(GCP_SPECS[1])
+    full, full_base = load_spec(GCP_SPECS[0])
+    assert smoke.trial_cap == 1 and smoke.chromasweep.resources == full.chromasweep.resources
+    steps = smoke.chromasweep.budget.epochs_per_trial * smoke.parameters["steps_per_epoch"].value
+    assert 200 <= steps <= 400 and smoke_base.checkpoint_every_steps == 100 < steps
+    for key in ("data", "model", "loss", "mixed_precision"):
+        assert getattr(smoke_base, key) == getattr(full_base, key), key
+    dry = subprocess.run([str(ROOT / ".venv" / "bin" / "chromasweep") if (ROOT / ".venv").is_dir() else "chromasweep",
+                          "sweep", str(GCP_SPECS[1]), "--dry-run", "--samples", "1"],
+                         check=False, capture_output=True, text=True)  # fmt: skip
+    assert dry.returncode == 0, dry.stderr
+    assert "trials     1" in dry.stdout and "2 worker(s) x (8 CPU, 1 GPU), a Ray Train run" in dry.stdout
+    assert "restarted from its checkpoint up to 10 time(s)" in dry.stdout
+
+    # Spot: a trial of several hours may lose a node more than twice and go on from its checkpoint.
+    for spec in (smoke, full):
+        assert spec.chromasweep.resources.max_failures > 2
+
+
+def test_the_setup_checks_quotas_oslogin_and_role_and_grants_what_bucket_writes_need(config, tmp_path):
+    import importlib.util
+
+    from ray.autoscaler._private.gcp.config import DEFAULT_SERVICE_ACCOUNT_ID
+
+    setup = subprocess.run([CLUSTER / "gcp-setup.sh", "--dry-run"], check=False, capture_output=True, text=True,
+                           env={"PATH": "/usr/bin:/bin"})  # fmt: skip
+    assert setup.returncode == 0, setup.stderr
+    gcloud = [shlex.split(line) for line in setup.stdout.splitlines()]
+    # Both nodes' accounts may read the bucket's metadata (pyarrow's create_dir asks for it); the
+    # head's is Ray's own account, made here so that it can be bound before the first `ray up`.
+    head_account = f"{DEFAULT_SERVICE_ACCOUNT_ID}@YOUR_PROJECT.iam.gserviceaccount.com"
+    readers = {flag(shlex.join(c), "--member") for c in gcloud
+               if c[1:4] == ["storage", "buckets", "add-iam-policy-binding"]
+               and flag(shlex.join(c), "--role") == "roles/storage.legacyBucketReader"}  # fmt: skip
+    assert readers == {f"serviceAccount:{config['metadata']['worker_service_account']}", f"serviceAccount:{head_account}"}
+    assert ["gcloud", "iam", "service-accounts", "create", DEFAULT_SERVICE_ACCOUNT_ID] == gcloud[
+        next(i for i, c in enumerate(gcloud) if DEFAULT_SERVICE_ACCOUNT_ID in c and "create" in c)][:5]
+    # SSH from the caller's own address unless told otherwise, never the whole internet by default.
+    (ssh,) = [shlex.join(c) for c in gcloud if "chromasweep-allow-ssh" in c]
+    assert flag(ssh, "--source-ranges") == "YOUR_ADDRESS/32"
+    narrowed = subprocess.run([CLUSTER / "gcp-setup.sh", "--dry-run"], check=True, capture_output=True, text=True,
+                              env={"PATH": "/usr/bin:/bin", "SSH_SOURCE_RANGES": "203.0.113.7/32"}).stdout  # fmt: skip
+    assert "--source-ranges 203.0.113.7/32" in narrowed
+
+    # Every node turns OS Login off for itself: `ray up` logs in with a key in the project's metadata.
+    for node_type in config["available_node_types"].values():
+        assert {"key": "enable-oslogin", "value": "FALSE"} in node_type["node_config"]["metadata"]["items"]
+
+    # The preflight, on what gcloud reports for a new project (no GPU quota, OS Login enforced, an
+    # Editor), lists every shortfall; on a ready project it says nothing.
+    loaded = importlib.util.spec_from_file_location("gcp_preflight", CLUSTER / "gcp_preflight.py")
+    preflight = importlib.util.module_from_spec(loaded)
+    loaded.loader.exec_module(preflight)
+    raw = yaml.safe_load(CONFIG.read_text())
+    assert preflight.needed(raw) == {("region", "CPUS"): 72, ("region", "N2_CPUS"): 8, ("region", "IN_USE_ADDRESSES"): 9,
+                                     ("region", "PREEMPTIBLE_NVIDIA_L4_GPUS"): 8, ("project", "GPUS_ALL_REGIONS"): 8}  # fmt: skip
+
+    def facts(folder, region, project, enforced, roles):
+        folder.mkdir()
+        quotas = lambda q: json.dumps({"quotas": [{"metric": m, "limit": v, "usage": 0.0} for m, v in q.items()]})
+        (folder / "region.json").write_text(quotas(region))
+        (folder / "project.json").write_text(quotas(project))
+        (folder / "oslogin.json").write_text(json.dumps({"booleanPolicy": {"enforced": True}} if enforced else {}))
+        (folder / "roles.txt").write_text("\n".join(roles))
+        return folder
+
+    new = facts(tmp_path / "new", {"CPUS": 24.0, "N2_CPUS": 24.0, "IN_USE_ADDRESSES": 8.0}, {"GPUS_ALL_REGIONS": 0.0},
+                True, ["roles/editor"])  # fmt: skip
+    found = preflight.problems(raw, new)
+    assert len(found) == 6, found
+    assert any("GPUS_ALL_REGIONS (all regions) is 0, the full cluster needs 8" in p for p in found)
+    assert any("PREEMPTIBLE_NVIDIA_L4_GPUS (us-central1) is 0" in p for p in found)
+    assert any("CPUS (us-central1) is 24, the full cluster needs 72" in p for p in found)
+    assert any("IN_USE_ADDRESSES" in p for p in found) and any("compute.requireOsLogin" in p for p in found)
+    assert any("roles/editor" in p and "roles/owner" in p for p in found)
+    ready = facts(tmp_path / "ready", {"CPUS": 96.0, "N2_CPUS": 24.0, "IN_USE_ADDRESSES": 16.0, "PREEMPTIBLE_NVIDIA_L4_GPUS": 8.0},
+                  {"GPUS_ALL_REGIONS": 8.0}, False, ["roles/owner"])  # fmt: skip
+    assert preflight.problems(raw, ready) == []
+    run = subprocess.run([sys.executable, CLUSTER / "gcp_preflight.py", CONFIG, new], check=False, capture_output=True, text=True)
+    assert run.returncode == 1 and run.stderr.count("gcp-gpu.yaml: ") == 6
 
 
 def test_the_token_is_made_on_the_head_and_no_secret_is_in_the_repo(config):
