@@ -141,3 +141,42 @@ def test_a_lost_worker_node_costs_only_the_work_since_the_last_checkpoint(cluste
     runs = client.search_runs([tracking.experiment_id])
     assert [r.info.run_name for r in runs] == ["node-loss"] and runs[0].info.status == "FINISHED"
     assert {m.step for m in client.get_metric_history(runs[0].info.run_id, "val_psnr")} == {1, 2, 3}
+
+
+def test_a_trial_restarts_from_its_checkpoints_more_than_twice(cluster, tiny_config, tmp_path):
+    """Spot: a long trial may lose a worker several times. Three times a training worker dies (SIGKILL,
+    as a preempted VM's processes do) just after a new checkpoint; the run goes on from a checkpoint
+    each time and finishes, as sweeps/specs/imagenet-gcp.yaml's max_failures allows."""
+    import signal
+
+    from ray.util.state import list_actors
+
+    storage = tmp_path / "storage"
+    config = tiny_config.with_overrides({"name": "spot", "epochs": 8, "steps_per_epoch": 10, "checkpoint_every_steps": 5})
+    outcome = {}
+    run = threading.Thread(target=lambda: outcome.update(
+        result=launch(config, RayOptions(workers=2, storage=str(storage), max_failures=3))))
+    run.start()
+
+    def checkpoints() -> set[int]:
+        return {int(re.search(r"(\d+)$", p.parent.name).group(1)) for p in (storage / "spot").glob("checkpoint_step_*/.complete")}
+
+    killed, seen = [], set()
+    for _ in range(3):
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not (checkpoints() - seen) and run.is_alive():
+            time.sleep(0.2)
+        assert checkpoints() - seen, f"no new checkpoint within 5 minutes after {len(killed)} kill(s)"
+        seen = checkpoints()
+        workers = [a for a in list_actors(filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")])
+                   if a.pid not in killed]  # fmt: skip
+        assert workers, "no training worker alive to kill"
+        os.kill(workers[0].pid, signal.SIGKILL)
+        killed.append(workers[0].pid)
+
+    run.join(timeout=900)
+    assert not run.is_alive(), "training did not finish after three worker losses"
+    result = outcome["result"]
+    assert result.status is RunStatus.FINISHED, result.error
+    assert result.metrics["step"] == 80
+    assert result.metrics["resumed_from_step"] >= max(seen) > 0  # the third restart began from its newest checkpoint
