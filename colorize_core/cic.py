@@ -9,6 +9,9 @@ Network, as the reference's ``eccv16`` (richzhang/colorization), for an S x S in
 Every conv has a ReLU; each block ends in batch normalisation (conv8 has none). ``width`` scales
 the channels as it does ChromaGAN's; width 1 is the reference's. The optional class head (this
 project's extension) pools conv7.
+
+The bins (``model.bins``, ``ab_bins``) are the paper's 313 published centres by default; the option
+gamut-261 computes the grid cells that hold an 8-bit sRGB colour instead, a subset of the 313.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from colorize_core.cic_bins import PTS_IN_HULL
+from colorize_core.config import CicBins
 from colorize_core.lab import _WHITE_D65, _XYZ_FROM_RGB, AB_SCALE
 from colorize_core.metrics import AB_BIN
 from colorize_core.model import (  # one batch-norm momentum and width rule for both families
@@ -29,24 +34,31 @@ from colorize_core.model import (  # one batch-norm momentum and width rule for 
 )
 
 BIN_GRID = AB_BIN  # ab quantisation step (Lab units): the same grid as the rebalanced AuC
-PUBLISHED_BINS = 313  # the reference's count; see ``ab_bins`` for why ours differs
+PUBLISHED_BINS = 313  # the paper's count, of ``cic_bins.PTS_IN_HULL``: the default bin set
 SOFT_NEIGHBOURS, SOFT_SIGMA = 5, 5.0  # soft-encoding: 5 nearest bins, Gaussian sigma 5
 PRIOR_SIGMA = 5.0  # smoothing of the empirical bin distribution
 PRIOR_SIZE = 64  # side at which training images are counted for the prior
 PRIOR_MAX_IMAGES = 10_000  # a fixed, large sample of the training split is enough for a histogram
-PRIOR_VERSION = 1
+PRIOR_VERSION = 2  # 2: one cached prior per bin set (``model.bins``)
 
 
-@functools.lru_cache(maxsize=1)
-def ab_bins() -> np.ndarray:
-    """(Q, 2) ab bin centres, multiples of 10: every grid point that is the nearest one to some
-    8-bit sRGB colour. Every colour a photo holds thus falls in a bin, and no bin is empty of
-    possible colours. The ab projection of the RGB cube is the projection of its surface, so the
-    cube's six faces (6 x 256^2 colours) give the same set as all 256^3 colours.
+@functools.cache
+def ab_bins(bins: CicBins) -> np.ndarray:
+    """(Q, 2) ab bin centres of the set ``bins`` (``model.bins``), in Lab units, multiples of 10."""
+    if CicBins(bins) is CicBins.PUBLISHED_313:
+        return np.asarray(PTS_IN_HULL, np.float32)
+    return _gamut_bins()
 
-    This gives 261 bins. The reference's 313 (``pts_in_hull.npy``) were found empirically on
-    ImageNet and cannot be rederived from the gamut: centres in gamut give 229, cells touching it
-    268; the file itself is a download, which this module does not depend on.
+
+def _gamut_bins() -> np.ndarray:
+    """Every grid point that is the nearest one to some 8-bit sRGB colour. Every colour a photo
+    holds thus falls in a bin, and no bin is empty of possible colours. The ab projection of the RGB
+    cube is the projection of its surface, so the cube's six faces (6 x 256^2 colours) give the same
+    set as all 256^3 colours.
+
+    This gives 261 bins, all among the paper's 313, which were found empirically on ImageNet and
+    cannot be rederived from the gamut (centres in gamut give 229, cells touching it 268). So every
+    sRGB colour falls in a published bin too; the other 52 are no 8-bit sRGB colour's nearest.
     """
     levels = np.arange(256) / 255.0
     linear = np.where(levels > 0.04045, ((levels + 0.055) / 1.055) ** 2.4, levels / 12.92)
@@ -101,10 +113,12 @@ class AnnealedMeanAB(layers.Layer):
 ECCV16_BLOCKS = [(64, 2, 2, 1), (128, 2, 2, 1), (256, 3, 2, 1), (512, 3, 1, 1), (512, 3, 1, 2), (512, 3, 1, 2), (512, 3, 1, 1)]
 
 
-def build_cic_generator(image_size: int, width: float, temperature: float, num_classes: int | None) -> keras.Model:
+def build_cic_generator(
+    image_size: int, width: float, temperature: float, num_classes: int | None, bins: CicBins
+) -> keras.Model:
     """Outputs [ab (S x S, normalised), bin logits (S/4 x S/4 x Q)] and, with ``num_classes``, class logits."""
     S = image_size
-    centres = ab_bins()
+    centres = ab_bins(bins)
     L = keras.Input((S, S, 1), name="L")
     x = layers.Rescaling(0.5, name="centre_L")(L)  # L/50 - 1 to the reference's (L - 50) / 100
     for block, (filters, convs, stride, dilation) in enumerate(ECCV16_BLOCKS, 1):
@@ -129,10 +143,12 @@ def build_cic_generator(image_size: int, width: float, temperature: float, num_c
 
 
 # -- class rebalancing --------------------------------------------------------------------------
-def rebalancing_weights(counts: np.ndarray, mix: float) -> tuple[np.ndarray, np.ndarray]:
+def rebalancing_weights(counts: np.ndarray, mix: float, bins: CicBins) -> tuple[np.ndarray, np.ndarray]:
     """(weights, p̃) per bin: CIC's w ∝ ((1 - λ) p̃ + λ / Q)^-1, p̃ the empirical bin distribution smoothed by a Gaussian
     (sigma 5) in ab, normalised so that E_p̃[w] = 1. λ (``mix``) 1 weighs every bin alike."""
-    centres = ab_bins()
+    centres = ab_bins(bins)
+    if len(counts) != len(centres):
+        raise ValueError(f"{len(counts)} bin counts for model.bins {bins}, which has {len(centres)} bins")
     p = counts / counts.sum()
     d2 = np.sum(np.square(centres[:, None] - centres[None]), -1)
     kernel = np.exp(-d2 / (2.0 * PRIOR_SIGMA**2))
@@ -147,21 +163,26 @@ def nearest_bin(ab: tf.Tensor, centres: np.ndarray) -> tf.Tensor:
     return tf.argmin(d2, axis=-1, output_type=tf.int32)
 
 
-def _prior_file(prepared: str) -> str:
-    return f"{prepared.rstrip('/')}/cic_prior-v{PRIOR_VERSION}.json"
+def prior_file(prepared: str, bins: CicBins) -> str:
+    return f"{prepared.rstrip('/')}/cic_prior-v{PRIOR_VERSION}-{CicBins(bins).value}.json"
 
 
-def bin_counts(prepared: str) -> np.ndarray:
-    """Pixel counts per ab bin over the training split (its first ``PRIOR_MAX_IMAGES`` images, centre
-    crops at ``PRIOR_SIZE``), never validation images; cached beside the shards' metadata."""
+def bin_counts(prepared: str, bins: CicBins) -> np.ndarray:
+    """Pixel counts per ab bin of ``bins`` over the training split (its first ``PRIOR_MAX_IMAGES``
+    images, centre crops at ``PRIOR_SIZE``), never validation images; cached beside the shards'
+    metadata, one file per bin set."""
     from colorize_core.pipeline import make_dataset
 
-    path = _prior_file(prepared)
-    centres = ab_bins()
+    path = prior_file(prepared, bins)
+    centres = ab_bins(bins)
     if tf.io.gfile.exists(path):
         cached = json.loads(tf.io.gfile.GFile(path).read())
-        if cached["bins"] == centres.tolist():
-            return np.asarray(cached["counts"], np.float64)
+        if cached["bins"] != centres.tolist():  # written for other centres: counts that would misread
+            raise ValueError(
+                f"{path}: its counts are for {len(cached['bins'])} other bins, not model.bins {bins}'s "
+                f"{len(centres)}; delete the file to count again"
+            )
+        return np.asarray(cached["counts"], np.float64)
     counts = np.zeros(len(centres), np.float64)
     images = 0
     crops = make_dataset(prepared, "train", PRIOR_SIZE, 64, training=False, take=PRIOR_MAX_IMAGES)
@@ -171,8 +192,8 @@ def bin_counts(prepared: str) -> np.ndarray:
         images += int(batch["ab"].shape[0])
     if not images:
         raise ValueError(f"{prepared}: no training images to compute CIC's colour prior from")
-    record = {"version": PRIOR_VERSION, "images": images, "size": PRIOR_SIZE, "bins": centres.tolist(),
-              "counts": counts.tolist()}  # fmt: skip
+    record = {"version": PRIOR_VERSION, "bin_set": CicBins(bins).value, "images": images, "size": PRIOR_SIZE,
+              "bins": centres.tolist(), "counts": counts.tolist()}  # fmt: skip
     # Written whole, then renamed: workers that compute it at once all write the same content.
     tmp = f"{path}.{np.random.default_rng().integers(1 << 62)}.tmp"
     with tf.io.gfile.GFile(tmp, "w") as f:

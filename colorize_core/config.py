@@ -41,6 +41,11 @@ class Generator(StrEnum):
     CIC = "cic"  # colorize_core/cic.py: classification over ab bins, annealed-mean decoding
 
 
+class CicBins(StrEnum):
+    PUBLISHED_313 = "published-313"  # the paper's centres, found on ImageNet (colorize_core/cic_bins.py)
+    GAMUT_261 = "gamut-261"  # the grid cells that hold an 8-bit sRGB colour, computed (cic.ab_bins)
+
+
 class ModelConfig(_Strict):
     generator: Generator = Field(Generator.CHROMAGAN, description="The generator's family: chromagan or cic.")
     image_size: int = Field(224, ge=32, description="Training crop side; a multiple of 32.")
@@ -55,6 +60,10 @@ class ModelConfig(_Strict):
     )
     temperature: float = Field(
         0.38, gt=0.0, le=1.0, description="cic: the annealed mean's temperature (1 the mean, towards 0 the mode)."
+    )
+    bins: CicBins = Field(
+        CicBins.PUBLISHED_313, description="cic: the ab bins it classifies into: published-313 (the paper's) "
+        "or gamut-261 (the 10-wide grid cells that hold an 8-bit sRGB colour; a subset of the 313).",
     )
 
     @model_validator(mode="after")

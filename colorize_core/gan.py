@@ -63,8 +63,11 @@ class AdversarialColorizer(keras.Model):
             if bin_weights is None:
                 raise ValueError("a cic generator trains with its rebalancing weights (cic.rebalancing_weights)")
             head = num_classes if config.loss.semantic != "off" else None
-            self.generator = build_cic_generator(m.image_size, m.width, m.temperature, head)
-            self.bin_centres = tf.constant(ab_bins())
+            self.generator = build_cic_generator(m.image_size, m.width, m.temperature, head, m.bins)
+            self.bin_centres = tf.constant(ab_bins(m.bins))
+            if len(bin_weights) != len(self.bin_centres):  # a gather past the end reads 0 on a GPU, silently
+                raise ValueError(f"{len(bin_weights)} rebalancing weights for model.bins {m.bins}, which has "
+                                 f"{len(self.bin_centres)} bins")  # fmt: skip
             self.bin_weights = tf.constant(bin_weights, tf.float32)
             self.adversarial_weight = config.loss.cic_adversarial_weight
         else:

@@ -131,7 +131,8 @@ class Trainer:
 
         bin_weights = None
         if config.model.generator is Generator.CIC:
-            bin_weights, _ = rebalancing_weights(bin_counts(self.prepared), config.loss.rebalance_mix)
+            bins = config.model.bins
+            bin_weights, _ = rebalancing_weights(bin_counts(self.prepared, bins), config.loss.rebalance_mix, bins)
         with self.strategy.scope():
             self.gan = AdversarialColorizer(
                 config, self.num_classes, self.global_batch, loss_scaling=policy == "mixed_float16", bin_weights=bin_weights

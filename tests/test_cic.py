@@ -16,22 +16,42 @@ from skimage.color import rgb2lab
 
 from colorize_core.cic import (
     BIN_GRID,
+    PUBLISHED_BINS,
     ab_bins,
     annealed_mean,
     bin_counts,
     build_cic_generator,
+    prior_file,
     rebalancing_weights,
     soft_encode,
 )
+from colorize_core.config import CicBins, ModelConfig
+from colorize_core.metrics import AB_LIMIT
 from colorize_core.status import RunStatus
 from colorize_core.trainer import prepare_trainer
 
 ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_BINS = ModelConfig().bins
 
 
-def test_the_bins_are_the_ab_grid_cells_that_hold_an_srgb_colour():
-    bins = ab_bins()
-    assert len(bins) == 261  # the reference's 313 were counted on ImageNet; see ab_bins
+def test_the_default_bins_are_the_papers_313_and_the_gamut_option_gives_261():
+    assert DEFAULT_BINS is CicBins.PUBLISHED_313
+    bins = ab_bins(DEFAULT_BINS)
+    assert bins.shape == (PUBLISHED_BINS, 2) == (313, 2)
+    assert np.all(bins % BIN_GRID == 0) and np.all(np.abs(bins) <= AB_LIMIT)
+    assert len(np.unique(bins, axis=0)) == 313
+    # pts_in_hull.npy's order, by a then b: bin i of a model is the reference's bin i.
+    assert np.array_equal(np.lexsort((bins[:, 1], bins[:, 0])), np.arange(313))
+    assert bins[0].tolist() == [-90, 50] and bins[-1].tolist() == [100, 0]
+    gamut = ab_bins(CicBins("gamut-261"))
+    assert gamut.shape == (261, 2)
+    # The gamut's bins are among the published ones, so every sRGB colour falls in a published bin too.
+    assert {tuple(b) for b in gamut} <= {tuple(b) for b in bins}
+
+
+def test_the_gamut_bins_are_the_ab_grid_cells_that_hold_an_srgb_colour():
+    bins = ab_bins(CicBins.GAMUT_261)
+    assert len(bins) == 261  # the paper's 313 were counted on ImageNet; see cic._gamut_bins
     assert np.all(bins % BIN_GRID == 0)
     grid = {tuple(b) for b in bins.astype(int)}
     # skimage's own Lab, on a million random 8-bit colours: every one's nearest grid point is a bin.
@@ -51,29 +71,43 @@ def test_the_bins_are_the_ab_grid_cells_that_hold_an_srgb_colour():
 
 def test_soft_encoding_then_the_annealed_mean_recovers_a_photos_ab():
     ab = rgb2lab(data.astronaut()[::4, ::4] / 255.0)[..., 1:].astype(np.float32)
-    q = soft_encode(tf.constant(ab), ab_bins())
+    q = soft_encode(tf.constant(ab), ab_bins(DEFAULT_BINS))
     assert np.allclose(tf.reduce_sum(q, -1), 1.0) and int(tf.reduce_max(tf.math.count_nonzero(q, -1))) == 5
     logits = tf.math.log(q + 1e-30)
-    errors = {T: float(tf.reduce_mean(tf.norm(annealed_mean(logits, ab_bins(), T) - ab, axis=-1))) for T in (1.0, 0.38)}
+    errors = {T: float(tf.reduce_mean(tf.norm(annealed_mean(logits, ab_bins(DEFAULT_BINS), T) - ab, axis=-1))) for T in (1.0, 0.38)}
     # Mean ab error in Lab units (measured 0.19 and 1.60): the soft encoding's mean is close; T 0.38
     # leans towards the nearest bin, the price of its vivid colours.
     assert errors[1.0] < 0.3 and errors[0.38] < 2.0, errors
 
 
 def test_rebalancing_weights_average_one_and_favour_rare_colours(prepared_sample):
-    counts = bin_counts(prepared_sample)
-    meta = json.loads((Path(prepared_sample) / "cic_prior-v1.json").read_text())
+    counts = bin_counts(prepared_sample, DEFAULT_BINS)
+    meta = json.loads(Path(prior_file(prepared_sample, DEFAULT_BINS)).read_text())
     train = json.loads((Path(prepared_sample) / "meta.json").read_text())["counts"]["train"]
     # Counted on the training split alone: one 64 x 64 crop per training image.
     assert counts.sum() == meta["images"] * 64 * 64 and meta["images"] == train
-    weights, smoothed = rebalancing_weights(counts, 0.5)
+    weights, smoothed = rebalancing_weights(counts, 0.5, DEFAULT_BINS)
     assert float(np.sum(smoothed * weights)) == pytest.approx(1.0, rel=1e-5)
     order = np.argsort(smoothed)
     assert np.all(np.diff(weights[order]) <= 1e-6)  # rarer, heavier
     assert weights[order[0]] > 5 * weights[order[-1]]
-    uniform, _ = rebalancing_weights(counts, 1.0)
+    uniform, _ = rebalancing_weights(counts, 1.0, DEFAULT_BINS)
     np.testing.assert_allclose(uniform, 1.0, rtol=1e-5)
-    assert np.array_equal(bin_counts(prepared_sample), counts)  # read back from the cache
+    assert np.array_equal(bin_counts(prepared_sample, DEFAULT_BINS), counts)  # read back from the cache
+
+
+def test_each_bin_set_has_its_own_prior_and_a_mismatch_is_refused(prepared_sample, tmp_path):
+    published = bin_counts(prepared_sample, CicBins.PUBLISHED_313)
+    gamut = bin_counts(prepared_sample, CicBins.GAMUT_261)
+    assert (len(published), len(gamut)) == (313, 261) and published.sum() == gamut.sum()
+    assert prior_file(prepared_sample, CicBins.PUBLISHED_313) != prior_file(prepared_sample, CicBins.GAMUT_261)
+    with pytest.raises(ValueError, match="261 bin counts for model.bins published-313, which has 313 bins"):
+        rebalancing_weights(gamut, 0.5, CicBins.PUBLISHED_313)
+    # A cached prior whose bins are not the set's is refused, never read as its counts.
+    other = Path(prior_file(str(tmp_path), CicBins.PUBLISHED_313))
+    other.write_text(Path(prior_file(prepared_sample, CicBins.GAMUT_261)).read_text())
+    with pytest.raises(ValueError, match=r"counts are for 261 other bins, not model.bins published-313's 313"):
+        bin_counts(str(tmp_path), CicBins.PUBLISHED_313)
 
 
 def _eccv16_parameters(bins: int) -> int:
@@ -92,18 +126,20 @@ def _eccv16_parameters(bins: int) -> int:
 
 @pytest.mark.parametrize("size, width", [(64, 0.25), (224, 1.0)])
 def test_the_network_is_eccv16_layer_for_layer(size, width):
-    model = build_cic_generator(size, width, 0.38, None)
+    model = build_cic_generator(size, width, 0.38, None, DEFAULT_BINS)
     ab, logits = model.outputs
-    assert tuple(ab.shape) == (None, size, size, 2) and tuple(logits.shape) == (None, size // 4, size // 4, 261)
+    assert tuple(ab.shape) == (None, size, size, 2) and tuple(logits.shape) == (None, size // 4, size // 4, 313)
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     if width == 1.0:
         # Ours decodes with fixed bin centres where the reference holds them in model_out's weights.
-        assert trainable == _eccv16_parameters(261) - 261 * 2
+        assert trainable == _eccv16_parameters(313) - 313 * 2
     else:
-        assert trainable < _eccv16_parameters(261) / 10
+        assert trainable < _eccv16_parameters(313) / 10
     assert model.get_layer("conv5_1").dilation_rate == (2, 2) and model.get_layer("conv3_3").strides == (2, 2)
-    with_head = build_cic_generator(size, width, 0.38, 7)
+    with_head = build_cic_generator(size, width, 0.38, 7, DEFAULT_BINS)
     assert tuple(with_head.outputs[2].shape) == (None, 7)
+    gamut = build_cic_generator(size, width, 0.38, None, CicBins.GAMUT_261)
+    assert gamut.outputs[1].shape[-1] == 261 and len(gamut.get_layer("annealed_mean").centres) == 261
 
 
 def test_a_short_cic_run_lowers_the_rebalanced_cross_entropy_and_resumes_exactly(tiny_config, tmp_path):
