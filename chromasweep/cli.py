@@ -398,19 +398,26 @@ def evaluate(model_path: str, data_dir: Path, protocol: str, out_file: Path | No
               help="Held-out score that picks the trial and decides against the champion.")
 @click.option("--model-name", default="colorizer", show_default=True, help="Registered model to add a version to.")
 @click.option("--alias", default="champion", show_default=True)
+@click.option("--require-turing", "require_turing", metavar="GOAL", default=None,
+              help="Move the alias only if the trial's reported Turing study has its whole 95% interval at or "
+                   "above GOAL (10%, 0.10, or base/target/stretch); the version is registered either way.")  # fmt: skip
 @tracking_option
-def promote(sweep_name: str, metric: str, model_name: str, alias: str, tracking_uri: str | None) -> None:
+def promote(sweep_name: str, metric: str, model_name: str, alias: str, require_turing: str | None,
+            tracking_uri: str | None) -> None:  # fmt: skip
     """Register SWEEP's best finished trial; move @champion to it only if it beats the current one.
 
     SWEEP is a sweep's name (its latest run) or a sweep run's id. Both models are scored on the
     held-out split; the decision and its reason are printed and stored as tags on the new version.
+    With --require-turing, people decide too: the trial's model needs a reported Turing study
+    (chromasweep turing create/report) whose interval lies wholly at or above the goal.
     """
-    from tracking.promote import PromotionError
+    from tracking.promote import PromotionError, parse_goal
     from tracking.promote import promote as promote_best
     from tracking.store import TrackingUnavailable
 
     try:
-        result = promote_best(sweep_name, metric, model_name, tracking_uri, alias)
+        goal = None if require_turing is None else parse_goal(require_turing)
+        result = promote_best(sweep_name, metric, model_name, tracking_uri, alias, require_turing=goal)
     except (PromotionError, TrackingUnavailable, FileNotFoundError) as err:
         raise _fail(err) from None
     s = result.candidate_scores

@@ -224,6 +224,53 @@ def test_promote_moves_the_champion_only_for_a_better_model_and_predict_loads_it
     assert logged.tags["eval_224_data"] == str((tmp_path / "photos").resolve())
 
 
+def test_promote_with_require_turing_moves_the_champion_only_for_a_study_that_meets_the_goal(tracked_store):
+    from tracking.models import ModelRef
+    from tracking.turing_results import log_study_result
+    from turing.report import FOOLING_CI_LOW, FOOLING_RATE
+
+    uri, home = tracked_store["uri"], tracked_store["home"]
+    client = MlflowClient(uri)
+    _, _, children = runs_of(client, "tracked")
+    best = max(children, key=lambda c: c.data.metrics["val_psnr"])
+    old = _register_broken_champion(uri, best.data.tags["chromasweep.model_uri"])
+
+    def promote():
+        proc = chromasweep("promote", "tracked", "--metric", "psnr", "--require-turing", "10%", uri=uri, cwd=home)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        newest = max(client.search_model_versions("name = 'colorizer'"), key=lambda v: int(v.version))
+        return proc.stdout, newest, client.get_model_version_by_alias("colorizer", "champion").version
+
+    # Better on the held-out split, but no study yet: registered, the alias stays, the output says how.
+    out, newest, champion = promote()
+    assert champion == old and newest.tags["promotion"] == "not promoted"
+    assert "beats champion" in out and f"no Turing study reported for {best.info.run_name}'s model" in out
+    assert f"turing create STUDY --model runs:/{best.info.run_id}/model" in out and newest.tags["promotion_turing_goal"] == "0.1"
+
+    # A hand-made study of the trial's model, as `chromasweep turing report` logs one: 12% fooled,
+    # but its interval reaches down to 6%, so it does not show the 10% goal met.
+    def study(name, rate, low, high):
+        log_study_result(uri, name, ModelRef(best.info.run_id, None, None),
+                         {FOOLING_RATE: rate, FOOLING_CI_LOW: low, "turing_fooling_ci_high": high},
+                         f"{rate:.1%} fooled [{low:.1%}, {high:.1%}] in study {name}")  # fmt: skip
+
+    study("pilot", 0.12, 0.06, 0.20)
+    out, newest, champion = promote()
+    assert champion == old and newest.tags["promotion"] == "not promoted"
+    assert "study pilot: 12.0% fooled, the interval's lower end 6.0% is below the goal 10%" in out
+    assert f"champion stays on v{old}" in newest.tags["promotion_reason"]
+
+    study("main", 0.16, 0.11, 0.22)  # a larger study: the whole interval at or above 10%
+    out, newest, champion = promote()
+    assert champion == newest.version != old and newest.tags["promotion"] == "promoted", out
+    # The study's figures are on the champion's run, where the MLflow UI shows them.
+    run = client.get_run(newest.run_id)
+    assert run.data.metrics[FOOLING_CI_LOW] == 0.11 and run.data.tags["turing_study"] == "main"
+
+    refused = chromasweep("promote", "tracked", "--require-turing", "10", uri=uri, cwd=home)
+    assert refused.returncode == 1 and "--require-turing '10': expected a fooling rate such as 10% or 0.10" in refused.stderr
+
+
 def test_promote_names_what_is_missing(tracked_sweep):
     proc = chromasweep("promote", "no-such-sweep", uri=tracked_sweep["uri"], cwd=tracked_sweep["home"])
     assert proc.returncode == 1

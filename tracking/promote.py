@@ -20,12 +20,46 @@ from colorize_core.model_files import MODEL_INFO
 from colorize_core.status import RunStatus
 from tracking.store import children_of, connect, latest_run
 from tracking.trial_run import KIND_TAG, MODEL_URI_TAG, STATUS_TAG
+from tracking.turing_results import STUDY_TAG
 
 UNITS = {"psnr": " dB"}
 
 
 class PromotionError(ValueError):
     """Nothing can be promoted: no such sweep, no finished trial with a model, a bad metric."""
+
+
+def parse_goal(text: str) -> float:
+    """A fooling-rate goal as a fraction: '10%' or '0.10', or a goal's name (base, target, stretch).
+    A bare number of 1 or more (is '10' ten per cent or a thousand?) is refused."""
+    from turing.report import GOALS
+
+    value = text.strip()
+    try:
+        goal = GOALS[value] if value in GOALS else float(value[:-1]) / 100 if value.endswith("%") else float(value)
+    except ValueError:
+        goal = float("nan")
+    if not 0 < goal < 1:
+        raise PromotionError(f"--require-turing {text!r}: expected a fooling rate such as 10% or 0.10, or one of "
+                             f"{', '.join(f'{k} ({v:.0%})' for k, v in GOALS.items())}")  # fmt: skip
+    return goal
+
+
+def turing_gate(client: MlflowClient, trial, goal: float) -> str | None:
+    """Why the trial's model may not become champion under a Turing goal, or None when its reported
+    study's whole interval is at or above ``goal``."""
+    from turing.report import FOOLING_CI_LOW, FOOLING_RATE
+
+    metrics, study = trial.data.metrics, trial.data.tags.get(STUDY_TAG)
+    if study is None or FOOLING_CI_LOW not in metrics:
+        return (f"no Turing study reported for {trial.info.run_name}'s model (run {trial.info.run_id}), and "
+                f"--require-turing {goal:.0%} asks for one: 'chromasweep turing create STUDY --model "
+                f"runs:/{trial.info.run_id}/model --images HELD_OUT', then 'chromasweep turing report STUDY'")  # fmt: skip
+    low = metrics[FOOLING_CI_LOW]
+    if low < goal:
+        return (f"study {study}: {metrics.get(FOOLING_RATE, float('nan')):.1%} fooled, the interval's lower end "
+                f"{low:.1%} is below the goal {goal:.0%}; more participants or a better model")  # fmt: skip
+    return None
 
 
 @dataclass
@@ -82,8 +116,11 @@ def _fmt(value: float, metric: str) -> str:
 
 def promote(
     sweep: str, metric: str = "auc_rebalanced", model_name: str = "colorizer", tracking_uri: str | None = None,
-    alias: str = "champion", max_images: int | None = None,
+    alias: str = "champion", max_images: int | None = None, require_turing: float | None = None,
 ) -> Promotion:  # fmt: skip
+    """Register the sweep's best trial; ``alias`` moves to it if it beats the current holder on the
+    held-out split and, with ``require_turing`` (a fooling rate), if its reported study's whole
+    interval is at or above that rate."""
     if metric not in METRICS:
         raise PromotionError(f"--metric {metric!r}: expected one of {sorted(METRICS)}")
     from colorize_core.config import TrainConfig
@@ -121,6 +158,12 @@ def promote(
         promoted = False
         reason = (f"{label} {_fmt(candidate[metric], metric)} does not beat {alias} v{champion_version}'s "
                   f"{_fmt(champion[metric], metric)}; {alias} stays on v{champion_version}")  # fmt: skip
+    if promoted and require_turing is not None:
+        refused = turing_gate(client, trial, require_turing)
+        if refused:
+            promoted = False
+            stays = f"{alias} stays on v{champion_version}" if champion_version else f"no version holds {alias}"
+            reason = f"{reason}, but {refused}; {stays}"
 
     parent_tags = sweep_run.data.tags
     tags = {
@@ -131,6 +174,7 @@ def promote(
         "data_source": parent_tags.get("data_source", config.data.source or "sample dataset"),
         "git_commit": parent_tags.get("git_commit", "unknown"),
         "promotion_metric": metric,
+        **({"promotion_turing_goal": f"{require_turing:g}"} if require_turing is not None else {}),
         "promotion": "promoted" if promoted else "not promoted",
         "promotion_reason": reason,
         **{f"heldout_{k}": f"{v:.6g}" for k, v in candidate.items()},

@@ -13,6 +13,7 @@ from mlflow.exceptions import MlflowException
 from tracking.models import ModelRef, model_ref
 
 VERSION_TAG_PREFIX = "turing."
+STUDY_TAG = "turing_study"  # on the run of the model a study tested: the study's name
 
 
 def resolve(model_uri: str, tracking_uri: str) -> ModelRef:
@@ -29,7 +30,7 @@ def log_study_result(tracking_uri: str, study: str, ref: ModelRef, metrics: dict
     metrics = {k: v for k, v in metrics.items() if math.isfinite(v)}  # undefined (no trials): not logged
     if ref.run_id:
         client.log_batch(ref.run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
-        client.set_tag(ref.run_id, "turing_study", study)
+        client.set_tag(ref.run_id, STUDY_TAG, study)
     if ref.registered_model and ref.registered_version:
         tags = {"study": study, "summary": summary, **{k.removeprefix("turing_"): f"{v:.6g}" for k, v in metrics.items()}}
         for key, value in tags.items():

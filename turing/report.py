@@ -22,6 +22,8 @@ import numpy as np
 from turing.store import ArmKind, PairKind, Phase, arms, read_meta, read_settings
 
 GOALS = {"base": 0.05, "target": 0.10, "stretch": 0.15}
+# The study's figures as MLflow metrics on the run of the model it tested; promote reads these two.
+FOOLING_RATE, FOOLING_CI_LOW = "turing_fooling_rate", "turing_fooling_ci_low"
 CIC_RATE = 0.32  # Zhang, Isola, Efros (ECCV 2016), their colorization Turing test
 CHANCE = 0.50  # people guessing: the ceiling
 Z95 = 1.959963984540054
@@ -113,7 +115,7 @@ class ArmResult:
     def metrics(self) -> dict[str, float]:
         low, high = self.interval
         (wl, wh), (bl, bh) = self.wilson, self.bootstrap
-        return {"turing_fooling_rate": self.rate, "turing_fooling_ci_low": low, "turing_fooling_ci_high": high,
+        return {FOOLING_RATE: self.rate, FOOLING_CI_LOW: low, "turing_fooling_ci_high": high,
                 "turing_wilson_low": wl, "turing_wilson_high": wh, "turing_bootstrap_low": bl,
                 "turing_bootstrap_high": bh,
                 "turing_participants": self.participants, "turing_trials": self.trials,
