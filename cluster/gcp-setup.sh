@@ -86,7 +86,12 @@ exists() {  # does the thing this describe command names exist already?
   ! $dry_run && "$@" >/dev/null 2>&1
 }
 
-if ! $dry_run; then  # what the project allows, before anything is made
+run gcloud services enable compute.googleapis.com iam.googleapis.com cloudresourcemanager.googleapis.com \
+  storage.googleapis.com --project "$project"
+
+# What the project allows, before anything is made: asked of the APIs just enabled (a new project
+# has Compute Engine's off, and its describe would fail).
+if ! $dry_run; then
   facts=$(mktemp -d)
   trap 'rm -rf "$facts"' EXIT
   gcloud compute regions describe "$region" --project "$project" --format json > "$facts/region.json"
@@ -98,9 +103,6 @@ if ! $dry_run; then  # what the project allows, before anything is made
     > "$facts/roles.txt" 2>/dev/null || rm -f "$facts/roles.txt"
   "$py" "$here/gcp_preflight.py" "$config" "$facts" || { echo "nothing was made: fix the above first" >&2; exit 1; }
 fi
-
-run gcloud services enable compute.googleapis.com iam.googleapis.com cloudresourcemanager.googleapis.com \
-  storage.googleapis.com --project "$project"
 
 exists gcloud storage buckets describe "gs://$bucket" --project "$project" ||
   run gcloud storage buckets create "gs://$bucket" --project "$project" --location "$region" \
