@@ -52,6 +52,15 @@ def config(raw):
     return as_ray_up_has_it(raw)
 
 
+@pytest.fixture(scope="module")
+def setup_dry_run() -> list[list[str]]:
+    """The gcloud commands `cluster/gcp-setup.sh --dry-run` prints, each split as a shell would."""
+    setup = subprocess.run([CLUSTER / "gcp-setup.sh", "--dry-run"], check=False, capture_output=True, text=True,
+                           env={"PATH": "/usr/bin:/bin"})  # fmt: skip
+    assert setup.returncode == 0, setup.stderr
+    return [shlex.split(line) for line in setup.stdout.splitlines()]
+
+
 def all_commands(config: dict) -> list[str]:
     """Every shell command that runs on a node: setup (already merged), start and initialization."""
     keys = ["initialization_commands", "head_setup_commands", "worker_setup_commands",
@@ -165,7 +174,7 @@ def test_gpu_workers_are_spot_l4s_with_their_driver_sized_for_the_shipped_spec(c
     assert TRIAL_DRIVER_RESOURCE not in worker["resources"]
 
 
-def test_nothing_listens_publicly_and_only_ssh_comes_in(config):
+def test_nothing_listens_publicly_and_only_ssh_comes_in(config, setup_dry_run):
     commands = all_commands(config)
     assert public_listeners(commands) == []
     assert public_listeners(["mlflow server --host 0.0.0.0 --port 5000"])  # the check does catch one
@@ -185,10 +194,7 @@ def test_nothing_listens_publicly_and_only_ssh_comes_in(config):
     for node_type in config["available_node_types"].values():
         assert [i["subnetwork"] for i in node_type["node_config"]["networkInterfaces"]] == [subnetwork]
 
-    setup = subprocess.run([CLUSTER / "gcp-setup.sh", "--dry-run"], check=False, capture_output=True, text=True,
-                           env={"PATH": "/usr/bin:/bin"})  # fmt: skip
-    assert setup.returncode == 0, setup.stderr
-    gcloud = [shlex.split(line) for line in setup.stdout.splitlines()]
+    gcloud = setup_dry_run
     (network,) = [c for c in gcloud if c[1:4] == ["compute", "networks", "create"]]
     assert flag(shlex.join(network), "--subnet-mode") == "custom"  # no automatic subnets, no default rules
     (subnet,) = [c for c in gcloud if c[1:5] == ["compute", "networks", "subnets", "create"]]
@@ -368,15 +374,12 @@ def test_the_smoke_spec_is_the_long_sweeps_shape_in_one_short_trial(config):
         assert spec.chromasweep.resources.max_failures > 2
 
 
-def test_the_setup_checks_quotas_oslogin_and_role_and_grants_what_bucket_writes_need(config, tmp_path):
+def test_the_setup_checks_quotas_oslogin_and_role_and_grants_what_bucket_writes_need(config, setup_dry_run, tmp_path):
     import importlib.util
 
     from ray.autoscaler._private.gcp.config import DEFAULT_SERVICE_ACCOUNT_ID
 
-    setup = subprocess.run([CLUSTER / "gcp-setup.sh", "--dry-run"], check=False, capture_output=True, text=True,
-                           env={"PATH": "/usr/bin:/bin"})  # fmt: skip
-    assert setup.returncode == 0, setup.stderr
-    gcloud = [shlex.split(line) for line in setup.stdout.splitlines()]
+    gcloud = setup_dry_run
     # Both nodes' accounts may read the bucket's metadata (pyarrow's create_dir asks for it); the
     # head's is Ray's own account, made here so that it can be bound before the first `ray up`.
     head_account = f"{DEFAULT_SERVICE_ACCOUNT_ID}@YOUR_PROJECT.iam.gserviceaccount.com"

@@ -14,6 +14,7 @@ from ray.cluster_utils import Cluster
 from colorize_core.model_files import MODEL_FILE
 from colorize_core.status import RunStatus
 from colorize_core.trainer import prepare_trainer
+from sweeps.checkpoint_store import COMPLETE
 from sweeps.ray_train import RayOptions, launch
 
 
@@ -33,6 +34,11 @@ def cluster():
         os.environ.pop("RAY_AUTH_MODE", None)
     else:
         os.environ["RAY_AUTH_MODE"] = previous
+
+
+def checkpoint_steps(run_folder: Path) -> set[int]:
+    """Steps of the run's checkpoints that count: their completion marker is written, not just their folder."""
+    return {int(re.search(r"(\d+)$", p.parent.name).group(1)) for p in run_folder.glob(f"checkpoint_step_*/{COMPLETE}")}
 
 
 def _weights(trainer):
@@ -112,9 +118,9 @@ def test_a_lost_worker_node_costs_only_the_work_since_the_last_checkpoint(cluste
     # A checkpoint counts once its completion marker is written, not when its folder appears.
     run_folder = storage / "node-loss"
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and not list(run_folder.glob("checkpoint_step_*/.complete")):
+    while time.monotonic() < deadline and not checkpoint_steps(run_folder):
         time.sleep(0.5)
-    registered = [int(re.search(r"(\d+)$", p.parent.name).group(1)) for p in run_folder.glob("checkpoint_step_*/.complete")]
+    registered = checkpoint_steps(run_folder)
     assert registered, "no checkpoint within 5 minutes"
     checkpointed_before_loss = max(registered)
 
@@ -152,22 +158,20 @@ def test_a_trial_restarts_from_its_checkpoints_more_than_twice(cluster, tiny_con
     from ray.util.state import list_actors
 
     storage = tmp_path / "storage"
+    run_folder = storage / "spot"
     config = tiny_config.with_overrides({"name": "spot", "epochs": 8, "steps_per_epoch": 10, "checkpoint_every_steps": 5})
     outcome = {}
     run = threading.Thread(target=lambda: outcome.update(
         result=launch(config, RayOptions(workers=2, storage=str(storage), max_failures=3))))
     run.start()
 
-    def checkpoints() -> set[int]:
-        return {int(re.search(r"(\d+)$", p.parent.name).group(1)) for p in (storage / "spot").glob("checkpoint_step_*/.complete")}
-
     killed, seen = [], set()
     for _ in range(3):
         deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and not (checkpoints() - seen) and run.is_alive():
+        while time.monotonic() < deadline and not (checkpoint_steps(run_folder) - seen) and run.is_alive():
             time.sleep(0.2)
-        assert checkpoints() - seen, f"no new checkpoint within 5 minutes after {len(killed)} kill(s)"
-        seen = checkpoints()
+        assert checkpoint_steps(run_folder) - seen, f"no new checkpoint within 5 minutes after {len(killed)} kill(s)"
+        seen = checkpoint_steps(run_folder)
         workers = [a for a in list_actors(filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")])
                    if a.pid not in killed]  # fmt: skip
         assert workers, "no training worker alive to kill"

@@ -45,7 +45,7 @@ def parse_goal(text: str) -> float:
     return goal
 
 
-def turing_gate(client: MlflowClient, trial, goal: float) -> str | None:
+def turing_gate(trial, goal: float) -> str | None:
     """Why the trial's model may not become champion under a Turing goal, or None when its reported
     study's whole interval is at or above ``goal``."""
     from turing.report import FOOLING_CI_LOW, FOOLING_RATE
@@ -159,7 +159,7 @@ def promote(
         reason = (f"{label} {_fmt(candidate[metric], metric)} does not beat {alias} v{champion_version}'s "
                   f"{_fmt(champion[metric], metric)}; {alias} stays on v{champion_version}")  # fmt: skip
     if promoted and require_turing is not None:
-        refused = turing_gate(client, trial, require_turing)
+        refused = turing_gate(trial, require_turing)
         if refused:
             promoted = False
             stays = f"{alias} stays on v{champion_version}" if champion_version else f"no version holds {alias}"
