@@ -26,11 +26,16 @@ RAY_PORT, DASHBOARD_PORT = "6392", "8267"
 
 
 def readme_launch_command() -> list[str]:
-    """The README's `ray job submit ... -- chromasweep sweep ...` line, as the shell splits it."""
-    lines = [line for line in (ROOT / "cluster" / "README.md").read_text().splitlines()
-             if line.startswith("ray job submit ") and " -- chromasweep sweep " in line]  # fmt: skip
-    assert len(lines) == 1, lines
-    return shlex.split(lines[0])
+    """The README's `ray job submit ... -- chromasweep sweep SPEC ...` line for the long sweep, as the
+    shell splits it; its other launch lines (the smoke run) must differ from it only in the spec."""
+    commands = [shlex.split(line) for line in (ROOT / "cluster" / "README.md").read_text().splitlines()
+                if line.startswith("ray job submit ") and " -- chromasweep sweep " in line]  # fmt: skip
+    spec_at = commands[0].index("sweep") + 1
+    by_spec = {command[spec_at]: command for command in commands}
+    launch = by_spec.pop("sweeps/specs/imagenet-gcp.yaml")
+    for spec, other in by_spec.items():
+        assert other[:spec_at] + other[spec_at + 1:] == launch[:spec_at] + launch[spec_at + 1:], spec
+    return launch
 
 
 @pytest.fixture(scope="module")
