@@ -69,6 +69,27 @@ def data_sample(out: Path) -> None:
     click.echo(f"sample dataset written to {out}")
 
 
+@data.command("imagenet-sample")
+@click.argument("src", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--seed", default=0, show_default=True, help="Seeds the shuffle that splits the photos.")
+def data_imagenet_sample(src: Path, out: Path, seed: int) -> None:
+    """Link SRC's photos (<wnid>_<name>.JPEG, such as ../shared/data/imagenet-sample/images) into OUT as
+    Kaggle's ILSVRC layout: a seeded split of 200 held out (OUT/heldout, for evaluate), 80 val and the
+    rest train. Then: chromasweep data prepare OUT PREPARED."""
+    from colorize_core.imagenet_sample import build_imagenet_sample
+    from colorize_core.sources import DatasetError
+
+    try:
+        split = build_imagenet_sample(src, out, seed)
+    except DatasetError as err:
+        raise _fail(err) from None
+    for name, reason in sorted(split.held_out_skipped.items()):
+        click.echo(f"held out, skipped {name}: {reason}", err=True)
+    click.echo(f"{len(split.train)} train, {len(split.val)} val, {len(split.held_out)} held out "
+               f"({len(split.held_out_skipped)} gray or unusable skipped) -> {out}")  # fmt: skip
+
+
 @data.command("prepare")
 @click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("out")
@@ -342,13 +363,15 @@ def predict(model_path: str, images: tuple[Path, ...], out_dir: Path, tracking_u
 @tracking_option
 def evaluate(model_path: str, data_dir: Path, protocol: str, out_file: Path | None, tracking_uri: str | None) -> None:
     """PSNR, SSIM and colourfulness of a model on whole photos, per photo and averaged, beside the gray
-    and constant-mean-colour baselines. A model from MLflow gets the means logged to its run."""
+    and constant-mean-colour baselines, then each mean's 95% bootstrap interval over photos and the
+    model's paired differences to both baselines. A model from MLflow gets them logged to its run."""
     import csv
     import io
 
     from colorize_core.evaluate_photos import (
         Protocol,
         evaluate_photos,
+        intervals,
         photo_paths,
         table,
     )
@@ -378,16 +401,23 @@ def evaluate(model_path: str, data_dir: Path, protocol: str, out_file: Path | No
                f"(constant baseline: mean ab {result.mean_ab[0]:.1f}, {result.mean_ab[1]:.1f})")
     for r in rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths)))
+    spread = intervals(result)
+    click.echo()
+    for line in spread.lines():
+        click.echo(line)
     for path, reason in result.skipped.items():
         click.echo(f"skipped {path}: unreadable image ({reason})", err=True)
     text = io.StringIO()
     csv.writer(text).writerows(rows)
     if out_file:
         out_file.write_text(text.getvalue())
+        # Beside the table, not in it: readers of the table's CSV expect one row per photo and the mean.
+        with out_file.with_name(f"{out_file.stem}-intervals.csv").open("w", newline="") as f:
+            csv.writer(f).writerows(spread.rows())
     if is_mlflow_uri(model_path):
         run_id = model_ref(model_path, uri).run_id
         if run_id:
-            log_evaluation(run_id, uri, protocol, str(data_dir.resolve()), text.getvalue(), result.mean)
+            log_evaluation(run_id, uri, protocol, str(data_dir.resolve()), text.getvalue(), result.mean, spread)
             click.echo(f"logged to MLflow run {run_id} as eval_{protocol}_*")
 
 

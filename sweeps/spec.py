@@ -587,6 +587,7 @@ def check_against_config(spec: SweepSpec, base: TrainConfig) -> None:
             if not spec.searched[key].contains(value):
                 raise ConfigError(f"{where}.{key}: {value!r} is outside parameters.{key}")
             _fits(base, where, key, value)
+        _fits_together(base.with_overrides(spec.constants), where, point)  # cic refuses encoder_weights
     r = spec.chromasweep.resources
     count = replicas(r.workers, r.gpus_per_worker)
     batches = spec.searched.get("data.batch_size")
@@ -601,6 +602,15 @@ def _fits(base: TrainConfig, where: str, key: str, value: Any) -> None:
         raise ConfigError(f"{where}: {err}") from None
     except ValidationError as err:
         raise ConfigError(f"{where}: {value!r}: " + "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())) from None
+
+
+def _fits_together(base: TrainConfig, where: str, point: dict[str, Any]) -> None:
+    try:
+        base.with_overrides(point)
+    except ValidationError as err:
+        given = ", ".join(f"{k}: {v!r}" for k, v in point.items())
+        raise ConfigError(f"{where}: {{{given}}} together: " + "; ".join(
+            e["msg"].removeprefix("Value error, ") for e in err.errors())) from None  # fmt: skip
 
 
 def _field_type(path: str) -> Any:

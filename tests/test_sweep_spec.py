@@ -236,6 +236,27 @@ def test_warm_start_points_are_the_first_trials(tmp_path):
     assert "chromasweep.warm_start[0].loss.adversarial_weight: 0.9 is outside parameters.loss.adversarial_weight" in message
 
 
+def test_a_warm_start_point_is_checked_as_a_whole_configuration(tmp_path):
+    arms = """name: arms
+method: random
+metric: {name: val_psnr, goal: maximize}
+parameters:
+  model.generator: {values: [chromagan, cic]}
+  model.encoder_weights: {values: [hed-bsds500, null]}
+run_cap: 2
+chromasweep:
+  warm_start:
+    - {model.generator: chromagan, model.encoder_weights: hed-bsds500}
+    - {model.generator: cic, model.encoder_weights: null}
+"""
+    spec, _ = load_spec(spec_file(tmp_path, arms))
+    assert [point["model.generator"] for point in draw(spec, 2)] == ["chromagan", "cic"]
+    # Each value alone fits the chromagan base; together they do not.
+    message = refused(tmp_path, arms.replace("generator: cic, model.encoder_weights: null", "generator: cic, model.encoder_weights: hed-bsds500"))
+    assert "chromasweep.warm_start[1]: {model.generator: 'cic', model.encoder_weights: 'hed-bsds500'} together:" in message
+    assert "cic has no VGG16 encoder" in message
+
+
 def test_a_target_ends_the_search_once_a_trial_reaches_it(tmp_path):
     from ray.tune.search import Searcher
 
