@@ -7,7 +7,8 @@ photo is the truth; the colorizer sees its gray version (at the model's input si
 back, as ``predict`` does). Scores on RGB uint8 with data range 255: PSNR, SSIM, colourfulness and
 its gap to the truth. Beside each, two baselines scored the same way: gray (ab = 0) and the constant
 mean ab of the evaluated photos themselves (an oracle constant colour: the score of desaturated,
-"safe" colours, which a model must beat to be doing more than that).
+"safe" colours, which a model must beat to be doing more than that). ``intervals`` gives each mean a
+bootstrap confidence interval over photos, and the model's paired differences to both baselines one too.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 from PIL import Image
+from scipy.stats import bootstrap
 
 from colorize_core.inference import Colorizer, UnreadablePhoto, read_image
 from colorize_core.lab import lab_to_rgb, rgb_to_lab
@@ -149,3 +151,90 @@ def table(evaluation: Evaluation) -> list[list[str]]:
 
 def _cell(column: str, value: float) -> str:
     return f"{value:.3f}" if "ssim" in column or "auc" in column else f"{value:.2f}"
+
+
+# Scores a model must beat both baselines on; the differences are model minus baseline, photo by photo.
+COMPARED = ("psnr", "ssim", "auc_rebalanced")
+BASELINES = ("gray", "mean_ab")
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A mean over photos and its confidence interval; NaN bounds where there is none (one photo)."""
+
+    quantity: str  # a column, or ``<score>_minus_<baseline>`` for a difference (also its metric name)
+    label: str
+    mean: float
+    low: float
+    high: float
+
+    @property
+    def verdict(self) -> str:
+        """Where the interval lies against 0: a difference "above" 0 is a model beating the baseline."""
+        if np.isnan(self.low) or np.isnan(self.high):
+            return "n/a"
+        return "above" if self.low > 0 else "below" if self.high < 0 else "tie"
+
+
+@dataclass(frozen=True)
+class Intervals:
+    confidence: float
+    photos: int
+    columns: tuple[Interval, ...]
+    differences: tuple[Interval, ...]
+
+    def rows(self) -> list[list[str]]:
+        """The CSV written beside ``--out``: every column's interval, then every difference's."""
+        rows = [[i.quantity, *map(repr, (i.mean, i.low, i.high))] for i in (*self.columns, *self.differences)]
+        return [["quantity", "mean", "ci_low", "ci_high"], *rows]
+
+    def lines(self) -> list[str]:
+        """The block printed under the table."""
+        cells = [[i.label, *_ci(i, ""), ""] for i in self.columns]
+        cells += [[i.label, *_ci(i, "+"), i.verdict] for i in self.differences]
+        widths = [max(len(row[k]) for row in cells) for k in range(3)]
+        head = f"mean [{self.confidence:.0%} CI] over {self.photos} photo{'s' * (self.photos != 1)}"
+        lines = [f"  {a.ljust(widths[0])}  {m.rjust(widths[1])} {ci.ljust(widths[2])}  {v}" for a, m, ci, v in cells]
+        return [head, *(line.rstrip() for line in lines)]
+
+
+def intervals(evaluation: Evaluation, confidence: float = 0.95, resamples: int = 10_000, seed: int = 0) -> Intervals:
+    """Percentile-bootstrap intervals of the mean over photos, of every column and of the model's paired
+    differences to the gray and constant-colour baselines (the same photos resampled for both sides)."""
+    scores = {c: np.array([p.scores[c] for p in evaluation.photos]) for c in COLUMNS}
+    pairs = [(k, b) for k in COMPARED for b in BASELINES]
+    model = np.stack([scores[k] for k, _ in pairs])
+    baseline = np.stack([scores[f"{b}_{k}"] for k, b in pairs])
+    low, high = _bootstrap((np.stack(list(scores.values())),), np.mean, confidence, resamples, seed)
+    d_low, d_high = _bootstrap((model, baseline), _mean_difference, confidence, resamples, seed)
+    columns = tuple(Interval(c, c, float(v.mean()), lo, hi) for (c, v), lo, hi in zip(scores.items(), low, high))
+    diffs = tuple(Interval(f"{k}_minus_{b}", f"{k} - {b}_{k}", float((m - g).mean()), lo, hi)
+                  for (k, b), m, g, lo, hi in zip(pairs, model, baseline, d_low, d_high))  # fmt: skip
+    return Intervals(confidence, len(evaluation.photos), columns, diffs)
+
+
+def _mean_difference(x: np.ndarray, y: np.ndarray, axis: int) -> np.ndarray:
+    return np.mean(x - y, axis=axis)
+
+
+def _bootstrap(data: tuple[np.ndarray, ...], statistic, confidence: float, resamples: int, seed: int):
+    """Lower and upper bounds, one per row of ``data``'s arrays (photos along the last axis)."""
+    rows, n = data[0].shape
+    if n < 2:  # one photo has no spread to resample: the interval is undefined, not zero-wide
+        return [float("nan")] * rows, [float("nan")] * rows
+    # Seeded afresh each call, so the same scores always print the same intervals.
+    # Percentile, not BCa: BCa gives NaN (and a warning) when every photo scores alike, as the gray
+    # baseline's capped PSNR does on gray photos, and adds a jackknife of n^2 work per row; for a mean
+    # over tens of photos or more the two barely differ (with a handful, both run a little narrow).
+    result = bootstrap(data, statistic, n_resamples=resamples, batch=max(1, 10_000_000 // (rows * n)),
+                       vectorized=True, paired=True, axis=-1, confidence_level=confidence,
+                       method="percentile", rng=np.random.default_rng(seed))  # fmt: skip
+    ci = result.confidence_interval
+    return [float(v) for v in ci.low], [float(v) for v in ci.high]
+
+
+def _ci(interval: Interval, sign: str) -> tuple[str, str]:
+    """The mean and its bracketed bounds, at the table's precision."""
+    digits = 3 if "ssim" in interval.quantity or "auc" in interval.quantity else 2
+    low, high = ("nan" if np.isnan(v) else f"{v:{sign}.{digits}f}" for v in (interval.low, interval.high))
+    return f"{interval.mean:{sign}.{digits}f}", f"[{low}, {high}]"

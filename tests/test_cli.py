@@ -114,6 +114,12 @@ def test_evaluate_scores_whole_photos_beside_the_gray_and_constant_baselines(tra
     assert [r[0] for r in rows] == ["chelsea.png", "rocket.jpg", "mean"]
     assert "skipped" in proc.stderr and "notes.jpg" in proc.stderr
     assert (tmp_path / "t.csv").read_text().splitlines()[0].startswith("photo,psnr,gray_psnr")
+    # Under the table, each mean with its bootstrap interval over the 2 photos, then model minus each baseline.
+    block = [line.split() for line in lines[lines.index("mean [95% CI] over 2 photos") + 1:]]
+    assert block[0][:2] == ["psnr", rows[2][1]] and block[0][2].startswith("[")
+    gray = next(b for b in block if b[:3] == ["psnr", "-", "gray_psnr"])
+    assert gray[3][0] in "+-" and gray[-1] in {"above", "below", "tie"}
+    assert (tmp_path / "t-intervals.csv").read_text().splitlines()[0] == "quantity,mean,ci_low,ci_high"
 
     # The gray baseline, recomputed independently with scikit-image: the photo resized to 256x256,
     # its L kept and ab dropped, compared in RGB uint8.

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from colorize_core.evaluate_photos import Intervals
 
 MLFLOW_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
 
@@ -58,9 +62,14 @@ def model_ref(model_uri: str, tracking_uri: str) -> ModelRef:
     return ModelRef(client.get_logged_model(ref).source_run_id)
 
 
-def log_evaluation(run_id: str, tracking_uri: str, protocol: str, data: str, csv_text: str, mean: dict[str, float]) -> None:
+def log_evaluation(run_id: str, tracking_uri: str, protocol: str, data: str, csv_text: str, mean: dict[str, float],
+                   intervals: Intervals | None = None) -> None:  # fmt: skip
     """An evaluation's means as metrics ``eval_<protocol>_<score>`` and its per-photo table as
-    ``evaluation/<protocol>/<data folder>.csv`` on the model's run."""
+    ``evaluation/<protocol>/<data folder>.csv`` on the model's run. With ``intervals``, also each score's
+    ``..._ci_low``/``..._ci_high``, each paired difference as ``eval_<protocol>_<score>_minus_<baseline>``
+    with its bounds, and their table as ``<data folder>-intervals.csv``."""
+    import csv
+    import io
     import time
     from pathlib import Path
 
@@ -69,6 +78,26 @@ def log_evaluation(run_id: str, tracking_uri: str, protocol: str, data: str, csv
 
     client = MlflowClient(tracking_uri)
     now = int(time.time() * 1000)
-    client.log_batch(run_id, metrics=[Metric(f"eval_{protocol}_{k}", v, now, 0) for k, v in mean.items()])
+    values = {f"eval_{protocol}_{k}": v for k, v in mean.items()}
+    if intervals is not None:
+        values |= evaluation_interval_metrics(protocol, intervals)
+    client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in values.items()])
     client.set_tag(run_id, f"eval_{protocol}_data", data)
-    client.log_text(run_id, csv_text, f"evaluation/{protocol}/{Path(data).name or 'photos'}.csv")
+    name = Path(data).name or "photos"
+    client.log_text(run_id, csv_text, f"evaluation/{protocol}/{name}.csv")
+    if intervals is not None:
+        text = io.StringIO()
+        csv.writer(text).writerows(intervals.rows())
+        client.log_text(run_id, text.getvalue(), f"evaluation/{protocol}/{name}-intervals.csv")
+
+
+def evaluation_interval_metrics(protocol: str, intervals: Intervals) -> dict[str, float]:
+    """Metric name -> value for the bounds and the differences; an undefined bound (one photo) is not
+    logged at all: there is no interval to record, and a NaN would read as a score."""
+    import math
+
+    values = {f"eval_{protocol}_{i.quantity}": i.mean for i in intervals.differences}
+    for i in (*intervals.columns, *intervals.differences):
+        values[f"eval_{protocol}_{i.quantity}_ci_low"] = i.low
+        values[f"eval_{protocol}_{i.quantity}_ci_high"] = i.high
+    return {k: v for k, v in values.items() if not math.isnan(v)}
