@@ -353,3 +353,59 @@ def test_a_new_sweep_learns_from_the_finished_trials_of_an_earlier_one(tracked_s
     spec, _ = load_spec(spec_path)
     with pytest.raises(WarmStartError, match="no sweep named 'no-such-sweep' in the tracking store"):
         earlier_trials(spec, tracked_sweep["uri"], notes.append)
+
+
+def test_images_seen_is_each_epochs_steps_times_the_global_batch():
+    from tracking.learning_curves import x_axis
+
+    steps_per_epoch, batch = 4, 16
+    xs, label = x_axis({epoch: epoch * steps_per_epoch for epoch in (1, 2, 3)}, batch)
+    assert xs == {epoch: epoch * steps_per_epoch * batch for epoch in (1, 2, 3)} and label == "images seen"
+    assert x_axis({1: 4}, None) == ({}, "epoch")  # a run logged without its batch size: drawn against epochs
+
+
+def _curve_epoch(epoch, steps_per_epoch=4):
+    """An epoch's report as a trial delivers it, reduced to what the curves read."""
+    return {"epoch": epoch, "step": epoch * steps_per_epoch, "val_psnr": 20.0 + epoch, "val_gray_psnr": 21.0,
+            "val_auc_rebalanced": 0.5 + epoch / 100, "val_gray_auc_rebalanced": 0.45, "train_ab_mse": 0.1}  # fmt: skip
+
+
+def test_each_delivery_redraws_the_trials_learning_curves_against_images_seen(isolated_tracking, tmp_path):
+    from PIL import Image
+
+    from tracking.delivery import Delivery, Durable
+    from tracking.learning_curves import ARTIFACT, IMAGES_SEEN
+    from tracking.store import experiment_id
+    from tracking.trial_run import TrackingContext, TrialRun
+
+    client = MlflowClient(isolated_tracking)
+    context = TrackingContext(uri=isolated_tracking, experiment_id=experiment_id(client, "curves"))
+    delivery = Delivery(TrialRun(context, "trial-curves", {"data": {"batch_size": 16}, "steps_per_epoch": 4}))
+    history = [_curve_epoch(1), _curve_epoch(2)]
+    assert delivery.deliver(Durable(list(history)))
+    run_id = delivery.run.run_id
+    assert [a.path for a in client.list_artifacts(run_id)] == [ARTIFACT]
+
+    history.append(_curve_epoch(3))  # the next epoch: the same artifact, redrawn with it
+    assert delivery.deliver(Durable(list(history), status=RunStatus.FINISHED))
+    assert [a.path for a in client.list_artifacts(run_id)] == [ARTIFACT]
+    png = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=ARTIFACT, tracking_uri=isolated_tracking,
+                                                   dst_path=str(tmp_path)))  # fmt: skip
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    with Image.open(png) as image:
+        assert image.width > image.height  # two panels side by side
+    seen = {m.step: m.value for m in client.get_metric_history(run_id, IMAGES_SEEN)}
+    assert seen == {1: 64, 2: 128, 3: 192}  # epoch x 4 steps x 16 images
+
+
+def test_a_run_without_validation_scores_gets_no_curves(isolated_tracking):
+    from tracking.learning_curves import log_learning_curves
+    from tracking.store import experiment_id
+    from tracking.trial_run import TrackingContext, TrialRun
+
+    client = MlflowClient(isolated_tracking)
+    run = TrialRun(TrackingContext(uri=isolated_tracking, experiment_id=experiment_id(client, "curves")), "bare", {})
+    run.log_epoch(1, {"epoch": 1, "step": 4, "train_ab_mse": 0.1})
+    assert not log_learning_curves(client, run.run_id, None)
+    assert client.list_artifacts(run.run_id) == []
+    assert client.get_metric_history(run.run_id, "images_seen") == []  # no batch size, no images seen

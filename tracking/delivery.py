@@ -58,10 +58,11 @@ class Delivery:
     def _send(self, durable: Durable) -> None:
         run = self.run
         logged = run.logged_epochs()
-        for metrics in durable.history:
-            epoch = int(metrics["epoch"])
-            if epoch not in logged:
-                run.log_epoch(epoch, metrics)
+        new = [m for m in durable.history if int(m["epoch"]) not in logged]
+        for metrics in new:
+            run.log_epoch(int(metrics["epoch"]), metrics)
+        if new or durable.status is not None:  # once per delivery, not per epoch; the last one again at the end
+            self._draw_curves()
         if durable.samples:
             have = run.logged_samples()
             for epoch, png in sorted(durable.samples.items()):
@@ -72,3 +73,11 @@ class Delivery:
             run.log_model(generator, info, int(durable.history[-1]["epoch"]) if durable.history else 0)
         if durable.status is not None:
             run.finish(durable.status)
+
+    def _draw_curves(self) -> None:
+        """A picture of numbers MLflow already holds: failing to draw it holds back no model or status."""
+        try:
+            self.run.log_learning_curves()
+        except Exception as err:  # noqa: BLE001  the next delivery draws it again
+            print(f"[mlflow] run {self.run.name}: no learning curves this time ({type(err).__name__}: "
+                  f"{str(err)[:200]})", flush=True)  # fmt: skip

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from colorize_core.config import flatten
 from colorize_core.model_files import MODEL_INFO
 from colorize_core.status import RunStatus
+from tracking import learning_curves
 from tracking.store import latest_run
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,8 @@ class TrialRun:
         self.client = MlflowClient(context.uri)
         mlflow.set_tracking_uri(context.uri)  # log_model goes through the fluent API
         self._run_id: str | None = None
+        batch = flatten(config).get(learning_curves.BATCH_PARAM)
+        self.batch_size = int(batch) if batch else None  # None: a config without it (tests, older records)
 
     @property
     def run_id(self) -> str:
@@ -137,7 +140,14 @@ class TrialRun:
             for k, v in metrics.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
         ]
+        if self.batch_size and learning_curves.STEP in metrics:  # the UI can chart any metric against this
+            seen = learning_curves.images_seen(metrics[learning_curves.STEP], self.batch_size)
+            batch.append(Metric(learning_curves.IMAGES_SEEN, seen, now, epoch))
         self.client.log_batch(self.run_id, metrics=batch)
+
+    def log_learning_curves(self) -> bool:
+        """The run's learning curves, redrawn from what MLflow holds (``tracking.learning_curves``)."""
+        return learning_curves.log_learning_curves(self.client, self.run_id, self.batch_size)
 
     def wants_samples(self, epoch: int, last_epoch: int) -> bool:
         return epoch == last_epoch or epoch % self.context.sample_every == 0
