@@ -406,7 +406,7 @@ def evaluate(model_path: str, data_dir: Path, protocol: str, out_file: Path | No
     for line in spread.lines():
         click.echo(line)
     for path, reason in result.skipped.items():
-        click.echo(f"skipped {path}: unreadable image ({reason})", err=True)
+        click.echo(f"skipped {path}: {reason}", err=True)
     text = io.StringIO()
     csv.writer(text).writerows(rows)
     if out_file:
@@ -598,6 +598,44 @@ def turing_report(study: Path, as_json: bool, tracking_uri: str | None) -> None:
             click.echo(f"logged {arm.arm} to MLflow run {arm.run_id}"
                        + (f", {arm.registered_model} version {arm.registered_version}" if arm.registered_version else ""),
                        err=True)  # fmt: skip
+
+
+@turing.command("observe")
+@click.argument("study", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--observer", "names", multiple=True, metavar="NAME",
+              help="colourfulness-rule or colour-stats-classifier; repeat for both [both].")
+@tracking_option
+def turing_observe(study: Path, names: tuple[str, ...], tracking_uri: str | None) -> None:
+    """Machine observers (programs, not people) answer every test pair of STUDY: fooling rate per
+    observer and arm, kept in STUDY/machine-observers.json, never among the participants' answers;
+    models from MLflow get turing_machine_* metrics on their run (never the human figures)."""
+    from observers.base import ObserverError
+    from observers.results import NOTE, write_results
+    from observers.study import OBSERVERS, observe
+    from turing.store import StudyError
+
+    unknown = sorted(set(names) - set(OBSERVERS))
+    if unknown:
+        raise click.BadParameter(f"{unknown}: known machine observers are {sorted(OBSERVERS)}", param_hint="--observer")
+    try:
+        name, results = observe(study, [OBSERVERS[n] for n in names] if names else tuple(OBSERVERS.values()))
+    except (StudyError, ObserverError) as err:
+        raise _fail(err) from None
+    click.echo(f"study {name}: {NOTE}")
+    for result in results:
+        click.echo(result.line())
+    click.echo(f"machine observers' figures written to {write_results(study, name, results)}", err=True)
+    runs: dict[str, dict[str, float]] = {}
+    for result in results:
+        if result.run_id:
+            runs.setdefault(result.run_id, {}).update(result.metrics())
+    if runs:
+        from tracking.turing_results import log_machine_observers
+
+        uri = _connect(tracking_uri)
+        for run_id, metrics in runs.items():
+            log_machine_observers(uri, name, run_id, metrics)
+            click.echo(f"logged machine observers' figures to MLflow run {run_id} (turing_machine_* metrics)", err=True)
 
 
 @cli.command()

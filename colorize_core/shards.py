@@ -75,7 +75,8 @@ class UnusableImage(Exception):
         self.reason = reason
 
 
-def _has_colour(img: Image.Image) -> bool:
+def has_colour(img: Image.Image) -> bool:
+    """Some pixel's channels differ by more than JPEG's noise: a photo with colour to learn or score."""
     small = np.asarray(img.convert("RGB").resize((64, 64)), dtype=np.int16)
     return int(np.abs(small - small.mean(axis=-1, keepdims=True)).max()) > 2
 
@@ -88,7 +89,7 @@ def checked_image_bytes(path: Path) -> bytes:
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.load()  # a full decode: truncated and corrupt files fail here
-            if img.mode in _GRAY_MODES or not _has_colour(img):
+            if img.mode in _GRAY_MODES or not has_colour(img):
                 raise UnusableImage("grayscale (no colour to learn from)")
             sixteen_bit = img.mode in {"I;16", "I;16B", "RGB;16", "RGBA;16"} or (
                 img.format == "PNG" and img.info.get("bitdepth", 8) > 8

@@ -106,13 +106,15 @@ def test_evaluate_scores_whole_photos_beside_the_gray_and_constant_baselines(tra
     Image.fromarray(data.chelsea()).save(photos / "chelsea.png")
     Image.fromarray(data.rocket()).save(photos / "nested" / "rocket.jpg", quality=95)
     (photos / "notes.jpg").write_bytes(b"not a photo")
+    Image.fromarray(data.camera()).save(photos / "camera.png")  # gray: the gray baseline would be exact
     proc = run("evaluate", "--model", trained_model, "--data", photos, "--size", "256", "--out", tmp_path / "t.csv")
     lines = proc.stdout.splitlines()
     assert "on 2 photos" in lines[0] and "protocol 256" in lines[0]
     header, *rows = [line.split() for line in lines[1:5]]
     assert header[:4] == ["photo", "psnr", "gray_psnr", "mean_ab_psnr"]
     assert [r[0] for r in rows] == ["chelsea.png", "rocket.jpg", "mean"]
-    assert "skipped" in proc.stderr and "notes.jpg" in proc.stderr
+    assert f"skipped {photos / 'notes.jpg'}: unreadable image" in proc.stderr
+    assert f"skipped {photos / 'camera.png'}: grayscale: no colour to score" in proc.stderr
     assert (tmp_path / "t.csv").read_text().splitlines()[0].startswith("photo,psnr,gray_psnr")
     # Under the table, each mean with its bootstrap interval over the 2 photos, then model minus each baseline.
     block = [line.split() for line in lines[lines.index("mean [95% CI] over 2 photos") + 1:]]

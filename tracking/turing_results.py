@@ -14,6 +14,7 @@ from tracking.models import ModelRef, model_ref
 
 VERSION_TAG_PREFIX = "turing."
 STUDY_TAG = "turing_study"  # on the run of the model a study tested: the study's name
+MACHINE_STUDY_TAG = "turing_machine_study"  # the study machine observers answered (not people: not STUDY_TAG)
 
 
 def resolve(model_uri: str, tracking_uri: str) -> ModelRef:
@@ -35,6 +36,20 @@ def log_study_result(tracking_uri: str, study: str, ref: ModelRef, metrics: dict
         tags = {"study": study, "summary": summary, **{k.removeprefix("turing_"): f"{v:.6g}" for k, v in metrics.items()}}
         for key, value in tags.items():
             client.set_model_version_tag(ref.registered_model, ref.registered_version, VERSION_TAG_PREFIX + key, value)
+
+
+def log_machine_observers(tracking_uri: str, study: str, run_id: str, metrics: dict[str, float]) -> None:
+    """Machine observers' figures (observers/) on the model's run: ``turing_machine_*`` metrics only,
+    and their own study tag, so promote's human figures and STUDY_TAG are never touched."""
+    from observers.results import MACHINE_PREFIX
+
+    wrong = sorted(k for k in metrics if not k.startswith(MACHINE_PREFIX))
+    if wrong:
+        raise ValueError(f"{wrong}: a machine observer's metric must start with {MACHINE_PREFIX!r}")
+    now = int(time.time() * 1000)
+    client = MlflowClient(tracking_uri)
+    client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items() if math.isfinite(v)])
+    client.set_tag(run_id, MACHINE_STUDY_TAG, study)
 
 
 def latest_study(tracking_uri: str, model_name: str, version: str) -> str | None:
