@@ -353,15 +353,19 @@ def predict(model_path: str, images: tuple[Path, ...], out_dir: Path, tracking_u
 
 
 @cli.command()
-@click.option("--model", "model_path", required=True,
+@click.option("--model", "model_path",
               help="Model folder written by train, or an MLflow model URI such as models:/colorizer@champion.")
+@click.option("--sweep", "sweep_name", metavar="SWEEP",
+              help="Instead of --model: every finished trial's model of SWEEP (a name or a sweep run id), "
+                   "compared in one table, each trial's figures logged to its MLflow run.")  # fmt: skip
 @click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path),
               help="Folder of colour photos (searched recursively): the truth.")
 @click.option("--size", "protocol", default="224", show_default=True, type=click.Choice(["224", "256", "full"]),
               help="224: whole photo resized to 224x224 (ChromaGAN); 256: to 256x256 (DDColor); full: as it is.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), help="Also write the table as CSV.")
 @tracking_option
-def evaluate(model_path: str, data_dir: Path, protocol: str, out_file: Path | None, tracking_uri: str | None) -> None:
+def evaluate(model_path: str | None, sweep_name: str | None, data_dir: Path, protocol: str, out_file: Path | None,
+             tracking_uri: str | None) -> None:  # fmt: skip
     """PSNR, SSIM and colourfulness of a model on whole photos, per photo and averaged, beside the gray
     and constant-mean-colour baselines, then each mean's 95% bootstrap interval over photos and the
     model's paired differences to both baselines. A model from MLflow gets them logged to its run."""
@@ -385,6 +389,10 @@ def evaluate(model_path: str, data_dir: Path, protocol: str, out_file: Path | No
     )
     from tracking.store import TrackingUnavailable
 
+    if (model_path is None) == (sweep_name is None):
+        raise click.UsageError("give one of --model (one model) or --sweep (every trial's model of a sweep)")
+    if sweep_name is not None:
+        return _evaluate_sweep(sweep_name, data_dir, Protocol(protocol), out_file, tracking_uri)
     try:
         paths = photo_paths(data_dir)
         if is_mlflow_uri(model_path):
@@ -419,6 +427,52 @@ def evaluate(model_path: str, data_dir: Path, protocol: str, out_file: Path | No
         if run_id:
             log_evaluation(run_id, uri, protocol, str(data_dir.resolve()), text.getvalue(), result.mean, spread)
             click.echo(f"logged to MLflow run {run_id} as eval_{protocol}_*")
+
+
+def _evaluate_sweep(sweep_name: str, data_dir: Path, protocol, out_file: Path | None, tracking_uri: str | None) -> None:
+    import csv
+    import io
+
+    from mlflow import MlflowClient
+
+    from colorize_core.evaluate_photos import comparison, evaluate_images, intervals, photo_paths, read_photos, table
+    from colorize_core.inference import Colorizer
+    from colorize_core.sources import DatasetError
+    from tracking.models import load_generator, log_evaluation, model_ref
+    from tracking.promote import PromotionError, trial_models
+    from tracking.store import TrackingUnavailable
+
+    uri = _connect(tracking_uri)
+    try:
+        models = trial_models(MlflowClient(uri), sweep_name)
+        images, skipped = read_photos(photo_paths(data_dir))
+    except (PromotionError, TrackingUnavailable, DatasetError) as err:
+        raise _fail(err) from None
+    for path, reason in skipped.items():
+        click.echo(f"skipped {path}: {reason}", err=True)
+    named = []
+    for name, model_uri in models:
+        try:
+            result = evaluate_images(Colorizer(load_generator(model_uri, uri)), images, protocol, skipped)
+        except (FileNotFoundError, ValueError, OSError, TrackingUnavailable) as err:
+            raise _fail(err) from None
+        spread = intervals(result)
+        text = io.StringIO()
+        csv.writer(text).writerows(table(result))
+        run_id = model_ref(model_uri, uri).run_id
+        if run_id:
+            log_evaluation(run_id, uri, protocol, str(data_dir.resolve()), text.getvalue(), result.mean, spread)
+        named.append((name, spread))
+        click.echo(f"{name}: scored ({model_uri}), logged to MLflow run {run_id} as eval_{protocol}_*", err=True)
+    rows = comparison(named)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    click.echo(f"sweep {sweep_name}: {len(named)} trials on {len(images)} photos of {data_dir}, protocol {protocol}; "
+               "mean [95% bootstrap CI over photos]; differences paired, photo by photo")  # fmt: skip
+    for r in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
+    if out_file:
+        with out_file.open("w", newline="") as f:
+            csv.writer(f).writerows(rows)
 
 
 @cli.command()

@@ -99,6 +99,12 @@ def _scores(pred: tf.Tensor, truth: tf.Tensor, truth_ab: tf.Tensor) -> dict[str,
 
 
 def evaluate_photos(colorizer: Colorizer, paths: list[Path], protocol: Protocol) -> Evaluation:
+    images, skipped = read_photos(paths)
+    return evaluate_images(colorizer, images, protocol, skipped)
+
+
+def read_photos(paths: list[Path]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Name -> RGB uint8 of each colour photo, and path -> why for each one skipped."""
     images, skipped = {}, {}
     for path in paths:
         try:
@@ -115,7 +121,7 @@ def evaluate_photos(colorizer: Colorizer, paths: list[Path], protocol: Protocol)
     if not images:
         reasons = "; ".join(f"{path}: {why}" for path, why in list(skipped.items())[:3])
         raise DatasetError(f"no readable colour photo among {len(paths)} files ({reasons})")
-    return evaluate_images(colorizer, images, protocol, skipped)
+    return images, skipped
 
 
 def evaluate_images(
@@ -247,3 +253,27 @@ def _ci(interval: Interval, sign: str) -> tuple[str, str]:
     digits = 3 if "ssim" in interval.quantity or "auc" in interval.quantity else 2
     low, high = ("nan" if np.isnan(v) else f"{v:{sign}.{digits}f}" for v in (interval.low, interval.high))
     return f"{interval.mean:{sign}.{digits}f}", f"[{low}, {high}]"
+
+
+# One row per model in a comparison: the score, then the model minus each baseline (paired).
+COMPARISON = ("psnr", "psnr_minus_gray", "psnr_minus_mean_ab", "auc_rebalanced", "auc_rebalanced_minus_gray",
+              "auc_rebalanced_minus_mean_ab", "colorfulness_gap")  # fmt: skip
+
+
+def comparison(named: list[tuple[str, Intervals]]) -> list[list[str]]:
+    """Rows of several models' intervals on the same photos: a header, the two baselines (their scores
+    do not depend on the model), then one row per model; a difference's cell ends with its verdict."""
+    first = {i.quantity: i for i in named[0][1].columns}
+    rows = [["model", *COMPARISON]]
+    for baseline in BASELINES:
+        rows.append([f"({baseline})", *(_cell_ci(first[f"{baseline}_{q}"]) if q in COMPARED else ""
+                                        for q in COMPARISON)])  # fmt: skip
+    for name, spread in named:
+        found = {i.quantity: i for i in (*spread.columns, *spread.differences)}
+        rows.append([name, *(_cell_ci(found[q], verdict="_minus_" in q) for q in COMPARISON)])
+    return rows
+
+
+def _cell_ci(interval: Interval, verdict: bool = False) -> str:
+    mean, ci = _ci(interval, "+" if verdict else "")
+    return f"{mean} {ci}" + (f" {interval.verdict}" if verdict else "")

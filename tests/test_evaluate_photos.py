@@ -115,3 +115,17 @@ def test_log_evaluation_puts_the_bounds_and_differences_on_the_run(isolated_trac
     assert logged["eval_224_gray_psnr_ci_high"] == column(result, "gray_psnr").high
     artifacts = [a.path for a in client.list_artifacts(run_id, "evaluation/224")]
     assert artifacts == ["evaluation/224/photos-intervals.csv", "evaluation/224/photos.csv"]
+
+
+def test_a_comparison_puts_each_model_beside_the_baselines_it_must_beat():
+    from colorize_core.evaluate_photos import COMPARISON, comparison
+
+    rng = np.random.default_rng(3)
+    gray, constant = rng.normal(21, 3, 30), rng.normal(21.5, 3, 30)
+    better = intervals(evaluation(psnr=gray + 1.0, gray_psnr=gray, mean_ab_psnr=constant))
+    worse = intervals(evaluation(psnr=gray - 1.0, gray_psnr=gray, mean_ab_psnr=constant))
+    header, gray_row, constant_row, *rows = comparison([("better", better), ("worse", worse)])
+    assert header == ["model", *COMPARISON] and [r[0] for r in rows] == ["better", "worse"]
+    assert gray_row[1].startswith(f"{gray.mean():.2f} [") and gray_row[2] == ""  # a baseline has no difference
+    assert constant_row[1].startswith(f"{constant.mean():.2f} [")
+    assert rows[0][2] == "+1.00 [+1.00, +1.00] above" and rows[1][2].endswith(" below")

@@ -2,6 +2,7 @@
 @champion only for a better model, `predict` loads the champion, and an unreachable server is
 reported before any training. Everything runs against a real sqlite store."""
 
+import csv
 import re
 import subprocess
 import sys
@@ -222,6 +223,21 @@ def test_promote_moves_the_champion_only_for_a_better_model_and_predict_loads_it
     logged = client.get_run(best.info.run_id).data
     assert {"eval_224_psnr", "eval_224_gray_psnr", "eval_224_mean_ab_psnr"} <= set(logged.metrics)
     assert logged.tags["eval_224_data"] == str((tmp_path / "photos").resolve())
+
+    # Every finished trial of the sweep on the same photos: one table, and each trial's figures on its run.
+    compared = chromasweep("evaluate", "--sweep", "tracked", "--data", tmp_path / "photos", "--out",
+                           tmp_path / "sweep.csv", uri=uri, cwd=home)  # fmt: skip
+    assert compared.returncode == 0, compared.stderr[-3000:]
+    header, gray, constant, *trials = list(csv.reader((tmp_path / "sweep.csv").open()))
+    assert header[:3] == ["model", "psnr", "psnr_minus_gray"] and [gray[0], constant[0]] == ["(gray)", "(mean_ab)"]
+    finished = [c for c in children if c.data.tags.get("chromasweep.status") == RunStatus.FINISHED]
+    assert sorted(t[0].split()[0] for t in trials) == sorted(c.info.run_name for c in finished)  # then what varied
+    assert all(t[2].split()[-1] in {"above", "below", "tie"} for t in trials)
+    for child in finished:
+        assert "eval_224_psnr_minus_gray_ci_low" in client.get_run(child.info.run_id).data.metrics
+    both = chromasweep("evaluate", "--sweep", "tracked", "--model", "models:/colorizer@champion", "--data",
+                       tmp_path / "photos", uri=uri, cwd=home)  # fmt: skip
+    assert both.returncode == 2 and "give one of --model (one model) or --sweep" in both.stderr
 
 
 def test_promote_with_require_turing_moves_the_champion_only_for_a_study_that_meets_the_goal(tracked_store):

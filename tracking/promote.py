@@ -91,10 +91,30 @@ def find_sweep_run(client: MlflowClient, sweep: str):
     raise PromotionError(f"no sweep {sweep!r} in {client.tracking_uri}; sweeps there: {known or 'none'}")
 
 
-def best_trial(client: MlflowClient, sweep_run, metric: str):
-    """The finished child with a logged model and the best final ``val_<metric>``."""
+def finished_trials(client: MlflowClient, sweep_run) -> list:
+    """The sweep run's finished children, by run name."""
     query = f"{children_of(sweep_run.info.run_id)} and tags.`{STATUS_TAG}` = '{RunStatus.FINISHED}'"
     children = client.search_runs([sweep_run.info.experiment_id], query, max_results=1000)
+    return sorted(children, key=lambda r: r.info.run_name)
+
+
+def trial_models(client: MlflowClient, sweep: str) -> list[tuple[str, str]]:
+    """(label, model URI) of each finished trial of ``sweep`` that logged a model; the label is the run's
+    name and the parameters that differ between these trials (what the sweep varied)."""
+    sweep_run = find_sweep_run(client, sweep)
+    found = [r for r in finished_trials(client, sweep_run) if MODEL_URI_TAG in r.data.tags]
+    if not found:
+        raise PromotionError(f"sweep {sweep_run.info.run_name!r} ({sweep_run.info.run_id}) has no finished trial "
+                             "with a logged model")  # fmt: skip
+    keys = sorted({k for r in found for k in r.data.params})
+    varied = [k for k in keys if len({r.data.params.get(k) for r in found}) > 1 and k != "name"]
+    labels = [" ".join([r.info.run_name, *(f"{k}={r.data.params.get(k)}" for k in varied)]) for r in found]
+    return [(label, r.data.tags[MODEL_URI_TAG]) for label, r in zip(labels, found, strict=True)]
+
+
+def best_trial(client: MlflowClient, sweep_run, metric: str):
+    """The finished child with a logged model and the best final ``val_<metric>``."""
+    children = finished_trials(client, sweep_run)
     key = f"val_{metric}"
     ranked = [r for r in children if MODEL_URI_TAG in r.data.tags and key in r.data.metrics]
     if not ranked:
