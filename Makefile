@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench cluster-lock clean
+.PHONY: demo test test-fast bench cluster-lock clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ demo: $(STAMP)
 
 test: $(STAMP) $(BROWSER)
 	$(BIN)/python -m pytest
+
+# The inner loop: unit and contract tests, no Ray, no server, no training run (tests marked e2e are left out).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not e2e"
 
 # Benchmarks (CI runs only their --smoke pass, tests/test_benchmarks.py): about 50 min on 2 cores; `make bench BENCH="pipeline step"`
 # runs some, `make bench BENCH_ARGS=--quick` a shorter pass. Writes benchmarks/RESULTS.md.

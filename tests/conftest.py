@@ -21,6 +21,18 @@ def isolated_cache(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
+def unmarked_tests_start_no_ray(request, monkeypatch):
+    """The fast tier (`make test-fast`, `-m "not e2e"`) is whatever starts no Ray: a test that does
+    without its e2e mark fails here, instead of slowing the tier or joining a cluster by accident.
+    (In this process only: a subprocess's Ray is told apart by the tier's measured time.)"""
+    if request.node.get_closest_marker("e2e") is None:
+        def refuse(*args, **kwargs):
+            raise RuntimeError(f"{request.node.nodeid} starts Ray: mark it @pytest.mark.e2e")
+
+        monkeypatch.setattr("ray.init", refuse)
+
+
+@pytest.fixture(autouse=True)
 def isolated_tracking(tmp_path, monkeypatch):
     """Commands a test runs track into the test's own MLflow store, never ./mlflow.db."""
     uri = f"sqlite:///{tmp_path}/mlflow.db"

@@ -9,7 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from benchmarks.__main__ import NAMES
+
+pytestmark = pytest.mark.e2e  # starts Ray, a server or a real training run: `make test`, not `make test-fast`
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDED = [ROOT / "benchmarks" / "RESULTS.md", ROOT / "benchmarks" / "results.json"]

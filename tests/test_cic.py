@@ -142,6 +142,7 @@ def test_the_network_is_eccv16_layer_for_layer(size, width):
     assert gamut.outputs[1].shape[-1] == 261 and len(gamut.get_layer("annealed_mean").centres) == 261
 
 
+@pytest.mark.e2e
 def test_a_short_cic_run_lowers_the_rebalanced_cross_entropy_and_resumes_exactly(tiny_config, tmp_path):
     config = tiny_config.with_overrides({"model.generator": "cic", "loss.semantic": "off", "epochs": 3,
                                          "steps_per_epoch": 12, "checkpoint_every_steps": 6})  # fmt: skip
@@ -191,6 +192,7 @@ def chromasweep(*args, uri, cwd):
                           capture_output=True, text=True, timeout=1500, cwd=cwd)  # fmt: skip
 
 
+@pytest.mark.e2e
 def test_the_families_sweep_compares_both_generators_and_each_model_predicts(prepared_sample, tmp_path):
     from mlflow import MlflowClient
     from PIL import Image

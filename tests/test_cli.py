@@ -38,6 +38,7 @@ def trained_model(prepared_sample, tmp_path_factory):
     return model
 
 
+@pytest.mark.e2e
 def test_a_run_killed_in_process_continues_through_ray_in_one_bucket_layout(prepared_sample, tmp_path, isolated_tracking,
                                                                            bucket):  # fmt: skip
     """Storage in a bucket (a GCS emulator): killed in process after its first checkpoint, continued
@@ -96,6 +97,7 @@ def test_a_run_killed_in_process_continues_through_ray_in_one_bucket_layout(prep
     assert (tmp_path / "old-run" / "checkpoints").is_dir()
 
 
+@pytest.mark.e2e
 def test_evaluate_scores_whole_photos_beside_the_gray_and_constant_baselines(trained_model, tmp_path):
     from skimage import data
     from skimage.color import lab2rgb, rgb2lab
@@ -140,6 +142,7 @@ def test_data_sample_then_prepare(tmp_path):
     assert sorted(p.name for p in (tmp_path / "shards").iterdir())[:1] == ["meta.json"]
 
 
+@pytest.mark.e2e
 def test_predict_keeps_each_size_and_reports_unreadable_files(trained_model, tmp_path):
     rng = np.random.default_rng(0)
     big = tmp_path / "big.jpg"
@@ -160,6 +163,7 @@ def test_predict_keeps_each_size_and_reports_unreadable_files(trained_model, tmp
     assert np.abs(L_in - L_out).mean() < 8
 
 
+@pytest.mark.e2e
 def test_hostile_photos_each_get_an_upright_output_or_a_named_refusal(trained_model, tmp_path):
     rng = np.random.default_rng(1)
     photos = tmp_path / "photos"

@@ -84,6 +84,7 @@ def test_the_generator_gradients_are_balanced_as_the_references(gan_and_batch):
     assert ours == pytest.approx(theirs, rel=1e-3)
 
 
+@pytest.mark.e2e
 def test_batch_norm_statistics_describe_the_model_after_the_first_epoch(tiny_config, monkeypatch):
     """After the demo's 20-step first epoch, the generator in inference mode (moving statistics)
     predicts close to what it predicts in training mode (the batch's own statistics) on a

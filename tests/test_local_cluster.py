@@ -19,6 +19,8 @@ from colorize_core.model_files import MODEL_DIR, MODEL_FILE
 from colorize_core.status import RunStatus
 from sweeps.naming import trial_name
 
+pytestmark = pytest.mark.e2e  # starts Ray, a server or a real training run: `make test`, not `make test-fast`
+
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = ROOT / "colorize_core" / "configs" / "demo.yaml"
 # Ports of their own (a plain local Ray has the defaults).

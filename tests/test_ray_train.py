@@ -17,6 +17,8 @@ from colorize_core.trainer import prepare_trainer
 from sweeps.checkpoint_store import COMPLETE
 from sweeps.ray_train import RayOptions, launch
 
+pytestmark = pytest.mark.e2e  # starts Ray, a server or a real training run: `make test`, not `make test-fast`
+
 
 @pytest.fixture(scope="module")
 def cluster():

@@ -21,6 +21,8 @@ from colorize_core.status import RunStatus
 from sweeps.naming import trial_name
 from sweeps.spec import SpecError, load_spec
 
+pytestmark = pytest.mark.e2e  # starts Ray, a server or a real training run: `make test`, not `make test-fast`
+
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = ROOT / "colorize_core" / "configs" / "demo.yaml"
 

@@ -71,6 +71,7 @@ def runs_of(client, experiment_name):
     return experiment, parents, children
 
 
+@pytest.mark.e2e
 def test_the_console_shows_one_table_and_the_log_keeps_the_rest(tracked_sweep):
     out, home = tracked_sweep["stdout"], tracked_sweep["home"]
     log = home / "storage" / "tracked" / "console.log"
@@ -83,6 +84,7 @@ def test_the_console_shows_one_table_and_the_log_keeps_the_rest(tracked_sweep):
     assert "Started a local Ray instance" in kept
 
 
+@pytest.mark.e2e
 def test_sweeps_lists_each_sweep_with_its_trials_and_best(tracked_sweep):
     listed = chromasweep("sweeps", uri=tracked_sweep["uri"], cwd=tracked_sweep["home"], timeout=120)
     assert listed.returncode == 0, listed.stderr[-2000:]
@@ -91,6 +93,7 @@ def test_sweeps_lists_each_sweep_with_its_trials_and_best(tracked_sweep):
     assert re.match(r"tracked\s+finished\s+2/0/0 of 2\s+val_psnr [\d.]+\s+trial-[0-9a-f]{8}\s+\d{4}-\d\d-\d\d \d\d:\d\d\s+\S+/storage/tracked$", row), row
 
 
+@pytest.mark.e2e
 def test_a_sweep_is_one_parent_run_with_a_child_per_trial(tracked_store):
     tracked_sweep = tracked_store
     client = MlflowClient(tracked_sweep["uri"])
@@ -133,6 +136,7 @@ def test_a_sweep_is_one_parent_run_with_a_child_per_trial(tracked_store):
         assert model.saved_input_example_info is not None
 
 
+@pytest.mark.e2e
 def test_running_the_sweep_again_resumes_it_without_duplicate_runs(tracked_sweep):
     proc = chromasweep("sweep", tracked_sweep["spec"], "--storage", tracked_sweep["home"] / "storage",
                        uri=tracked_sweep["uri"], cwd=tracked_sweep["home"])  # fmt: skip
@@ -164,6 +168,7 @@ def _register_broken_champion(uri, best_model_uri):
     return version.version
 
 
+@pytest.mark.e2e
 def test_promote_moves_the_champion_only_for_a_better_model_and_predict_loads_it(tracked_store, tmp_path):
     tracked_sweep = tracked_store
     uri, home = tracked_sweep["uri"], tracked_sweep["home"]
@@ -240,6 +245,7 @@ def test_promote_moves_the_champion_only_for_a_better_model_and_predict_loads_it
     assert both.returncode == 2 and "give one of --model (one model) or --sweep" in both.stderr
 
 
+@pytest.mark.e2e
 def test_promote_with_require_turing_moves_the_champion_only_for_a_study_that_meets_the_goal(tracked_store):
     from tracking.models import ModelRef
     from tracking.turing_results import log_study_result
@@ -287,6 +293,7 @@ def test_promote_with_require_turing_moves_the_champion_only_for_a_study_that_me
     assert refused.returncode == 1 and "--require-turing '10': expected a fooling rate such as 10% or 0.10" in refused.stderr
 
 
+@pytest.mark.e2e
 def test_promote_names_what_is_missing(tracked_sweep):
     proc = chromasweep("promote", "no-such-sweep", uri=tracked_sweep["uri"], cwd=tracked_sweep["home"])
     assert proc.returncode == 1
@@ -311,6 +318,7 @@ def mlflow_ui(tracked_sweep):
         yield url
 
 
+@pytest.mark.e2e
 def test_the_mlflow_ui_shows_the_sweep_its_trials_and_a_sample_grid(tracked_sweep, mlflow_ui, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -343,6 +351,7 @@ def test_the_mlflow_ui_shows_the_sweep_its_trials_and_a_sample_grid(tracked_swee
     assert (shots / "mlflow-trial-sample-grid.png").stat().st_size > 10_000
 
 
+@pytest.mark.e2e
 def test_a_new_sweep_learns_from_the_finished_trials_of_an_earlier_one(tracked_sweep, tmp_path):
     from sweeps.search import WarmStartError, earlier_trials, searcher
     from sweeps.spec import load_spec

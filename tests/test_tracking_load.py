@@ -16,6 +16,8 @@ from sweeps.naming import trial_name
 from tracking.store import connect, experiment_id
 from tracking.trial_run import KIND_TAG, SAMPLES_DIR
 
+pytestmark = pytest.mark.e2e  # starts Ray, a server or a real training run: `make test`, not `make test-fast`
+
 LOGGER = Path(__file__).with_name("tracking_load_logger.py")
 LOGGERS, SECONDS = 16, 60
 

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import mlflow_ui_running
 from mlflow import MlflowClient
 from servers import free_port
@@ -15,6 +16,8 @@ from colorize_core.status import RunStatus
 from tracking.delivery import Delivery, Durable
 from tracking.store import experiment_id
 from tracking.trial_run import TrackingContext, TrialRun
+
+pytestmark = pytest.mark.e2e  # starts Ray, a server or a real training run: `make test`, not `make test-fast`
 
 ROOT = Path(__file__).resolve().parents[1]
 # The MLflow client's own retries, lowered so that an outage outlasts them within a test.

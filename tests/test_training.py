@@ -14,6 +14,8 @@ from colorize_core.status import RunStatus
 from colorize_core.trainer import prepare_trainer
 from sweeps.in_process import train_in_process
 
+pytestmark = pytest.mark.e2e  # starts Ray, a server or a real training run: `make test`, not `make test-fast`
+
 
 def _weights(trainer):
     return [w.numpy() for w in trainer.gan.generator.weights + trainer.gan.critic.weights]

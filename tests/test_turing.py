@@ -344,6 +344,7 @@ def test_bad_study_settings_name_the_option_and_write_nothing(sample_photos, tmp
         assert not study.exists()
 
 
+@pytest.mark.e2e
 def test_fifty_participants_at_once_each_answer_stored_exactly_once(tmp_path):
     study = tmp_path / "crowd"
     photos = synthetic_photos(tmp_path / "photos", 44)
@@ -377,6 +378,7 @@ def test_fifty_participants_at_once_each_answer_stored_exactly_once(tmp_path):
           f"median {1000 * statistics.median(latencies):.0f} ms, p95 {1000 * p95:.0f} ms")
 
 
+@pytest.mark.e2e
 def test_a_killed_server_loses_no_committed_answer_and_the_participant_resumes(tinted_study, tmp_path):
     study = tinted_study
     with serving(study) as (url, server):
@@ -419,6 +421,7 @@ def champion(tmp_path):
     return uri, run.run_id, version.version
 
 
+@pytest.mark.e2e
 def test_a_person_takes_the_study_in_a_browser_and_the_fooling_rate_reaches_mlflow(
     champion, sample_photos, browser, tmp_path
 ):  # fmt: skip
