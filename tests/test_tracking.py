@@ -434,3 +434,13 @@ def test_a_run_without_validation_scores_gets_no_curves(isolated_tracking):
     assert not log_learning_curves(client, run.run_id, None)
     assert client.list_artifacts(run.run_id) == []
     assert client.get_metric_history(run.run_id, "images_seen") == []  # no batch size, no images seen
+
+
+def test_experiments_open_in_mlflows_training_view(isolated_tracking):
+    from tracking.store import EXPERIMENT_KIND, experiment_id
+
+    client = MlflowClient(isolated_tracking)
+    key, value = EXPERIMENT_KIND
+    assert client.get_experiment(experiment_id(client, "new-sweep")).tags[key] == value == "custom_model_development"
+    older = client.create_experiment("older-sweep")  # made before the mark existed
+    assert experiment_id(client, "older-sweep") == older and client.get_experiment(older).tags[key] == value

@@ -73,13 +73,22 @@ def connect(uri: str | None = None, timeout: float = 10.0) -> str:
     return uri
 
 
+# MLflow 3's UI opens an experiment without this tag in its GenAI view (traces, an assistant); this
+# value is its own for model training: runs, metric charts, nested trials.
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+
+
 def experiment_id(client: MlflowClient, name: str) -> str:
-    """The experiment ``name``, created on first use with its artifacts next to a local store."""
+    """The experiment ``name``, created on first use with its artifacts next to a local store, and
+    marked as model training (an older one gets the mark too)."""
+    key, value = EXPERIMENT_KIND
     found = client.get_experiment_by_name(name)
     if found is not None:
+        if found.tags.get(key) != value:
+            client.set_experiment_tag(found.experiment_id, key, value)
         return found.experiment_id
     root = artifact_root(client.tracking_uri)
-    return client.create_experiment(name, artifact_location=f"{root}/{name}" if root else None)
+    return client.create_experiment(name, artifact_location=f"{root}/{name}" if root else None, tags={key: value})
 
 
 def children_of(parent_run_id: str) -> str:
