@@ -9,6 +9,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from colorize_core.metric_registry import HELD_OUT_SCORES
 from colorize_core.model_files import MODEL_FILE
@@ -217,6 +218,9 @@ def sweep(spec_file: Path, address: str | None, storage: str, resume: bool, dry_
     from sweeps.checkpoint_store import LayoutError
     from sweeps.spec import SpecError, load_spec
 
+    samples_given = click.get_current_context().get_parameter_source("samples") is not ParameterSource.DEFAULT
+    if samples_given and not dry_run:
+        raise click.UsageError("--samples goes with --dry-run (it draws trials to print); a sweep draws its own")
     try:
         spec, base = load_spec(spec_file)  # refused here, before any cluster time is spent
     except SpecError as err:

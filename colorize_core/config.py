@@ -194,10 +194,15 @@ def load_config(path: str | Path | None = None, overrides: dict[str, object] | N
             tree = yaml.safe_load(path.read_text()) or {}
         except FileNotFoundError:
             raise ConfigError(f"{path}: config file not found") from None
+        except IsADirectoryError:
+            raise ConfigError(f"{path}: a folder; give a training config file (YAML)") from None
         except yaml.YAMLError as err:
             raise ConfigError(f"{path}: not valid YAML: {err}") from None
         if not isinstance(tree, dict):
             raise ConfigError(f"{path}: expected a mapping of config sections, got {type(tree).__name__}")
+        if {"method", "parameters"} <= tree.keys():
+            raise ConfigError(f"{path}: a sweep spec (it has method and parameters), not a training config: "
+                              f"run it with `chromasweep sweep {path}`")  # fmt: skip
     try:
         config = TrainConfig.model_validate(tree)
     except ValidationError as err:

@@ -51,7 +51,7 @@ def find_ilsvrc_root(root: Path) -> Path | None:
     return None
 
 
-def catalog_ilsvrc(root: Path) -> Catalog:
+def catalog_ilsvrc(root: Path, val_fraction: float = 0.1, seed: int = 0) -> Catalog:
     data = root / "ILSVRC" / "Data" / "CLS-LOC"
     mapping = root / "LOC_synset_mapping.txt"
     if not mapping.is_file():
@@ -91,6 +91,8 @@ def catalog_ilsvrc(root: Path) -> Catalog:
                             f"bad row {row!r} ({err})"
                         ) from None
         val = [ImageItem(p, labels.get(p.stem, NO_LABEL)) for p in _images_in(val_dir)]
+    else:  # a download without its val/ folder: validate on part of train, as the other layouts do
+        train, val = _hold_out(train, val_fraction, seed)
     return Catalog("ilsvrc", names, train, val)
 
 
@@ -136,7 +138,7 @@ def catalog(root: str | Path, val_fraction: float = 0.1, seed: int = 0) -> Catal
         raise DatasetError(f"{root}: not a folder (expected an ILSVRC, class-folder or flat image folder)")
     ilsvrc = find_ilsvrc_root(root)
     if ilsvrc is not None:
-        return catalog_ilsvrc(ilsvrc)
+        return catalog_ilsvrc(ilsvrc, val_fraction, seed)
     if any(p.is_dir() and not p.name.startswith(".") for p in root.iterdir()):
         return catalog_class_folders(root, val_fraction, seed)
     return catalog_flat(root, val_fraction, seed)

@@ -545,6 +545,8 @@ def load_spec(path: str | Path) -> tuple[SweepSpec, TrainConfig]:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise SpecError(f"{path}: sweep spec not found") from None
+    except IsADirectoryError:
+        raise SpecError(f"{path}: a folder; give one spec file in it, such as {path / 'demo.yaml'}") from None
     except yaml.YAMLError as err:
         raise SpecError(f"{path}: not valid YAML: {err}") from None
     if not isinstance(raw, dict):
@@ -652,6 +654,6 @@ def _describe(error: dict, top: str = "") -> str:
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown key"
-    if where == "parameters" and not message.startswith("expected"):
+    if where == "parameters" and not message.startswith("expected") and error["type"] != "missing":
         return f"parameters.{message}"  # the message starts with the parameter's path
     return f"{where}: {message}" if where else f"{top}{message}"

@@ -220,6 +220,20 @@ def test_errors_name_the_file_and_key(tmp_path):
     assert proc.returncode == 1 and "no-model: no generator.keras" in proc.stderr
 
 
+def test_a_mistaken_file_or_flag_gets_one_line_saying_what_to_do(tmp_path):
+    specs = Path(__file__).resolve().parents[1] / "sweeps" / "specs"
+    proc = run("sweep", specs, "--dry-run", check=False)
+    assert proc.stderr.strip() == f"Error: {specs}: a folder; give one spec file in it, such as {specs / 'demo.yaml'}"
+    proc = run("train", "--config", specs / "demo.yaml", check=False)
+    assert proc.stderr.strip() == (f"Error: {specs / 'demo.yaml'}: a sweep spec (it has method and parameters), "
+                                   f"not a training config: run it with `chromasweep sweep {specs / 'demo.yaml'}`")  # fmt: skip
+    (tmp_path / "half.yaml").write_text("name: half\n")
+    proc = run("sweep", tmp_path / "half.yaml", "--dry-run", check=False)
+    assert "half.yaml: method: Field required; parameters: Field required" in proc.stderr
+    proc = run("sweep", specs / "demo.yaml", "--samples", "2", check=False)  # no sweep starts
+    assert proc.returncode == 2 and "--samples goes with --dry-run" in proc.stderr
+
+
 def test_help_shows_the_commands():
     out = run("--help").stdout
     for command in ("data", "train", "predict"):

@@ -130,3 +130,15 @@ def test_ilsvrc_class_missing_from_mapping_is_named(sample_photos, tmp_path):
     (copy / "ILSVRC/Data/CLS-LOC/train/n99999999").mkdir()
     with pytest.raises(DatasetError, match=r"n99999999.*LOC_synset_mapping.txt"):
         catalog(copy)
+
+
+def test_an_ilsvrc_download_without_val_validates_on_a_seeded_share_of_train(sample_photos, tmp_path):
+    copy = tmp_path / "imagenet"
+    shutil.copytree(sample_photos, copy)
+    shutil.rmtree(copy / "ILSVRC/Data/CLS-LOC/val")
+    whole = catalog(copy, val_fraction=0.0)
+    assert whole.val == []
+    cat = catalog(copy, val_fraction=0.25, seed=1)
+    assert len(cat.val) == round(len(whole.train) * 0.25) and len(cat.train) + len(cat.val) == len(whole.train)
+    assert {i.path for i in cat.val} == {i.path for i in catalog(copy, val_fraction=0.25, seed=1).val}
+    assert all(i.label >= 0 for i in cat.val)  # labels kept: they come from the class folders
