@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench cluster-lock clean
+.PHONY: install demo test test-fast bench cluster-lock clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,9 @@ $(BROWSER):
 	$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq chromium chromium-driver >/dev/null
 
+# Only the environment: .venv with the project and its dev tools (what demo and test build first).
+install: $(STAMP)
+
 demo: $(STAMP)
 	$(BIN)/chromasweep sweep sweeps/specs/demo.yaml --storage runs/sweeps
 
@@ -29,7 +32,7 @@ test: $(STAMP) $(BROWSER)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not e2e"
 
-# Benchmarks (CI runs only their --smoke pass, tests/test_benchmarks.py): about 50 min on 2 cores; `make bench BENCH="pipeline step"`
+# Benchmarks (CI runs only their --smoke pass, tests/test_benchmarks.py): about 4 hours on 2 cores (README, Benchmarks); `make bench BENCH="pipeline step"`
 # runs some, `make bench BENCH_ARGS=--quick` a shorter pass. Writes benchmarks/RESULTS.md.
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'

@@ -16,7 +16,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 ray_bin="${RAY_BIN:-$here/../.venv/bin/ray}"
-[ -x "$ray_bin" ] || ray_bin="$(command -v ray)" || { echo "ray not found: run 'make install' first" >&2; exit 1; }
+[ -x "$ray_bin" ] || ray_bin="$(command -v ray)" || { echo "ray not found: run 'make install' first (it builds .venv)" >&2; exit 1; }
 port="${RAY_PORT:-6390}"
 dashboard_port="${RAY_DASHBOARD_PORT:-8265}"
 address="127.0.0.1:$port"

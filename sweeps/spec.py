@@ -356,7 +356,7 @@ class Resources(_Strict):
     train_in_trial: bool = Field(
         True,
         description="A one-worker trial trains in the Tune trial's own process (no Ray Train worker group "
-        "to start: ~20 s less per trial); false fits a Ray Train run per trial, as wider trials do.",
+        "to start: 9.5 s of overhead a trial against 50.6, benchmarks/RESULTS.md section 4); false fits a Ray Train run per trial, as wider trials do.",
     )
 
     @model_validator(mode="after")
