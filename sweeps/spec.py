@@ -61,7 +61,8 @@ class SpecError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Unknown keys are refused; so are inf and nan, which no budget, bound or resource means.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 # W&B keys that have no meaning here: a trial is this project's training function, in this Ray cluster.
@@ -178,7 +179,7 @@ class Parameter(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _supported(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("distribution") in NEAREST:
+        if isinstance(data, dict) and isinstance(data.get("distribution"), str) and data["distribution"] in NEAREST:
             name = data["distribution"]
             raise ValueError(f"distribution {name} cannot be sampled exactly by Optuna's samplers; "
                              f"the nearest one that can is {NEAREST[name]}")  # fmt: skip
@@ -195,7 +196,7 @@ class Parameter(_Strict):
                 self.distribution = Distribution.CONSTANT
             elif "values" in given:
                 self.distribution = Distribution.CATEGORICAL
-            elif {"min", "max"} <= given:
+            elif {"min", "max"} <= given and self.min is not None and self.max is not None:
                 whole = all(float(v).is_integer() for v in (self.min, self.max))  # refined in _parameter
                 self.distribution = Distribution.INT_UNIFORM if whole else Distribution.UNIFORM
             else:
@@ -205,9 +206,13 @@ class Parameter(_Strict):
         allowed = needs | {"distribution"} | ({"q"} if d is Distribution.Q_UNIFORM else set())
         if missing := needs - given:
             raise ValueError(f"distribution {d.value} needs {sorted(missing)}")
+        if d is Distribution.CATEGORICAL and self.values is None:
+            raise ValueError("'values' needs a list of at least one value, got null")
         if extra := given - allowed:
             raise ValueError(f"distribution {d.value} takes {sorted(needs)}, not {sorted(extra)}")
         if d in RANGES:
+            if self.min is None or self.max is None:
+                raise ValueError(f"distribution {d.value} needs numbers for 'min' and 'max', got min {self.min}, max {self.max}")
             self._check_bounds()
         return self
 
@@ -379,7 +384,7 @@ class Options(_Strict):
     """chromasweep's own settings, under the one key W&B never uses."""
 
     base: str | dict | None = None
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32, description="The sampler's seed (numpy's range).")
     metrics: list[Metric] | None = Field(None, min_length=2)
     budget: Budget = Budget()
     resources: Resources = Resources()
@@ -514,6 +519,8 @@ def _flat_parameters(tree: dict, prefix: str) -> dict[str, Any]:
                 raise ValueError(f"{path}: a nested block holds only 'parameters:' (a mapping), got keys {sorted(p)}")
             out.update(_flat_parameters(p["parameters"], f"{path}."))
         elif isinstance(p, dict) and set(p) == {"value"} and isinstance(p["value"], dict):
+            if "value" in p["value"]:  # {value: {value: ...}} would unfold forever; no config field is named so
+                raise ValueError(f"{path}: a section's 'value' maps its field names to values; 'value' is not a field")
             # W&B would replace the whole section; merging field by field is what the writer means.
             out.update(_flat_parameters({k: {"value": v} for k, v in p["value"].items()}, f"{path}."))
         else:
@@ -551,6 +558,8 @@ def load_spec(path: str | Path) -> tuple[SweepSpec, TrainConfig]:
         raise SpecError(f"{path}: not valid YAML: {err}") from None
     if not isinstance(raw, dict):
         raise SpecError(f"{path}: expected a mapping with name, method, metric, parameters, ...; got {type(raw).__name__}")
+    if where := _contains_itself(raw):
+        raise SpecError(f"{path}: {where}: a YAML alias inside its own anchor; the spec would be infinitely deep")
     try:
         spec = SweepSpec.model_validate(raw)
     except ValidationError as err:
@@ -561,6 +570,19 @@ def load_spec(path: str | Path) -> tuple[SweepSpec, TrainConfig]:
     except ConfigError as err:
         raise SpecError(f"{path}: {err}") from None
     return spec, base
+
+
+def _contains_itself(node: Any, inside: tuple[int, ...] = (), where: str = "") -> str | None:
+    """The key path where a mapping or list holds itself (YAML allows it: ``a: &x {b: *x}``), if any."""
+    if not isinstance(node, (dict, list)):
+        return None
+    if id(node) in inside:
+        return where or "the top level"
+    items = node.items() if isinstance(node, dict) else enumerate(node)
+    for key, child in items:
+        if found := _contains_itself(child, (*inside, id(node)), f"{where}.{key}" if where else str(key)):
+            return found
+    return None
 
 
 def check_against_config(spec: SweepSpec, base: TrainConfig) -> None:
