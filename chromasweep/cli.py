@@ -18,8 +18,33 @@ from colorize_core.model_files import MODEL_FILE
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+# Exit status: 2 when the command line itself is wrong (an unknown flag, a bad value, a path it names
+# that is not there, options that do not go together), before any TensorFlow import; 1 when the work
+# fails or refuses what a file, dataset or store holds.
 def _fail(err: Exception) -> click.ClickException:
     return click.ClickException(str(err))
+
+
+# Inputs that must already exist: checked by click, before the command imports anything heavy.
+EXISTING_PATH = click.Path(exists=True, path_type=Path)
+EXISTING_FOLDER = click.Path(exists=True, file_okay=False, path_type=Path)
+
+
+class ModelLocation(click.ParamType):
+    """A model folder (or its file) that exists, a bucket URI, or an MLflow model URI."""
+
+    name = "MODEL"
+
+    def convert(self, value, param, ctx) -> str:
+        from tracking.models import is_mlflow_uri
+
+        if is_mlflow_uri(value) or "://" in str(value) or Path(value).exists():
+            return str(value)
+        self.fail(f"{value}: no such folder or file; expected a model folder written by train (holding "
+                  f"{MODEL_FILE}) or an MLflow URI such as models:/colorizer@champion", param, ctx)  # fmt: skip
+
+
+MODEL = ModelLocation()
 
 
 def _parse_sets(values: tuple[str, ...]) -> dict[str, object]:
@@ -46,11 +71,12 @@ def tracking_option(command):
     )(command)  # fmt: skip
 
 
-def _connect(tracking_uri: str | None) -> str:
+def _connect(tracking_uri: str | None, *, create: bool = True) -> str:
+    """``create=False`` where the command reads what a sweep wrote: no empty store is made here."""
     from tracking.store import TrackingUnavailable, connect
 
     try:
-        return connect(tracking_uri)
+        return connect(tracking_uri, create=create)
     except TrackingUnavailable as err:
         raise _fail(err) from None
 
@@ -71,7 +97,7 @@ def data_sample(out: Path) -> None:
 
 
 @data.command("imagenet-sample")
-@click.argument("src", type=click.Path(path_type=Path))
+@click.argument("src", type=EXISTING_FOLDER)
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--seed", default=0, show_default=True, help="Seeds the shuffle that splits the photos.")
 def data_imagenet_sample(src: Path, out: Path, seed: int) -> None:
@@ -92,7 +118,7 @@ def data_imagenet_sample(src: Path, out: Path, seed: int) -> None:
 
 
 @data.command("prepare")
-@click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("src", type=EXISTING_FOLDER)
 @click.argument("out")
 @click.option("--val-fraction", default=0.1, show_default=True, help="Held out when SRC has no val split.")
 @click.option("--seed", default=0, show_default=True)
@@ -114,7 +140,7 @@ def data_prepare(src: Path, out: str, val_fraction: float, seed: int, workers: i
 
 
 @cli.command()
-@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Training config YAML; default: the built-in demo config.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override a config field by dotted path, e.g. --set optim.generator_lr=1e-4.")
@@ -307,7 +333,7 @@ def list_sweeps_command(tracking_uri: str | None) -> None:
     the cap, the best metric and its trial, when each started and where its state lives."""
     from tracking.sweep_list import list_sweeps
 
-    summaries = list_sweeps(_connect(tracking_uri))
+    summaries = list_sweeps(_connect(tracking_uri, create=False))
     if not summaries:
         click.echo("no sweeps in this tracking store")
         return
@@ -324,10 +350,10 @@ def list_sweeps_command(tracking_uri: str | None) -> None:
 
 
 @cli.command()
-@click.option("--model", "model_path", required=True,
+@click.option("--model", "model_path", required=True, type=MODEL,
               help=f"Model folder written by train (or its {MODEL_FILE}), or an MLflow model URI "
               "such as models:/colorizer@champion.")
-@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("images", nargs=-1, required=True, type=EXISTING_PATH)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @tracking_option
 def predict(model_path: str, images: tuple[Path, ...], out_dir: Path, tracking_uri: str | None) -> None:
@@ -357,12 +383,12 @@ def predict(model_path: str, images: tuple[Path, ...], out_dir: Path, tracking_u
 
 
 @cli.command()
-@click.option("--model", "model_path",
+@click.option("--model", "model_path", type=MODEL,
               help="Model folder written by train, or an MLflow model URI such as models:/colorizer@champion.")
 @click.option("--sweep", "sweep_name", metavar="SWEEP",
               help="Instead of --model: every finished trial's model of SWEEP (a name or a sweep run id), "
                    "compared in one table, each trial's figures logged to its MLflow run.")  # fmt: skip
-@click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path),
+@click.option("--data", "data_dir", required=True, type=EXISTING_FOLDER,
               help="Folder of colour photos (searched recursively): the truth.")
 @click.option("--size", "protocol", default="224", show_default=True, type=click.Choice(["224", "256", "full"]),
               help="224: whole photo resized to 224x224 (ChromaGAN); 256: to 256x256 (DDColor); full: as it is.")
@@ -400,7 +426,7 @@ def evaluate(model_path: str | None, sweep_name: str | None, data_dir: Path, pro
     try:
         paths = photo_paths(data_dir)
         if is_mlflow_uri(model_path):
-            uri = _connect(tracking_uri)
+            uri = _connect(tracking_uri, create=False)
             colorizer = Colorizer(load_generator(model_path, uri))
         else:
             colorizer = Colorizer.load(model_path)
@@ -446,7 +472,7 @@ def _evaluate_sweep(sweep_name: str, data_dir: Path, protocol, out_file: Path | 
     from tracking.promote import PromotionError, trial_models
     from tracking.store import TrackingUnavailable
 
-    uri = _connect(tracking_uri)
+    uri = _connect(tracking_uri, create=False)
     try:
         models = trial_models(MlflowClient(uri), sweep_name)
         images, skipped = read_photos(photo_paths(data_dir))
@@ -479,6 +505,15 @@ def _evaluate_sweep(sweep_name: str, data_dir: Path, protocol, out_file: Path | 
             csv.writer(f).writerows(rows)
 
 
+def _goal(ctx, param, value: str | None) -> float | None:
+    from tracking.promote import PromotionError, parse_goal
+
+    try:
+        return None if value is None else parse_goal(value)
+    except PromotionError as err:
+        raise click.BadParameter(str(err).removeprefix(f"--require-turing {value!r}: "), ctx, param) from None
+
+
 @cli.command()
 @click.argument("sweep_name", metavar="SWEEP")
 @click.option("--metric", default="auc_rebalanced", show_default=True,
@@ -486,11 +521,11 @@ def _evaluate_sweep(sweep_name: str, data_dir: Path, protocol, out_file: Path | 
               help="Held-out score that picks the trial and decides against the champion.")
 @click.option("--model-name", default="colorizer", show_default=True, help="Registered model to add a version to.")
 @click.option("--alias", default="champion", show_default=True)
-@click.option("--require-turing", "require_turing", metavar="GOAL", default=None,
+@click.option("--require-turing", "require_turing", metavar="GOAL", default=None, callback=_goal,
               help="Move the alias only if the trial's reported Turing study has its whole 95% interval at or "
                    "above GOAL (10%, 0.10, or base/target/stretch); the version is registered either way.")  # fmt: skip
 @tracking_option
-def promote(sweep_name: str, metric: str, model_name: str, alias: str, require_turing: str | None,
+def promote(sweep_name: str, metric: str, model_name: str, alias: str, require_turing: float | None,
             tracking_uri: str | None) -> None:  # fmt: skip
     """Register SWEEP's best finished trial; move @champion to it only if it beats the current one.
 
@@ -499,13 +534,12 @@ def promote(sweep_name: str, metric: str, model_name: str, alias: str, require_t
     With --require-turing, people decide too: the trial's model needs a reported Turing study
     (chromasweep turing create/report) whose interval lies wholly at or above the goal.
     """
-    from tracking.promote import PromotionError, parse_goal
+    from tracking.promote import PromotionError
     from tracking.promote import promote as promote_best
     from tracking.store import TrackingUnavailable
 
     try:
-        goal = None if require_turing is None else parse_goal(require_turing)
-        result = promote_best(sweep_name, metric, model_name, tracking_uri, alias, require_turing=goal)
+        result = promote_best(sweep_name, metric, model_name, tracking_uri, alias, require_turing=require_turing)
     except (PromotionError, TrackingUnavailable, FileNotFoundError) as err:
         raise _fail(err) from None
     s = result.candidate_scores
@@ -529,10 +563,10 @@ def turing() -> None:
 
 @turing.command("create")
 @click.argument("study", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--model", "models", multiple=True, required=True,
+@click.option("--model", "models", multiple=True, required=True, type=MODEL,
               help="A model folder written by train, or an MLflow model URI such as models:/colorizer@champion; "
                    "repeat for more models (each participant tests one).")
-@click.option("--images", "images", required=True, type=click.Path(path_type=Path),
+@click.option("--images", "images", required=True, type=EXISTING_FOLDER,
               help="Folder of held-out colour photos (searched recursively): the real photos.")
 @click.option("--display-ms", type=int, help="How long a pair is shown [1000].")
 @click.option("--practice", "practice_trials", type=int, help="Practice trials, with feedback [10].")
@@ -549,23 +583,24 @@ def turing_create(study: Path, models: tuple[str, ...], images: Path, tracking_u
     """Colorize held-out photos with each model and write the study folder STUDY."""
     from pydantic import ValidationError
 
-    from colorize_core.evaluate_photos import photo_paths
-    from colorize_core.inference import Colorizer
-    from colorize_core.sources import DatasetError
-    from tracking.models import is_mlflow_uri, load_generator
-    from turing.create import Arm, create_study, usable_photos
     from turing.settings import StudySettings
-    from turing.store import StudyError
 
     options = {"practice_trials": "--practice", "test_trials": "--tests", "control_arm": "--control"}
     try:
         settings = StudySettings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as err:
-        raise _fail(ValueError("; ".join(
+        raise click.UsageError("; ".join(
             (f"{options.get(e['loc'][0], '--' + str(e['loc'][0]).replace('_', '-'))}: " if e["loc"] else "")
             + e["msg"].removeprefix("Value error, ")
             for e in err.errors()
-        ))) from None  # fmt: skip
+        )) from None  # fmt: skip
+    from colorize_core.evaluate_photos import photo_paths
+    from colorize_core.inference import Colorizer
+    from colorize_core.sources import DatasetError
+    from tracking.models import is_mlflow_uri, load_generator
+    from turing.create import Arm, create_study, usable_photos
+    from turing.store import StudyError
+
     try:
         paths = photo_paths(images)
         usable_photos(study, paths, settings)  # before any model loads: a full folder or too few photos
@@ -574,7 +609,7 @@ def turing_create(study: Path, models: tuple[str, ...], images: Path, tracking_u
             if is_mlflow_uri(model):
                 from tracking.turing_results import resolve
 
-                uri = _connect(tracking_uri)
+                uri = _connect(tracking_uri, create=False)
                 ref = resolve(model, uri)
                 colorizer = Colorizer(load_generator(model, uri))
                 arms.append(Arm(model, colorizer.colorize, ref.run_id, ref.registered_model, ref.registered_version))
@@ -595,7 +630,7 @@ def turing_create(study: Path, models: tuple[str, ...], images: Path, tracking_u
 
 
 @turing.command("serve")
-@click.argument("study", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("study", type=EXISTING_FOLDER)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; loopback by default.")
 @click.option("--port", default=8000, show_default=True)
 @click.option("--allowed-host", "allowed_hosts", multiple=True,
@@ -621,7 +656,7 @@ def turing_serve(study: Path, host: str, port: int, allowed_hosts: tuple[str, ..
 
 
 @turing.command("report")
-@click.argument("study", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("study", type=EXISTING_FOLDER)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @tracking_option
 def turing_report(study: Path, as_json: bool, tracking_uri: str | None) -> None:
@@ -649,7 +684,7 @@ def turing_report(study: Path, as_json: bool, tracking_uri: str | None) -> None:
         from tracking.models import ModelRef
         from tracking.turing_results import log_study_result
 
-        uri = _connect(tracking_uri)
+        uri = _connect(tracking_uri, create=False)
         for arm in logged:
             log_study_result(uri, report.study, ModelRef(arm.run_id, arm.registered_model, arm.registered_version),
                              arm.metrics(), arm.summary(report.study))  # fmt: skip
@@ -659,7 +694,7 @@ def turing_report(study: Path, as_json: bool, tracking_uri: str | None) -> None:
 
 
 @turing.command("observe")
-@click.argument("study", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("study", type=EXISTING_FOLDER)
 @click.option("--observer", "names", multiple=True, metavar="NAME",
               help="colourfulness-rule or colour-stats-classifier; repeat for both [both].")
 @tracking_option
@@ -690,7 +725,7 @@ def turing_observe(study: Path, names: tuple[str, ...], tracking_uri: str | None
     if runs:
         from tracking.turing_results import log_machine_observers
 
-        uri = _connect(tracking_uri)
+        uri = _connect(tracking_uri, create=False)
         for run_id, metrics in runs.items():
             log_machine_observers(uri, name, run_id, metrics)
             click.echo(f"logged machine observers' figures to MLflow run {run_id} (turing_machine_* metrics)", err=True)

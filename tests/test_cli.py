@@ -1,5 +1,6 @@
 """The command line as a user runs it: build data, train, colorize, and get told what went wrong."""
 
+import json
 import os
 import subprocess
 import sys
@@ -88,7 +89,7 @@ def test_a_run_killed_in_process_continues_through_ray_in_one_bucket_layout(prep
     with Image.open(tmp_path / "out" / "gray.png") as out:
         assert out.size == (30, 40) and out.mode == "RGB"
     missing = run("predict", "--model", f"{storage}/no-such-run/{MODEL_DIR}", photo, "--out", tmp_path / "out", check=False)
-    assert missing.returncode == 1 and f"{storage}/no-such-run/{MODEL_DIR}: not found" in missing.stderr
+    assert missing.returncode == 2 and f"{storage}/no-such-run/{MODEL_DIR}: no such folder or file" in missing.stderr
 
     # A run folder an older chromasweep wrote is refused, untouched, before Ray starts.
     (tmp_path / "old-run" / "checkpoints").mkdir(parents=True)
@@ -216,6 +217,7 @@ def test_errors_name_the_file_and_key(tmp_path):
     assert proc.returncode == 1 and "nowhere: not a folder" in proc.stderr
     proc = run("train", "--workers", "3", check=False)  # refused before Ray starts
     assert proc.returncode == 1 and "data.batch_size 16 does not split evenly over 3 replicas" in proc.stderr
+    (tmp_path / "no-model").mkdir()
     proc = run("predict", "--model", tmp_path / "no-model", Path(__file__), "--out", tmp_path, check=False)
     assert proc.returncode == 1 and "no-model: no generator.keras" in proc.stderr
 
@@ -238,3 +240,43 @@ def test_help_shows_the_commands():
     out = run("--help").stdout
     for command in ("data", "train", "predict"):
         assert command in out
+
+
+def test_a_command_line_mistake_exits_2_before_tensorflow_loads(tmp_path):
+    """Paths that are not there, a model that is nowhere, a goal that is no rate: usage mistakes, each
+    refused with exit status 2 and one line naming the option, before TensorFlow's slow import."""
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(photo)
+    mistakes = [
+        (["predict", "--model", str(tmp_path / "gone"), str(photo), "--out", str(tmp_path)], "'--model': "),
+        (["predict", "--model", str(tmp_path), str(tmp_path / "no.png"), "--out", str(tmp_path)], "no.png' does not exist"),
+        (["evaluate", "--model", "models:/colorizer@champion", "--data", str(tmp_path / "none")], "'--data'"),
+        (["turing", "create", str(tmp_path / "s"), "--model", str(tmp_path / "gone"), "--images", str(tmp_path)], "'--model'"),
+        (["turing", "create", str(tmp_path / "s"), "--model", str(tmp_path), "--images", str(tmp_path), "--image-size", "100"],
+         "--image-size: Input should be a multiple of 16"),
+        (["turing", "report", str(tmp_path / "s")], "does not exist"),
+        (["promote", "demo", "--require-turing", "10"], "expected a fooling rate such as 10% or 0.10"),
+        (["train", "--config", str(tmp_path / "none.yaml")], "none.yaml' does not exist"),
+        (["data", "imagenet-sample", str(tmp_path / "none"), str(tmp_path / "out")], "does not exist"),
+    ]  # fmt: skip
+    script = (
+        "import json, sys\nfrom click.testing import CliRunner\nfrom chromasweep.cli import cli\n"
+        f"for args in {[m[0] for m in mistakes]!r}:\n"
+        "    r = CliRunner().invoke(cli, args)\n"
+        "    print(json.dumps([r.exit_code, r.output, 'tensorflow' in sys.modules]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    for (args, message), line in zip(mistakes, proc.stdout.splitlines(), strict=True):
+        status, output, tensorflow = json.loads(line)
+        assert status == 2 and message in output and not tensorflow, (args, status, output, tensorflow)
+
+
+def test_reading_a_model_where_no_store_is_names_the_store_and_makes_none(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(photos / "a.png")
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    proc = subprocess.run([*CLI, "evaluate", "--model", "models:/colorizer@champion", "--data", str(photos)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    assert proc.returncode == 1 and f"no MLflow store at {tmp_path / 'mlflow.db'}" in proc.stderr, proc.stderr[-2000:]
+    assert "'chromasweep promote'" in proc.stderr and not (tmp_path / "mlflow.db").exists()

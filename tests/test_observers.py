@@ -212,7 +212,10 @@ def test_an_unknown_observer_or_a_folder_that_is_no_study_is_refused(study, tmp_
     unknown = CliRunner().invoke(cli, ["turing", "observe", str(study), "--observer", "a-person"])
     assert unknown.exit_code == 2 and "colourfulness-rule" in unknown.output
     missing = CliRunner().invoke(cli, ["turing", "observe", str(tmp_path / "nothing")])
-    assert missing.exit_code == 1 and "not a study folder" in missing.output
+    assert missing.exit_code == 2 and "does not exist" in missing.output
+    (tmp_path / "empty").mkdir()
+    no_study = CliRunner().invoke(cli, ["turing", "observe", str(tmp_path / "empty")])
+    assert no_study.exit_code == 1 and "not a study folder" in no_study.output
     assert not (study / RESULTS_FILE).exists()
 
 

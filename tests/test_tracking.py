@@ -290,7 +290,7 @@ def test_promote_with_require_turing_moves_the_champion_only_for_a_study_that_me
     assert run.data.metrics[FOOLING_CI_LOW] == 0.11 and run.data.tags["turing_study"] == "main"
 
     refused = chromasweep("promote", "tracked", "--require-turing", "10", uri=uri, cwd=home)
-    assert refused.returncode == 1 and "--require-turing '10': expected a fooling rate such as 10% or 0.10" in refused.stderr
+    assert refused.returncode == 2 and "'--require-turing': expected a fooling rate such as 10% or 0.10" in refused.stderr
 
 
 @pytest.mark.e2e

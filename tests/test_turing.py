@@ -333,14 +333,15 @@ def test_a_study_can_require_its_link_token_and_binding_beyond_loopback_needs_al
 
 def test_bad_study_settings_name_the_option_and_write_nothing(sample_photos, tmp_path):
     study = tmp_path / "never"
-    for args, message in ((["--image-size", "100"], "--image-size: Input should be a multiple of 16"),
-                          (["--attention-checks", "2", "--max-attention-failures", "2"],
-                           "--max-attention-failures 2 excludes nobody with --attention-checks 2"),
-                          (["--tests", "30"], "24 usable colour photos (0 left out), but a session needs 44")):  # fmt: skip
+    # Settings that contradict themselves are a usage mistake (2); a photo folder too small for them, a refusal (1).
+    for args, status, message in ((["--image-size", "100"], 2, "--image-size: Input should be a multiple of 16"),
+                                  (["--attention-checks", "2", "--max-attention-failures", "2"], 2,
+                                   "--max-attention-failures 2 excludes nobody with --attention-checks 2"),
+                                  (["--tests", "30"], 1, "24 usable colour photos (0 left out), but a session needs 44")):  # fmt: skip
         proc = subprocess.run([*CLI, "turing", "create", str(study), "--model", "models:/colorizer@champion",
                                "--images", str(held_out(sample_photos)), *args],
                               capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
-        assert proc.returncode == 1 and message in proc.stderr, (args, proc.stderr[-2000:])
+        assert proc.returncode == status and message in proc.stderr, (args, proc.stderr[-2000:])
         assert not study.exists()
 
 

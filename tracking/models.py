@@ -24,7 +24,7 @@ def load_generator(model_uri: str, tracking_uri: str | None = None):
     from colorize_core.model import GrayToVGGInput  # noqa: F401
     from tracking.store import connect
 
-    connect(tracking_uri)
+    connect(tracking_uri, create=False)
     try:
         return mlflow.keras.load_model(model_uri)
     except mlflow.exceptions.MlflowException as err:

@@ -147,7 +147,7 @@ def promote(
     from colorize_core.evaluation import evaluate_heldout
     from tracking.models import load_generator
 
-    uri = connect(tracking_uri)
+    uri = connect(tracking_uri, create=False)
     client = MlflowClient(uri)
     sweep_run = find_sweep_run(client, sweep)
     trial = best_trial(client, sweep_run, metric)

@@ -48,10 +48,21 @@ def artifact_root(uri: str) -> str | None:
     return (db.parent / ARTIFACTS_DIR).as_uri() if db else None
 
 
-def connect(uri: str | None = None, timeout: float = 10.0) -> str:
-    """Resolve, check and select the tracking URI; raises TrackingUnavailable naming it."""
+def connect(uri: str | None = None, timeout: float = 10.0, *, create: bool = True) -> str:
+    """Resolve, check and select the tracking URI; raises TrackingUnavailable naming it.
+
+    ``create=False`` is for commands that only read what a sweep wrote (a registered model, a
+    sweep's runs): a local store that does not exist is refused rather than made empty."""
+    given = uri or os.environ.get("MLFLOW_TRACKING_URI")
     uri = resolve_uri(uri)
     db = sqlite_path(uri)
+    if db is not None and not create and not db.exists():
+        where = f"--tracking-uri {given}" if given else f"the default {DEFAULT_URI}, in the folder you run from"
+        raise TrackingUnavailable(
+            f"no MLflow store at {db} ({where}): run this where the sweep ran or point --tracking-uri "
+            "(or MLFLOW_TRACKING_URI) at its store; a models:/NAME@ALIAS exists once 'chromasweep promote' "
+            "registered it"
+        )
     if db is not None:
         try:
             db.parent.mkdir(parents=True, exist_ok=True)
