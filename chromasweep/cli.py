@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
+import tempfile
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -14,8 +16,9 @@ from click.core import ParameterSource
 from colorize_core.metric_registry import HELD_OUT_SCORES
 from colorize_core.model_files import MODEL_FILE
 
-# TensorFlow's C++ start-up chatter buries our own messages; errors still show.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's C++ log lines bury our own messages. Without an NVIDIA device its one error line is
+# the expected failed cuInit, which users take for a fault: level 3 there, 2 (errors shown) elsewhere.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if Path("/dev/nvidiactl").exists() else "3")
 
 
 # Exit status: 2 when the command line itself is wrong (an unknown flag, a bad value, a path it names
@@ -60,8 +63,46 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, object]:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def cli() -> None:
+@click.option("--verbose", "-v", "verbose", is_flag=True,
+              help="Show TensorFlow's start-up and C++ log lines (held back by default).")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
     """Train a ChromaGAN colorizer and sweep its hyperparameters on Ray, tracked in MLflow."""
+    ctx.obj = {"verbose": verbose}
+    if verbose:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+
+
+def import_tensorflow() -> None:
+    """Import TensorFlow with the lines it prints on start-up (absl's notice, oneDNN, CUDA stubs) held
+    back, unless --verbose; they are shown if the import fails. Called once click has checked the
+    arguments, so that a usage mistake never waits for it."""
+    ctx = click.get_current_context(silent=True)
+    if "tensorflow" in sys.modules or (ctx and (ctx.find_root().obj or {}).get("verbose")):
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            sys.stderr.write(held.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def uses_tensorflow(command):
+    @functools.wraps(command)
+    def quietly(*args, **kwargs):
+        import_tensorflow()
+        return command(*args, **kwargs)
+
+    return quietly
 
 
 def tracking_option(command):
@@ -123,6 +164,7 @@ def data_imagenet_sample(src: Path, out: Path, seed: int) -> None:
 @click.option("--val-fraction", default=0.1, show_default=True, help="Held out when SRC has no val split.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--workers", default=8, show_default=True, help="Threads decoding images.")
+@uses_tensorflow
 def data_prepare(src: Path, out: str, val_fraction: float, seed: int, workers: int) -> None:
     """Check every image under SRC and write train/val TFRecord shards to OUT (a folder or gs:// URI)."""
     from colorize_core.shards import prepare
@@ -157,6 +199,7 @@ def data_prepare(src: Path, out: str, val_fraction: float, seed: int, workers: i
               "tracked); the same run folder, so either mode continues the other's run.")
 @click.option("--experiment", default="train", show_default=True, help="MLflow experiment of the run.")
 @tracking_option
+@uses_tensorflow
 def train(
     config_file: Path | None, sets: tuple[str, ...], out_dir: str | None, workers: int, cpus_per_worker: float,
     gpus_per_worker: float, address: str | None, storage: str | None, max_failures: int, restart: bool,
@@ -356,6 +399,7 @@ def list_sweeps_command(tracking_uri: str | None) -> None:
 @click.argument("images", nargs=-1, required=True, type=EXISTING_PATH)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @tracking_option
+@uses_tensorflow
 def predict(model_path: str, images: tuple[Path, ...], out_dir: Path, tracking_uri: str | None) -> None:
     """Colorize IMAGES (files, or folders of them; gray or colour, any size up to 50 MP) at their full
     resolution into --out as PNG, upright as viewers show them. Exit status 1 if any could not be."""
@@ -394,6 +438,7 @@ def predict(model_path: str, images: tuple[Path, ...], out_dir: Path, tracking_u
               help="224: whole photo resized to 224x224 (ChromaGAN); 256: to 256x256 (DDColor); full: as it is.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), help="Also write the table as CSV.")
 @tracking_option
+@uses_tensorflow
 def evaluate(model_path: str | None, sweep_name: str | None, data_dir: Path, protocol: str, out_file: Path | None,
              tracking_uri: str | None) -> None:  # fmt: skip
     """PSNR, SSIM and colourfulness of a model on whole photos, per photo and averaged, beside the gray
@@ -525,6 +570,7 @@ def _goal(ctx, param, value: str | None) -> float | None:
               help="Move the alias only if the trial's reported Turing study has its whole 95% interval at or "
                    "above GOAL (10%, 0.10, or base/target/stretch); the version is registered either way.")  # fmt: skip
 @tracking_option
+@uses_tensorflow
 def promote(sweep_name: str, metric: str, model_name: str, alias: str, require_turing: float | None,
             tracking_uri: str | None) -> None:  # fmt: skip
     """Register SWEEP's best finished trial; move @champion to it only if it beats the current one.
@@ -594,6 +640,7 @@ def turing_create(study: Path, models: tuple[str, ...], images: Path, tracking_u
             + e["msg"].removeprefix("Value error, ")
             for e in err.errors()
         )) from None  # fmt: skip
+    import_tensorflow()
     from colorize_core.evaluate_photos import photo_paths
     from colorize_core.inference import Colorizer
     from colorize_core.sources import DatasetError

@@ -280,3 +280,17 @@ def test_reading_a_model_where_no_store_is_names_the_store_and_makes_none(tmp_pa
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
     assert proc.returncode == 1 and f"no MLflow store at {tmp_path / 'mlflow.db'}" in proc.stderr, proc.stderr[-2000:]
     assert "'chromasweep promote'" in proc.stderr and not (tmp_path / "mlflow.db").exists()
+
+
+def test_tensorflow_start_up_lines_are_held_back_unless_verbose(tmp_path):
+    """`data prepare` imports TensorFlow and runs its ops; on a machine without a GPU TensorFlow prints
+    absl's notice, oneDNN and CUDA-stub lines and a failed cuInit 'error' that users take for a fault."""
+    for split in ("train", "val"):
+        folder = tmp_path / "photos" / split / "n00000001"
+        folder.mkdir(parents=True)
+        Image.fromarray(np.random.default_rng(0).integers(0, 255, (48, 48, 3), np.uint8)).save(folder / "a.png")
+    chatter = ("I0000 ", "E0000 ", "W0000 ", "absl::InitializeLog")
+    quiet = run("data", "prepare", tmp_path / "photos", tmp_path / "quiet")
+    assert not [line for line in quiet.stderr.splitlines() if line.startswith(chatter) or chatter[3] in line], quiet.stderr
+    loud = run("--verbose", "data", "prepare", tmp_path / "photos", tmp_path / "loud")
+    assert any(chatter[3] in line for line in loud.stderr.splitlines()), loud.stderr

@@ -40,9 +40,14 @@ def code_lines(path: Path) -> list[tuple[int, str]]:
 def leaf(args: list[str]) -> tuple[click.Command, list[str], list[str]]:
     """The command the words name, the words that named it, and the rest."""
     command, path = cli, []
-    while isinstance(command, click.Group) and args and args[0] in command.commands:
-        path.append(args[0])
-        command = command.commands[args.pop(0)]
+    while isinstance(command, click.Group) and args:
+        if args[0] in flags_of(command):  # the group's own flag, such as chromasweep --verbose
+            args.pop(0)
+        elif args[0] in command.commands:
+            path.append(args[0])
+            command = command.commands[args.pop(0)]
+        else:
+            break
     return command, path, args
 
 
