@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast bench cluster-lock clean
+.PHONY: install demo lint test test-fast bench cluster-lock clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,11 +25,16 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/chromasweep sweep sweeps/specs/demo.yaml --storage runs/sweeps
 
-test: $(STAMP) $(BROWSER)
+# ruff's settings are in pyproject.toml; `$(BIN)/ruff format .` and `$(BIN)/ruff check --fix .` mend most findings.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint $(BROWSER)
 	$(BIN)/python -m pytest
 
 # The inner loop: unit and contract tests, no Ray, no server, no training run (tests marked e2e are left out).
-test-fast: $(STAMP)
+test-fast: lint
 	$(BIN)/python -m pytest -m "not e2e"
 
 # Benchmarks (CI runs only their --smoke pass, tests/test_benchmarks.py): about 4 hours on 2 cores (README, Benchmarks); `make bench BENCH="pipeline step"`

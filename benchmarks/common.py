@@ -19,9 +19,12 @@ PRESETS = (FULL, QUICK, SMOKE)
 
 # A sweep trial at a toy size: one step of a tiny model per epoch, a couple of validation images.
 TINY_TRIAL = {
-    "steps_per_epoch": 1, "model.image_size": 32, "model.width": 0.125,
-    "data.batch_size": 2, "data.max_val_images": 2,
-}  # fmt: skip
+    "steps_per_epoch": 1,
+    "model.image_size": 32,
+    "model.width": 0.125,
+    "data.batch_size": 2,
+    "data.max_val_images": 2,
+}
 
 
 @dataclass
@@ -111,10 +114,15 @@ class Section:
 
     def to_json(self) -> dict:
         return {
-            "key": self.key, "title": self.title, "setup": self.setup, "seconds": self.seconds,
+            "key": self.key,
+            "title": self.title,
+            "setup": self.setup,
+            "seconds": self.seconds,
             "figures": [f.to_json() for f in self.figures],
-            "goals": [asdict(g) for g in self.goals], "notes": self.notes, "skipped": self.skipped,
-        }  # fmt: skip
+            "goals": [asdict(g) for g in self.goals],
+            "notes": self.notes,
+            "skipped": self.skipped,
+        }
 
     @staticmethod
     def from_json(d: dict) -> Section:
@@ -173,8 +181,14 @@ def paired_ratio(a: list[float], b: list[float], resamples: int = 10_000) -> Sta
     ratios = ratio_samples(a, b)
     if len(ratios) < 2 or len(set(ratios)) < 2:
         return Stat(ratios)
-    res = bootstrap((np.array(ratios),), np.median, n_resamples=resamples, confidence_level=0.95,
-                    method="percentile", rng=np.random.default_rng(0))  # fmt: skip
+    res = bootstrap(
+        (np.array(ratios),),
+        np.median,
+        n_resamples=resamples,
+        confidence_level=0.95,
+        method="percentile",
+        rng=np.random.default_rng(0),
+    )
     ci = res.confidence_interval
     return Stat(ratios, (float(ci.low), float(ci.high)))
 
@@ -230,9 +244,7 @@ def machine() -> dict[str, str]:
     flags = ""
     try:
         text = Path("/proc/cpuinfo").read_text()
-        have = [
-            f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f" {f}" in text
-        ]
+        have = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f" {f}" in text]
         flags = " ".join(have)
     except OSError:
         pass
@@ -241,9 +253,13 @@ def machine() -> dict[str, str]:
     except OSError:
         load = "?"
     return {
-        "cpu": cpu, "cores": str(os.cpu_count()), "memory": mem, "cpu_flags": flags,
-        "os": f"{platform.system()} {platform.release()}", "load_at_start": load,
-    }  # fmt: skip
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "memory": mem,
+        "cpu_flags": flags,
+        "os": f"{platform.system()} {platform.release()}",
+        "load_at_start": load,
+    }
 
 
 def versions() -> dict[str, str]:

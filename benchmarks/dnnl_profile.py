@@ -26,9 +26,7 @@ START, END = "BENCH-PROFILE-START", "BENCH-PROFILE-END"
 # Kernel kinds that carry FLOPs (the rest: reorders, pooling, eltwise, ...).
 COMPUTE = ("convolution", "inner_product", "matmul", "gemm_api")
 LIVE = "BENCH-LIVE-FLOPS"  # then JSON: {"live": {op type: FLOPs}, "graph": FLOPs} of one step
-_CONV = re.compile(
-    r"mb(\d+)_(?:g\d+)?ic(\d+)oc(\d+)_ih\d+oh(\d+)kh(\d+)\S*?_iw\d+ow(\d+)kw(\d+)"
-)
+_CONV = re.compile(r"mb(\d+)_(?:g\d+)?ic(\d+)oc(\d+)_ih\d+oh(\d+)kh(\d+)\S*?_iw\d+ow(\d+)kw(\d+)")
 _IP = re.compile(r"mb(\d+)ic(\d+)oc(\d+)")
 _MM = re.compile(r"(\d+)x(\d+):(\d+)x(\d+)")
 
@@ -54,12 +52,10 @@ def flops_of(kind: str, desc: str) -> float:
 
 def parse(text: str) -> dict:
     inside, wall, flops = False, None, None
-    kinds: dict[str, dict[str, float]] = defaultdict(
-        lambda: {"ms": 0.0, "calls": 0, "gflop": 0.0}
-    )
+    kinds: dict[str, dict[str, float]] = defaultdict(lambda: {"ms": 0.0, "calls": 0, "gflop": 0.0})
     for line in text.splitlines():
         if line.startswith(LIVE):
-            flops = json.loads(line[len(LIVE):])
+            flops = json.loads(line[len(LIVE) :])
         elif line.startswith(START):
             inside = True
         elif line.startswith(END):
@@ -68,11 +64,7 @@ def parse(text: str) -> dict:
         elif inside and line.startswith("onednn_verbose") and ",exec," in line:
             f = line.split(",")
             kind, prop = f[5], f[7]
-            key = (
-                f"{kind} {prop}"
-                if kind in COMPUTE
-                else kind
-            )
+            key = f"{kind} {prop}" if kind in COMPUTE else kind
             k = kinds[key]
             k["ms"] += float(f[-1])
             k["calls"] += 1

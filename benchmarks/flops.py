@@ -19,10 +19,19 @@ from collections import defaultdict
 
 # TF op types whose work oneDNN runs as convolution, inner_product or matmul primitives (Dense is
 # MatMul; Conv2DTranspose is Conv2DBackpropInput).
-ONEDNN_OPS = frozenset({
-    "Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter", "Conv3D",
-    "DepthwiseConv2dNative", "MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3",
-})  # fmt: skip
+ONEDNN_OPS = frozenset(
+    {
+        "Conv2D",
+        "Conv2DBackpropInput",
+        "Conv2DBackpropFilter",
+        "Conv3D",
+        "DepthwiseConv2dNative",
+        "MatMul",
+        "BatchMatMul",
+        "BatchMatMulV2",
+        "BatchMatMulV3",
+    }
+)
 _CALLS = frozenset({"PartitionedCall", "StatefulPartitionedCall"})
 _BRANCHING = frozenset({"If", "StatelessIf", "While", "StatelessWhile", "Case", "StatelessCase"})
 

@@ -124,8 +124,13 @@ def _pipeline_against_memory(section: Section, c: Case) -> None:
     tag = f"ours (labels, default), batch {batch}, mixed, XLA off"
     for name, samples in ips.items():
         section.add(f"{tag}: fed {name}", samples, "img/s", "", 1)
-    ratio: Stat = section.add(f"{tag}: pipeline / in memory", paired_ratio(ips["pipeline"], ips["in memory"]), "x",
-                              "1.0: the pipeline keeps up", 2)  # fmt: skip
+    ratio: Stat = section.add(
+        f"{tag}: pipeline / in memory",
+        paired_ratio(ips["pipeline"], ips["in memory"]),
+        "x",
+        "1.0: the pipeline keeps up",
+        2,
+    )
     section.notes.append(
         f"Fed by the real pipeline the step runs at {ratio.median:.2f} of its in-memory rate"
         + (f" (95% CI {ratio.ci(2)})" if ratio.interval else "")

@@ -56,12 +56,12 @@ def run(preset: str = FULL) -> Section:
         batches = [{k: tf.constant(v) for k, v in b.items()} for b in step.real_batches(c.size, c.batch, 4)]
 
         # Each call is READ_EVERY steps on the same batches; the sides differ only in their reads.
-        def every_step(_):
+        def every_step(_, ours=ours, batches=batches):
             for i in range(READ_EVERY):
                 for v in ours.step(batches[i % len(batches)]).values():
                     float(v)
 
-        def every_n(_):
+        def every_n(_, ours=ours, batches=batches):
             window = {}
             for i in range(READ_EVERY):
                 out = ours.step(batches[i % len(batches)])
@@ -75,9 +75,13 @@ def run(preset: str = FULL) -> Section:
         ips = {label: [x * READ_EVERY for x in samples] for label, samples in calls.items()}
         for label, samples in ips.items():
             section.add(f"{tag}: read {label}", samples, "img/s", f"{c.steps} steps per repeat", 1)
-        ratio = section.add(f"{tag}: every {READ_EVERY} / every step",
-                            paired_ratio(ips[f"every {READ_EVERY}"], ips["every step"]), "x",
-                            "above 1: the reads cost time", 3)  # fmt: skip
+        ratio = section.add(
+            f"{tag}: every {READ_EVERY} / every step",
+            paired_ratio(ips[f"every {READ_EVERY}"], ips["every step"]),
+            "x",
+            "above 1: the reads cost time",
+            3,
+        )
         lo, hi = ratio.interval or (ratio.low, ratio.high)
         section.notes.append(
             f"{tag}: reading every {READ_EVERY} steps instead of every step changes the step rate by "

@@ -2,7 +2,8 @@
 
 It was the prototype of the product's in-trial training (``sweeps/in_trial.py``, which benchmark 4
 now measures as shipped). It stays as the search benchmark's lean trainable: same spec compilation
-(``sweeps.plan.search_space``, ``sweeps.search.searcher/scheduler``, ``sweeps.tune_sweep.trial_config``), same metrics each epoch, no
+(``sweeps.plan.search_space``, ``sweeps.search.searcher/scheduler``, ``sweeps.tune_sweep.trial_config``),
+same metrics each epoch, no
 checkpoints or MLflow, and timing fields in every report.
 """
 
@@ -51,18 +52,23 @@ def inprocess_trial(params: dict, spec, base, storage: str) -> None:
         if not report.epoch_end:
             return
         now = time.time()
-        train_s = (
-            trainer.steps_per_epoch
-            * trainer.global_batch
-            / max(report.metrics["images_per_second"], 1e-9)
+        train_s = trainer.steps_per_epoch * trainer.global_batch / max(report.metrics["images_per_second"], 1e-9)
+        tune.report(
+            {
+                **report.metrics,
+                "step": report.step,
+                "epoch": report.epoch,
+                "bench_entered": entered,
+                "bench_imported": imported,
+                "bench_built": built,
+                "bench_epoch_wall_s": now - last[0],
+                "bench_train_s": train_s,
+                "bench_pid": os.getpid(),
+                "bench_prev_report_blocked_s": blocked[0],
+                "bench_time": now,
+                "bench_val_values": json.dumps(per_image),
+            }
         )
-        tune.report({
-            **report.metrics, "step": report.step, "epoch": report.epoch,
-            "bench_entered": entered, "bench_imported": imported, "bench_built": built,
-            "bench_epoch_wall_s": now - last[0], "bench_train_s": train_s, "bench_pid": os.getpid(),
-            "bench_prev_report_blocked_s": blocked[0], "bench_time": now,
-            "bench_val_values": json.dumps(per_image),
-        })  # fmt: skip
         per_image.clear()
         last[0] = time.time()
         blocked[0] = last[0] - now  # how long tune.report held the training thread
@@ -76,9 +82,7 @@ class SweepRun:
     seed: int
     wall_s: float  # Tuner.fit
     started_at: float = 0.0  # time.time() when Tuner.fit started (reports carry bench_time)
-    trials: list[dict] = field(
-        default_factory=list
-    )  # per trial: params, reports (dicts), status
+    trials: list[dict] = field(default_factory=list)  # per trial: params, reports (dicts), status
     error: str | None = None
 
 
@@ -90,14 +94,15 @@ def tune_config(spec, reuse_actors: bool = True):
     from sweeps.search import scheduler, searcher
 
     return tune.TuneConfig(
-        search_alg=searcher(spec), scheduler=scheduler(spec), num_samples=spec.trial_cap,
-        max_concurrent_trials=spec.chromasweep.budget.max_concurrent, reuse_actors=reuse_actors,
-    )  # fmt: skip
+        search_alg=searcher(spec),
+        scheduler=scheduler(spec),
+        num_samples=spec.trial_cap,
+        max_concurrent_trials=spec.chromasweep.budget.max_concurrent,
+        reuse_actors=reuse_actors,
+    )
 
 
-def run_inprocess_sweep(
-    spec, base, storage: str, trial_cpus: float = 1.0, reuse_actors: bool = True
-) -> SweepRun:
+def run_inprocess_sweep(spec, base, storage: str, trial_cpus: float = 1.0, reuse_actors: bool = True) -> SweepRun:
     """The spec's search and scheduler over in-process trials; every report of every trial kept.
     A trial that raised is this benchmark's own failure: it raises, with that trial's error."""
     import ray
@@ -120,10 +125,11 @@ def run_inprocess_sweep(
         trainable,
         tune_config=tune_config(spec, reuse_actors),
         run_config=tune.RunConfig(
-            name=f"{spec.name}-{spec.method.value}-{spec.chromasweep.seed}", storage_path=str(Path(storage).resolve()),
+            name=f"{spec.name}-{spec.method.value}-{spec.chromasweep.seed}",
+            storage_path=str(Path(storage).resolve()),
             verbose=0,
         ),
-    )  # fmt: skip
+    )
     started_at, started = time.time(), time.perf_counter()
     results = tuner.fit()
     out = SweepRun(spec.method.value, spec.chromasweep.seed, time.perf_counter() - started, started_at)

@@ -56,7 +56,9 @@ def estimate(sections: dict) -> list[str]:
         for gpu, peaks in PEAKS.items():
             for precision, peak in peaks.items():
                 ips = peak * 1e12 * UTILISATION / per_image
-                lines.append(f"| {label}, {per_image / 1e9:.0f} GFLOP/img | {gpu} | {precision} | {peak:g} | "
-                             f"{ips:.0f} | {ips / per_core:.1f} |")  # fmt: skip
+                lines.append(
+                    f"| {label}, {per_image / 1e9:.0f} GFLOP/img | {gpu} | {precision} | {peak:g} | "
+                    f"{ips:.0f} | {ips / per_core:.1f} |"
+                )
     lines.append("")
     return lines

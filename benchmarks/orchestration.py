@@ -77,19 +77,34 @@ def _actor_timeline() -> list[dict]:
         # Name our cluster: on a machine where other Ray instances run, auto-detection refuses.
         address = ray.get_runtime_context().gcs_address
         return [
-            {"class": a.class_name, "start": (a.start_time_ms or 0) / 1000, "end": (a.end_time_ms or 0) / 1000,
-             "pid": a.pid, "state": a.state}
+            {
+                "class": a.class_name,
+                "start": (a.start_time_ms or 0) / 1000,
+                "end": (a.end_time_ms or 0) / 1000,
+                "pid": a.pid,
+                "state": a.state,
+            }
             for a in list_actors(address=address, detail=True, limit=1000, raise_on_missing_output=False)
-        ]  # fmt: skip
+        ]
     except Exception as err:  # noqa: BLE001 - the state API needs the dashboard; the figures do without it
         return [{"error": repr(err)}]
 
 
 def tf_import_seconds(repeats: int) -> list[float]:
     code = "import time; t=time.perf_counter(); import tensorflow, keras; print(time.perf_counter()-t)"
-    return [float(subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True,
-                                 env={"TF_CPP_MIN_LOG_LEVEL": "2", "PATH": ""}).stdout.strip() or "nan")
-            for _ in range(repeats)]  # fmt: skip
+    return [
+        float(
+            subprocess.run(
+                [sys.executable, "-c", code],
+                check=False,
+                capture_output=True,
+                text=True,
+                env={"TF_CPP_MIN_LOG_LEVEL": "2", "PATH": ""},
+            ).stdout.strip()
+            or "nan"
+        )
+        for _ in range(repeats)
+    ]
 
 
 def run_side(spec, base, storage: str) -> dict:
@@ -115,8 +130,14 @@ def run_side(spec, base, storage: str) -> dict:
     reports = _trial_reports_from_dir(outcome.experiment_path)
     if not reports:
         raise RuntimeError(f"{outcome.experiment_path}: no trial folder with a result.json")
-    return {"wall": wall, "tune": outcome.seconds, "trials": reports, "actors": actors, "statuses": statuses,
-            "t0_clock": t0_clock}
+    return {
+        "wall": wall,
+        "tune": outcome.seconds,
+        "trials": reports,
+        "actors": actors,
+        "statuses": statuses,
+        "t0_clock": t0_clock,
+    }
 
 
 def analyse(side: dict) -> dict:
@@ -153,12 +174,23 @@ def analyse(side: dict) -> dict:
         done += trial_steps
         points.append((k, end - done))
     return {
-        "wall": side["wall"], "tune": side["tune"], "train": train, "tracing": tracing, "traces": traces,
-        "steps": steps, "eval_total": evals, "overhead": overhead, "overhead_frac": overhead / side["wall"],
-        "startups": startups, "per_epoch_extra": per_epoch_extra, "trial_sum": sum(trial_totals),
-        "epochs": epochs, "trials": len(trial_totals), "points": points,
+        "wall": side["wall"],
+        "tune": side["tune"],
+        "train": train,
+        "tracing": tracing,
+        "traces": traces,
+        "steps": steps,
+        "eval_total": evals,
+        "overhead": overhead,
+        "overhead_frac": overhead / side["wall"],
+        "startups": startups,
+        "per_epoch_extra": per_epoch_extra,
+        "trial_sum": sum(trial_totals),
+        "epochs": epochs,
+        "trials": len(trial_totals),
+        "points": points,
         "tail": side["wall"] - max((e for e, _ in ends), default=0.0),
-    }  # fmt: skip
+    }
 
 
 def fixed_cost(analysed: list[dict]) -> tuple[float, float, float] | None:
@@ -189,11 +221,7 @@ def _actor_gaps(actors: list[dict]) -> dict[str, list[float]]:
         key=lambda a: a["start"],
     )
     work = sorted(
-        (
-            a
-            for a in actors
-            if "Worker" in (a["class"] or "") and "Train" in (a["class"] or "")
-        ),
+        (a for a in actors if "Worker" in (a["class"] or "") and "Train" in (a["class"] or "")),
         key=lambda a: a["start"],
     )
     out = {
@@ -222,14 +250,16 @@ def run(preset: str = FULL) -> Section:
     section = Section(
         "orchestration",
         "4. Orchestration overhead: a demo sweep's wall time vs its trials' training steps",
-        f"{spec_path.name}: {spec.trial_cap} trials x up to {spec.chromasweep.budget.epochs_per_trial} epochs of {steps} "
-        f"steps, TPE seed {spec.chromasweep.seed} + ASHA, one trial at a time, {spec.chromasweep.resources.workers} worker; "
+        f"{spec_path.name}: {spec.trial_cap} trials x up to {spec.chromasweep.budget.epochs_per_trial} epochs "
+        f"of {steps} steps, TPE seed {spec.chromasweep.seed} + ASHA, one trial at a time, "
+        f"{spec.chromasweep.resources.workers} worker; "
         f"run_sweep as shipped (training in the trial) and with train_in_trial: false (a Ray Train run per trial), "
-        f"{settings.repeats} sweeps each in one invocation, in the order {', '.join('A' if r == SHIPPED else 'B' for r in runs)} "
+        f"{settings.repeats} sweeps each in one invocation, in the order "
+        f"{', '.join('A' if r == SHIPPED else 'B' for r in runs)} "
         "(A shipped, B Ray Train); wall from before Ray starts. Overhead = wall - training steps, where steps = the "
         "trials' train_seconds minus tracing, and tracing = each trial's first-epoch extra (first epoch's "
         "train_seconds minus its later epochs' median): tracing, validation, start-up and Ray/Tune are all overhead.",
-    )  # fmt: skip
+    )
     started = time.perf_counter()
     sides: dict[str, list[dict]] = {label: [] for label in settings.sides}
     with tempfile.TemporaryDirectory(prefix="bench-orch-") as tmp:
@@ -240,52 +270,104 @@ def run(preset: str = FULL) -> Section:
     figures = {label: [analyse(x) for x in xs] for label, xs in sides.items()}
     fixed = {label: fixed_cost(xs) for label, xs in figures.items()}
     for label, xs in figures.items():
+
         def col(key, xs=xs):
             return [x[key] for x in xs]
 
-        section.add(f"{label}: sweep wall", col("wall"), "s",
-                    f"{xs[0]['trials']} trials, trial-epochs per sweep {col('epochs')}", 0)
+        section.add(
+            f"{label}: sweep wall",
+            col("wall"),
+            "s",
+            f"{xs[0]['trials']} trials, trial-epochs per sweep {col('epochs')}",
+            0,
+        )
         section.add(f"{label}: training steps", col("steps"), "s", "train_seconds - tracing", 0)
-        section.add(f"{label}: tracing (first-epoch extra)", col("tracing"), "s",
-                    "per sweep; first epoch's train_seconds minus later epochs' median, summed over trials", 0)
+        section.add(
+            f"{label}: tracing (first-epoch extra)",
+            col("tracing"),
+            "s",
+            "per sweep; first epoch's train_seconds minus later epochs' median, summed over trials",
+            0,
+        )
         section.add(f"{label}: tracing per trial", [t for x in xs for t in x["traces"]], "s", "", 1)
         section.add(f"{label}: validation", col("eval_total"), "s", "sum of the trials' eval_seconds", 0)
-        section.add(f"{label}: overhead share", [x["overhead_frac"] * 100 for x in xs], "%",
-                    "(wall - training steps) / wall; goal <= 15%", 0)
-        section.add(f"{label}: start-up per trial", [v for x in xs for v in x["startups"]], "s",
-                    "first report - first epoch's training and validation", 1)
-        section.add(f"{label}: per-epoch checkpoint+report", [v for x in xs for v in x["per_epoch_extra"]], "s",
-                    "later epochs: iteration - training - validation", 2)
-        section.add(f"{label}: outside trials", [x["wall"] - x["trial_sum"] for x in xs], "s",
-                    "Ray start, Tune, actor (re)starts between trials", 0)
+        section.add(
+            f"{label}: overhead share",
+            [x["overhead_frac"] * 100 for x in xs],
+            "%",
+            "(wall - training steps) / wall; goal <= 15%",
+            0,
+        )
+        section.add(
+            f"{label}: start-up per trial",
+            [v for x in xs for v in x["startups"]],
+            "s",
+            "first report - first epoch's training and validation",
+            1,
+        )
+        section.add(
+            f"{label}: per-epoch checkpoint+report",
+            [v for x in xs for v in x["per_epoch_extra"]],
+            "s",
+            "later epochs: iteration - training - validation",
+            2,
+        )
+        section.add(
+            f"{label}: outside trials",
+            [x["wall"] - x["trial_sum"] for x in xs],
+            "s",
+            "Ray start, Tune, actor (re)starts between trials",
+            0,
+        )
         if fixed[label]:
             cost, per_trial, intercept = fixed[label]
-            section.add(f"{label}: fixed per-sweep cost", [cost], "s",
-                        f"regression: overhead so far vs trials finished, all {len(xs)} sweeps' points; intercept "
-                        f"{intercept:.1f} s + median time after the last report", 1)
-            section.add(f"{label}: overhead per trial", [per_trial], "s",
-                        "the same line's slope: start-up, tracing, validation, checkpoints", 1)  # fmt: skip
-    section.add("import tensorflow + keras in a fresh process", tf_import_seconds(settings.tf_imports), "s",
-                "paid by every new trial actor, Train controller and Train worker", 1)  # fmt: skip
+            section.add(
+                f"{label}: fixed per-sweep cost",
+                [cost],
+                "s",
+                f"regression: overhead so far vs trials finished, all {len(xs)} sweeps' points; intercept "
+                f"{intercept:.1f} s + median time after the last report",
+                1,
+            )
+            section.add(
+                f"{label}: overhead per trial",
+                [per_trial],
+                "s",
+                "the same line's slope: start-up, tracing, validation, checkpoints",
+                1,
+            )
+    section.add(
+        "import tensorflow + keras in a fresh process",
+        tf_import_seconds(settings.tf_imports),
+        "s",
+        "paid by every new trial actor, Train controller and Train worker",
+        1,
+    )
     if RAY_TRAIN in sides:
         for k in ("trial actor -> Train controller", "Train controller -> Train worker"):
             gaps = [v for x in sides[RAY_TRAIN] for v in _actor_gaps(x["actors"]).get(k, [])]
             if gaps:
                 section.add(f"{RAY_TRAIN}: {k}", gaps, "s", "Ray state API actor start times", 1)
         a, b = figures[SHIPPED], figures[RAY_TRAIN]
-        section.add("sweep wall, in-trial / Ray Train per trial", paired_ratio([x["wall"] for x in a], [x["wall"] for x in b]),
-                    "x", "paired by repeat (neighbouring sweeps)", 2)  # fmt: skip
+        section.add(
+            "sweep wall, in-trial / Ray Train per trial",
+            paired_ratio([x["wall"] for x in a], [x["wall"] for x in b]),
+            "x",
+            "paired by repeat (neighbouring sweeps)",
+            2,
+        )
     else:
         section.notes.append(f"{RAY_TRAIN}: not run in this ({preset}) pass.")
     for label, xs in sides.items():
         for x in xs:
             if not all(st.ranked for st in x["statuses"]):
                 statuses = [str(st) for st in x["statuses"]]
-                section.notes.append(f"{label}: trials did not all run: {statuses}; its figures cover the ones that did.")
+                section.notes.append(
+                    f"{label}: trials did not all run: {statuses}; its figures cover the ones that did."
+                )
     for label, xs in figures.items():
         share = Stat([x["overhead_frac"] * 100 for x in xs])
-        section.goals.append(Goal(f"{label}: overhead <= 15% of sweep wall", share.median <= 15,
-                                  f"{share.fmt(0)} %"))  # fmt: skip
+        section.goals.append(Goal(f"{label}: overhead <= 15% of sweep wall", share.median <= 15, f"{share.fmt(0)} %"))
         if fixed[label]:
             cost, per_trial, _ = fixed[label]
             steps_per_trial = statistics.median(x["steps"] / max(x["trials"], 1) for x in xs)
@@ -293,13 +375,15 @@ def run(preset: str = FULL) -> Section:
             section.notes.append(
                 f"{label}: fixed {cost:.0f} s per sweep plus {per_trial:.1f} s per trial of overhead, against "
                 f"{steps_per_trial:.1f} s of training steps per trial; however many such trials a sweep has, its "
-                f"overhead share stays above {limit:.0f}% (the per-trial part alone); only longer trials lower that.")
+                f"overhead share stays above {limit:.0f}% (the per-trial part alone); only longer trials lower that."
+            )
     shipped = figures.get(SHIPPED, [])
     if shipped:
         section.notes.append(
             "Overhead counts tracing, validation, checkpoints, MLflow-free reporting, Ray/Tune and start-up: "
             f"everything but training steps. In the shipped sweep, tracing is "
             f"{statistics.median(x['tracing'] for x in shipped):.0f} s and validation "
-            f"{statistics.median(x['eval_total'] for x in shipped):.0f} s (medians per sweep).")  # fmt: skip
+            f"{statistics.median(x['eval_total'] for x in shipped):.0f} s (medians per sweep)."
+        )
     section.seconds = time.perf_counter() - started
     return section

@@ -68,9 +68,7 @@ def ours_dataset(prepared: str, stage: str = "full"):
     from colorize_core import pipeline
 
     if stage == "full":
-        return pipeline.make_dataset(
-            prepared, "train", IMAGE_SIZE, BATCH, training=True, shuffle_buffer=1024
-        )
+        return pipeline.make_dataset(prepared, "train", IMAGE_SIZE, BATCH, training=True, shuffle_buffer=1024)
     # Stage variants for the profile: the same reader and parallelism, later stages left out.
     files = pipeline.shard_files(prepared, "train")
     ds = tf.data.TFRecordDataset(files, num_parallel_reads=min(len(files), 8))
@@ -86,11 +84,7 @@ def ours_dataset(prepared: str, stage: str = "full"):
         )
         return window.pixels[:1, :1, 0]
 
-    return (
-        ds.map(fn, num_parallel_calls=pipeline.AUTOTUNE, deterministic=True)
-        .batch(BATCH)
-        .prefetch(pipeline.AUTOTUNE)
-    )
+    return ds.map(fn, num_parallel_calls=pipeline.AUTOTUNE, deterministic=True).batch(BATCH).prefetch(pipeline.AUTOTUNE)
 
 
 def decode_only_dataset(prepared: str):
@@ -102,17 +96,11 @@ def decode_only_dataset(prepared: str):
     ds = tf.data.TFRecordDataset(files, num_parallel_reads=min(len(files), 8))
 
     def fn(s):
-        parsed = tf.io.parse_single_example(
-            s, {"image/encoded": tf.io.FixedLenFeature([], tf.string)}
-        )
+        parsed = tf.io.parse_single_example(s, {"image/encoded": tf.io.FixedLenFeature([], tf.string)})
         image = tf.io.decode_jpeg(parsed["image/encoded"], channels=3)
         return image[:1, :1, 0]  # a pixel, so that nothing prunes the decode
 
-    return (
-        ds.map(fn, num_parallel_calls=pipeline.AUTOTUNE, deterministic=True)
-        .batch(BATCH)
-        .prefetch(pipeline.AUTOTUNE)
-    )
+    return ds.map(fn, num_parallel_calls=pipeline.AUTOTUNE, deterministic=True).batch(BATCH).prefetch(pipeline.AUTOTUNE)
 
 
 def count_images(ds) -> int:
@@ -135,18 +123,12 @@ def reference_loop(files: list[Path]) -> int:
         for f in files[start : start + BATCH]:
             if cv2 is not None:
                 img = cv2.imread(str(f), 3)
-                labimg = cv2.cvtColor(
-                    cv2.resize(img, (IMAGE_SIZE, IMAGE_SIZE)), cv2.COLOR_BGR2Lab
-                )
+                labimg = cv2.cvtColor(cv2.resize(img, (IMAGE_SIZE, IMAGE_SIZE)), cv2.COLOR_BGR2Lab)
             else:  # pragma: no cover - the stand-in without OpenCV
                 from PIL import Image
                 from skimage.color import rgb2lab
 
-                img = (
-                    Image.open(f)
-                    .convert("RGB")
-                    .resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
-                )
+                img = Image.open(f).convert("RGB").resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
                 labimg = rgb2lab(np.asarray(img))
             batch.append(np.reshape(labimg[:, :, 0], (IMAGE_SIZE, IMAGE_SIZE, 1)))
             labels.append(labimg[:, :, 1:])
@@ -164,7 +146,8 @@ def run(preset: str = FULL) -> Section:
         "pipeline",
         "2. Input pipeline: JPEG files to normalised Lab batches",
         f"{count} JPEGs (500x375 / 375x500, q90) from the sample photos, prepared as one TFRecord shard; "
-        f"training batches of {BATCH} at {IMAGE_SIZE} px; one pass = every image once; paired repeats interleaved, order reversed every repeat; "
+        f"training batches of {BATCH} at {IMAGE_SIZE} px; one pass = every image once; "
+        "paired repeats interleaved, order reversed every repeat; "
         f"tf.data on all {__import__('os').cpu_count()} cores (AUTOTUNE), the reference loop in one Python thread.",
     )
     started = time.perf_counter()
@@ -173,19 +156,11 @@ def run(preset: str = FULL) -> Section:
         prepared = str(Path(tmp) / "prepared")
         prepare(Path(tmp) / "jpegs", prepared, val_fraction=0.0, progress=False)
         sides = {
-            "ours (make_dataset, training)": lambda: count_images(
-                ours_dataset(prepared)
-            ),
-            "decode-only (tf.io.decode_jpeg)": lambda: count_images(
-                decode_only_dataset(prepared)
-            ),
+            "ours (make_dataset, training)": lambda: count_images(ours_dataset(prepared)),
+            "decode-only (tf.io.decode_jpeg)": lambda: count_images(decode_only_dataset(prepared)),
             "reference (per-image cv2 loop)": lambda: reference_loop(files),
-            "profile: decode crop window only": lambda: count_images(
-                ours_dataset(prepared, "window")
-            ),
-            "profile: window + resize/flip": lambda: count_images(
-                ours_dataset(prepared, "decode+crop")
-            ),
+            "profile: decode crop window only": lambda: count_images(ours_dataset(prepared, "window")),
+            "profile: window + resize/flip": lambda: count_images(ours_dataset(prepared, "decode+crop")),
         }
         for fn in sides.values():  # warm-up: graph building, page cache
             fn()
@@ -204,9 +179,7 @@ def run(preset: str = FULL) -> Section:
     section.add("ours / reference loop", paired_ratio(ours, ref), "x", "", 2)
     # Per-image cost of each stage, from the medians (ms of pipeline time per image).
     per = {k: 1000.0 / Stat(v).median for k, v in ips.items()}
-    d_window = (
-        per["profile: decode crop window only"] - per["decode-only (tf.io.decode_jpeg)"]
-    )
+    d_window = per["profile: decode crop window only"] - per["decode-only (tf.io.decode_jpeg)"]
     d_crop = per["profile: window + resize/flip"] - per["profile: decode crop window only"]
     d_lab = per["ours (make_dataset, training)"] - per["profile: window + resize/flip"]
     section.notes.append(

@@ -47,18 +47,35 @@ def check_flops(section: Section, tag: str, p: dict, batch: int, steps: int) -> 
     graph_gf = sum(v for k, v in live.items() if k in ONEDNN_OPS) / 1e9
     dnnl_gf = sum(v["gflop"] for k, v in p["kinds"].items() if k.split()[0] in COMPUTE) / steps
     ratio = graph_gf / max(dnnl_gf, 1e-12)
-    section.add(f"{tag}: live GFLOP per image (all ops)", [sum(live.values()) / batch / 1e9], "GFLOP",
-                f"whole traced graph, dead ops included: {p['flops']['graph'] / batch / 1e9:.2f}", 2)  # fmt: skip
-    section.add(f"{tag}: live conv+MatMul GFLOP per step", [graph_gf], "GFLOP",
-                "the graph's Conv2D/backprop/MatMul ops that run", 2)  # fmt: skip
-    section.add(f"{tag}: oneDNN conv+IP+matmul GFLOP per step", [dnnl_gf], "GFLOP",
-                "from the kernels' shapes in oneDNN's log", 2)  # fmt: skip
+    section.add(
+        f"{tag}: live GFLOP per image (all ops)",
+        [sum(live.values()) / batch / 1e9],
+        "GFLOP",
+        f"whole traced graph, dead ops included: {p['flops']['graph'] / batch / 1e9:.2f}",
+        2,
+    )
+    section.add(
+        f"{tag}: live conv+MatMul GFLOP per step",
+        [graph_gf],
+        "GFLOP",
+        "the graph's Conv2D/backprop/MatMul ops that run",
+        2,
+    )
+    section.add(
+        f"{tag}: oneDNN conv+IP+matmul GFLOP per step",
+        [dnnl_gf],
+        "GFLOP",
+        "from the kernels' shapes in oneDNN's log",
+        2,
+    )
     section.add(f"{tag}: live / oneDNN FLOPs", [ratio], "x", f"must be within {TOLERANCE:.0%} of 1", 3)
     if abs(ratio - 1) > TOLERANCE:
         by_op = ", ".join(f"{k} {v / 1e9:.2f}" for k, v in sorted(live.items()) if k in ONEDNN_OPS)
         by_kind = ", ".join(f"{k} {v['gflop'] / steps:.2f}" for k, v in sorted(p["kinds"].items()) if v["gflop"])
-        raise FlopMismatch(f"{tag}: live graph count {graph_gf:.2f} GFLOP per step vs oneDNN's {dnnl_gf:.2f} "
-                           f"({ratio:.3f}x); graph: {by_op}; oneDNN: {by_kind}")  # fmt: skip
+        raise FlopMismatch(
+            f"{tag}: live graph count {graph_gf:.2f} GFLOP per step vs oneDNN's {dnnl_gf:.2f} "
+            f"({ratio:.3f}x); graph: {by_op}; oneDNN: {by_kind}"
+        )
 
 
 def run(preset: str = FULL) -> Section:
@@ -77,10 +94,7 @@ def run(preset: str = FULL) -> Section:
             p = measure(size, width, batch, side, steps)
             tag = f"{name} ({size}px, batch {batch}) {side}"
             wall = p["wall_ms"] / steps
-            kinds = {
-                k: {kk: vv / steps for kk, vv in v.items()}
-                for k, v in p["kinds"].items()
-            }
+            kinds = {k: {kk: vv / steps for kk, vv in v.items()} for k, v in p["kinds"].items()}
             summed = sum(v["ms"] for v in kinds.values())
             section.add(
                 f"{tag}: step wall",
@@ -92,19 +106,25 @@ def run(preset: str = FULL) -> Section:
             conv = {k: v for k, v in kinds.items() if k.startswith("convolution")}
             conv_ms = sum(v["ms"] for v in conv.values())
             conv_gf = sum(v["gflop"] for v in conv.values())
-            section.add(f"{tag}: conv FLOPs / step wall", [conv_gf / max(wall, 1e-9) * 1000], "GFLOP/s",
-                        "the step's conv work at its wall-clock rate", 0)  # fmt: skip
-            section.add(f"{tag}: conv kernels", [conv_ms], "ms",
-                        f"{conv_ms / max(summed, 1e-9):.0%} of kernel time; {conv_gf:.0f} GFLOP at "
-                        f"{conv_gf / max(conv_ms, 1e-9) * 1000:.0f} GFLOP/s", 0)  # fmt: skip
+            section.add(
+                f"{tag}: conv FLOPs / step wall",
+                [conv_gf / max(wall, 1e-9) * 1000],
+                "GFLOP/s",
+                "the step's conv work at its wall-clock rate",
+                0,
+            )
+            section.add(
+                f"{tag}: conv kernels",
+                [conv_ms],
+                "ms",
+                f"{conv_ms / max(summed, 1e-9):.0%} of kernel time; {conv_gf:.0f} GFLOP at "
+                f"{conv_gf / max(conv_ms, 1e-9) * 1000:.0f} GFLOP/s",
+                0,
+            )
             for k, v in sorted(kinds.items(), key=lambda kv: -kv[1]["ms"]):
                 if v["ms"] < 0.02 * summed:
                     continue
-                rate = (
-                    f"{v['gflop'] / max(v['ms'], 1e-9) * 1000:.0f} GFLOP/s"
-                    if v["gflop"]
-                    else ""
-                )
+                rate = f"{v['gflop'] / max(v['ms'], 1e-9) * 1000:.0f} GFLOP/s" if v["gflop"] else ""
                 section.add(
                     f"{tag}:   {k}",
                     [v["ms"]],
@@ -112,8 +132,13 @@ def run(preset: str = FULL) -> Section:
                     f"{v['calls']:.0f} calls {rate}",
                     0,
                 )
-            section.add(f"{tag}: summed kernel time / step wall", [summed / max(wall, 1e-9)], "x",
-                        "above 1: kernels overlap (TF runs independent ones side by side on the 2 cores)", 2)  # fmt: skip
+            section.add(
+                f"{tag}: summed kernel time / step wall",
+                [summed / max(wall, 1e-9)],
+                "x",
+                "above 1: kernels overlap (TF runs independent ones side by side on the 2 cores)",
+                2,
+            )
             if side.startswith("ours"):
                 check_flops(section, tag, p, batch, steps)
     section.seconds = time.perf_counter() - started

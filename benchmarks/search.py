@@ -37,11 +37,15 @@ from benchmarks.common import (
 )
 
 # A trial small enough for 10 seeds x 2 arms on 2 cores (each trial still pays its step's tracing,
-# 3-10 s here): the objective still spreads by about 1 dB PSNR between configs after a few epochs. Every val image: far more than any val split here holds.
+# 3-10 s here): the objective still spreads by about 1 dB PSNR between configs after a few epochs.
+# Every val image: far more than any val split here holds.
 FAST_TRIAL = {
-    "steps_per_epoch": 5, "model.image_size": 32, "model.width": 0.125, "data.batch_size": 8,
+    "steps_per_epoch": 5,
+    "model.image_size": 32,
+    "model.width": 0.125,
+    "data.batch_size": 8,
     "data.max_val_images": 10_000,
-}  # fmt: skip
+}
 TPE, RANDOM = "tpe+asha", "random, no early stop"
 
 
@@ -84,9 +88,13 @@ def summarise(run, metric: str) -> dict:
     reports = _chronological(run)
     values = [v for rep in reports if (v := _value(rep, metric)) is not None]
     return {
-        "best": max(values) if values else float("nan"), "epochs": len(reports), "reports": reports,
-        "wall": run.wall_s, "started_at": run.started_at, "seed": run.seed,
-    }  # fmt: skip
+        "best": max(values) if values else float("nan"),
+        "epochs": len(reports),
+        "reports": reports,
+        "wall": run.wall_s,
+        "started_at": run.started_at,
+        "seed": run.seed,
+    }
 
 
 def first_reaching(r: dict, metric: str, target: float) -> tuple[int, float, dict] | None:
@@ -121,20 +129,25 @@ def plan(preset: str, trials: int | None = None):
     # Optuna's TPE samples at random for its first TPE_STARTUP_TRIALS: below that, both arms draw
     # the same kind of random configs and the difference is ASHA's alone; the title says which.
     if n <= TPE_STARTUP_TRIALS:
-        title = (f"3. Search efficiency: ASHA (TPE still in its {TPE_STARTUP_TRIALS} random start-up trials) "
-                 f"vs random search without early stopping, {n} trials")
+        title = (
+            f"3. Search efficiency: ASHA (TPE still in its {TPE_STARTUP_TRIALS} random start-up trials) "
+            f"vs random search without early stopping, {n} trials"
+        )
     else:
-        title = (f"3. Search efficiency: TPE + ASHA vs random search without early stopping, {n} trials "
-                 f"(TPE model-based from trial {TPE_STARTUP_TRIALS + 1})")
+        title = (
+            f"3. Search efficiency: TPE + ASHA vs random search without early stopping, {n} trials "
+            f"(TPE model-based from trial {TPE_STARTUP_TRIALS + 1})"
+        )
     section = Section(
-        "search", title,
+        "search",
+        title,
         f"{spec_path.name}: {n} trials x up to {b.epochs_per_trial} epochs of {c.get('steps_per_epoch')} steps "
         f"({c.get('model.image_size', base.model.image_size)} px, width {c.get('model.width', base.model.width)}, "
         f"batch {c.get('data.batch_size', base.data.batch_size)}), one at a time; {len(settings.seeds)} seeds "
         f"{list(settings.seeds)}, each running both arms back to back; in-process trials (benchmarks/inprocess.py) "
         f"with the spec's own searcher() and scheduler(); objective {spec.objectives[0].name}; validation on "
         "every image of the val split.",
-    )  # fmt: skip
+    )
     methods = {
         TPE: lambda s: spec.changed({"method": "bayes", "chromasweep.seed": s}),
         RANDOM: lambda s: spec.changed({"method": "random", "chromasweep.seed": s, "early_terminate": None}),
@@ -199,13 +212,23 @@ def run(preset: str = FULL, trials: int | None = None) -> Section:
             per_sweep_se.append(statistics.median(ses))
     tol = statistics.median(per_sweep_se) if per_sweep_se else 0.0
     section.add("validation images scored per epoch", images, "images", "the val split's every image", 0)
-    section.add(f"standard error of the mean {metric}", per_sweep_se, unit,
-                "per-image standard deviation / sqrt(images); a sample per sweep (its epochs' median); "
-                "the median is the tolerance", 3)  # fmt: skip
+    section.add(
+        f"standard error of the mean {metric}",
+        per_sweep_se,
+        unit,
+        "per-image standard deviation / sqrt(images); a sample per sweep (its epochs' median); "
+        "the median is the tolerance",
+        3,
+    )
 
     for m, rs in runs.items():
-        section.add(f"{m}: best {metric}", [r["best"] for r in rs], unit,
-                    "per seed: " + ", ".join(f"{r['best']:.3f}" for r in rs), 3)  # fmt: skip
+        section.add(
+            f"{m}: best {metric}",
+            [r["best"] for r in rs],
+            unit,
+            "per seed: " + ", ".join(f"{r['best']:.3f}" for r in rs),
+            3,
+        )
         section.add(f"{m}: trial-epochs spent", [r["epochs"] for r in rs], "epochs", "", 0)
         section.add(f"{m}: sweep wall time", [r["wall"] for r in rs], "s", "Tuner.fit", 0)
 
@@ -213,19 +236,31 @@ def run(preset: str = FULL, trials: int | None = None) -> Section:
     own = [first_reaching(b, metric, b["best"]) for b in rnd]
     reached = [h for h in hits if h]
     per_seed = ", ".join("-" if h is None else str(h[0]) for h in hits)
-    section.add(f"{TPE}: trial-epochs to reach random's best - tolerance", [h[0] for h in reached], "epochs",
-                f"reached in {len(reached)}/{len(hits)} seeds; per seed: {per_seed}", 1)  # fmt: skip
-    section.add(f"{TPE}: wall to reach random's best - tolerance", [h[1] for h in reached], "s",
-                "from Tuner.fit's start", 0)  # fmt: skip
+    section.add(
+        f"{TPE}: trial-epochs to reach random's best - tolerance",
+        [h[0] for h in reached],
+        "epochs",
+        f"reached in {len(reached)}/{len(hits)} seeds; per seed: {per_seed}",
+        1,
+    )
+    section.add(
+        f"{TPE}: wall to reach random's best - tolerance", [h[1] for h in reached], "s", "from Tuner.fit's start", 0
+    )
     section.add(f"{RANDOM}: trial-epochs to its own best", [h[0] for h in own if h], "epochs", "hindsight", 1)
     ep = _ratio([h and h[0] for h in hits], [b["epochs"] for b in rnd])
     wall = _ratio([h and h[1] for h in hits], [b["wall"] for b in rnd])
     ep_own = _ratio([h and h[0] for h in hits], [o[0] if o else math.nan for o in own])
-    section.add("trial-epochs to reach / random's trial-epochs spent", ep, "x",
-                "per seed, paired; never reached = inf", 2)  # fmt: skip
+    section.add(
+        "trial-epochs to reach / random's trial-epochs spent", ep, "x", "per seed, paired; never reached = inf", 2
+    )
     section.add("wall to reach / random's sweep wall", wall, "x", "per seed, paired; never reached = inf", 2)
-    section.add("trial-epochs to reach / random's trial-epochs to its own best", ep_own, "x",
-                "hindsight: random stopped the moment it peaked", 2)  # fmt: skip
+    section.add(
+        "trial-epochs to reach / random's trial-epochs to its own best",
+        ep_own,
+        "x",
+        "hindsight: random stopped the moment it peaked",
+        2,
+    )
     gap = Stat([a["best"] - b["best"] for a, b in zip(tpe, rnd)])
     section.add(f"best {metric}, {TPE} minus random", gap, unit, "paired by seed", 3)
     # The standard error of that difference on the same images (per-image differences), for scale.
@@ -237,16 +272,19 @@ def run(preset: str = FULL, trials: int | None = None) -> Section:
         if len(va) == len(vb) > 1:
             paired_se.append(standard_error([x - y for x, y in zip(va, vb)]))
     if paired_se:
-        section.add("standard error of that difference (same images)", paired_se, unit,
-                    "per seed, best report of each arm", 3)  # fmt: skip
+        section.add(
+            "standard error of that difference (same images)", paired_se, unit, "per seed, best report of each arm", 3
+        )
 
-    section.goals.append(Goal(
-        f"{TPE} reaches random search's best (within {tol:.3f}{' ' + unit if unit else ''}, one standard error) "
-        "in at most half random's trial-epochs (median over seeds)",
-        ep.median <= 0.5,
-        f"trial-epochs ratio {_fmt_stat(ep)}, wall ratio {_fmt_stat(wall)}; reached in {len(reached)}/{len(hits)} "
-        f"seeds, n={len(hits)}",
-    ))  # fmt: skip
+    section.goals.append(
+        Goal(
+            f"{TPE} reaches random search's best (within {tol:.3f}{' ' + unit if unit else ''}, one standard error) "
+            "in at most half random's trial-epochs (median over seeds)",
+            ep.median <= 0.5,
+            f"trial-epochs ratio {_fmt_stat(ep)}, wall ratio {_fmt_stat(wall)}; reached in {len(reached)}/{len(hits)} "
+            f"seeds, n={len(hits)}",
+        )
+    )
     from sweeps.plan import TPE_STARTUP_TRIALS
 
     if spec.trial_cap <= TPE_STARTUP_TRIALS:
@@ -267,12 +305,18 @@ def run(preset: str = FULL, trials: int | None = None) -> Section:
         spread = statistics.median(spreads)
         section.notes.append(
             f"Random search's trials end {spread:.3f} apart (best - worst final value, median over seeds) against "
-            f"the tolerance {tol:.3f}" + (": the tolerance covers most of it, so reaching random's best within it "
-                                         "is easy; a larger validation set would tighten it." if tol >= spread / 2
-                                         else "."))  # fmt: skip
+            f"the tolerance {tol:.3f}"
+            + (
+                ": the tolerance covers most of it, so reaching random's best within it "
+                "is easy; a larger validation set would tighten it."
+                if tol >= spread / 2
+                else "."
+            )
+        )
     section.notes.append(
         f"Tolerance {tol:.3f}{' ' + unit if unit else ''}: one standard error of the validation mean over "
         f"{statistics.median(images) if images else 0:.0f} images; differences below it are not told apart by "
-        "this validation set.")  # fmt: skip
+        "this validation set."
+    )
     section.seconds = time.perf_counter() - started
     return section

@@ -64,9 +64,14 @@ SETTINGS = {
     FULL: Settings({"small": Size(64, 0.25, 16, 3, 10), "full": Size(224, 1.0, 4, 3, 10, warmup=1)}),
     QUICK: Settings({"small": Size(64, 0.25, 16, 3, 4), "full": Size(224, 1.0, 2, 3, 3, warmup=1)}),
     # The mixed pair's builders run in the gpu benchmark's smoke pass (mixed, XLA on).
-    SMOKE: Settings({"tiny": Size(32, 0.125, 2, 1, 2, warmup=1)}, conv_seconds=0.0, conv_repeats=1,
-                    vgg_conv_shapes=False, sides=("ours (teacher)", "port", "ours (labels, default)")),
-}  # fmt: skip
+    SMOKE: Settings(
+        {"tiny": Size(32, 0.125, 2, 1, 2, warmup=1)},
+        conv_seconds=0.0,
+        conv_repeats=1,
+        vgg_conv_shapes=False,
+        sides=("ours (teacher)", "port", "ours (labels, default)"),
+    ),
+}
 
 # The pairs whose ratio is reported: (ours, the port), precision-matched.
 PAIRS = (("ours (teacher)", "port"), ("ours (teacher, mixed)", "port (mixed)"))
@@ -107,11 +112,16 @@ def build_ours(size, width, batch, num_classes, semantic, teacher_file, precisio
     from colorize_core.gan import AdversarialColorizer
     from colorize_core.trainer import compile_distributed_step, set_precision
 
-    config = demo_config().with_overrides({
-        "model.image_size": size, "model.width": width, "data.batch_size": batch,
-        "loss.semantic": semantic, "loss.teacher_weights": teacher_file if semantic == "teacher" else None,
-        "mixed_precision": precision == MIXED,
-    })  # fmt: skip
+    config = demo_config().with_overrides(
+        {
+            "model.image_size": size,
+            "model.width": width,
+            "data.batch_size": batch,
+            "loss.semantic": semantic,
+            "loss.teacher_weights": teacher_file if semantic == "teacher" else None,
+            "mixed_precision": precision == MIXED,
+        }
+    )
     policy = set_precision(precision == MIXED)
     keras.utils.set_random_seed(0)
     gan = AdversarialColorizer(config, num_classes, batch, loss_scaling=policy == "mixed_float16")
@@ -194,12 +204,14 @@ def build_port(size, width, batch, num_classes, teacher_file, precision=FLOAT32,
     gp_loss.__name__ = "gradient_penalty"
     # Unique output names: Keras 3 maps losses to outputs by name (the reference's two critic
     # outputs would share one).
-    named = [
-        layers.Identity(name=n)(t) for n, t in (("d_real", disc_real), ("d_fake", disc_pred_ab), ("gp", gp_norm))
-    ]
+    named = [layers.Identity(name=n)(t) for n, t in (("d_real", disc_real), ("d_fake", disc_pred_ab), ("gp", gp_norm))]
     discriminator_model = keras.Model([img_L, img_ab_real], named)
-    compile_(discriminator_model, optimizer=optimizer(), loss=[wasserstein_loss, wasserstein_loss, gp_loss],
-             loss_weights=[-1.0, 1.0, 1.0])  # fmt: skip
+    compile_(
+        discriminator_model,
+        optimizer=optimizer(),
+        loss=[wasserstein_loss, wasserstein_loss, gp_loss],
+        loss_weights=[-1.0, 1.0, 1.0],
+    )
 
     colorization.trainable = True
     critic.trainable = False
@@ -207,8 +219,7 @@ def build_port(size, width, batch, num_classes, teacher_file, precision=FLOAT32,
     c_ab, c_probs = colorization(c_L)
     outs = (("ab", c_ab), ("probs", c_probs), ("d_fake", critic([c_L, c_ab])))
     combined = keras.Model(c_L, [layers.Identity(name=n)(t) for n, t in outs])
-    compile_(combined, loss=["mse", "kld", wasserstein_loss], loss_weights=[1.0, 0.003, -0.1],
-             optimizer=optimizer())  # fmt: skip
+    compile_(combined, loss=["mse", "kld", wasserstein_loss], loss_weights=[1.0, 0.003, -0.1], optimizer=optimizer())
 
     # VGG16 with top, as the reference's VGG_modelF; resized to its 224 px like our teacher.
     vgg = keras.applications.VGG16(include_top=True, weights=teacher_file)
@@ -247,8 +258,9 @@ def build_port(size, width, batch, num_classes, teacher_file, precision=FLOAT32,
         "discriminator_model": (train_discriminator, [critic]),
         "combined": (lambda b: train_combined(b, teacher_only(b)), [generator]),
     }
-    return Side(run=run, teacher_only=teacher_only, may_change=[generator, critic],
-                must_not_change=[teacher], parts=parts)  # fmt: skip
+    return Side(
+        run=run, teacher_only=teacher_only, may_change=[generator, critic], must_not_change=[teacher], parts=parts
+    )
 
 
 # ----------------------------------------------------------------------------- variable updates
@@ -282,8 +294,10 @@ def check_updates(label: str, side: Side, batch: dict) -> str:
         idle = [m.name for m in trains if not any(k.startswith(f"{m.name}/") for k in changed)]
         if idle:
             raise WrongUpdate(f"{name}: one step changed none of {idle}'s variables")
-        lines.append(f"{name}: {len(changed)} variables of {'+'.join(m.name for m in trains)} changed, "
-                     f"none of {'+'.join(m.name for m in frozen) or 'nothing else'}")  # fmt: skip
+        lines.append(
+            f"{name}: {len(changed)} variables of {'+'.join(m.name for m in trains)} changed, "
+            f"none of {'+'.join(m.name for m in frozen) or 'nothing else'}"
+        )
     return "; ".join(lines)
 
 
@@ -431,44 +445,83 @@ def run(preset: str = FULL, sizes: list[str] | None = None) -> Section:
         ips = interleaved(sides, batches, steps, repeats, between=probe_conv)
 
         for label in sides:
-            section.add(f"{tag}: {label}", ips[label], "img/s",
-                        f"{steps} steps per repeat; set-up + warm-up {build_s[label]:.0f} s", 2)  # fmt: skip
+            section.add(
+                f"{tag}: {label}",
+                ips[label],
+                "img/s",
+                f"{steps} steps per repeat; set-up + warm-up {build_s[label]:.0f} s",
+                2,
+            )
         ratios = {}
         for ours, port in pairs:
-            ratios[ours] = section.add(f"{tag}: {ours} / {port}", paired_ratio(ips[ours], ips[port]), "x",
-                                       "same work, same precision", 2)  # fmt: skip
-        section.add(f"{tag}: ours (labels, default) / port", paired_ratio(ips["ours (labels, default)"], ips["port"]),
-                    "x", "not the same work: our default drops the teacher forward", 2)  # fmt: skip
+            ratios[ours] = section.add(
+                f"{tag}: {ours} / {port}", paired_ratio(ips[ours], ips[port]), "x", "same work, same precision", 2
+            )
+        section.add(
+            f"{tag}: ours (labels, default) / port",
+            paired_ratio(ips["ours (labels, default)"], ips["port"]),
+            "x",
+            "not the same work: our default drops the teacher forward",
+            2,
+        )
 
         # Live FLOPs of our step per image, and the achieved rate against the conv probe next to it.
         flops = {k: step_flops(sides[k].step, batches[0]) / batch for k in sides if k.startswith("ours")}
         gen = sides["ours (teacher)"].gan
-        fwd = {"generator": forward_flops(gen.generator), "critic": forward_flops(gen.critic),
-               "teacher": forward_flops(gen.teacher)}  # fmt: skip
-        section.add(f"{tag}: forward GFLOP per image", [fwd["generator"] / 1e9], "GFLOP",
-                    f"generator; critic {fwd['critic'] / 1e9:.2f}, VGG16 teacher {fwd['teacher'] / 1e9:.2f}", 2)  # fmt: skip
+        fwd = {
+            "generator": forward_flops(gen.generator),
+            "critic": forward_flops(gen.critic),
+            "teacher": forward_flops(gen.teacher),
+        }
+        section.add(
+            f"{tag}: forward GFLOP per image",
+            [fwd["generator"] / 1e9],
+            "GFLOP",
+            f"generator; critic {fwd['critic'] / 1e9:.2f}, VGG16 teacher {fwd['teacher'] / 1e9:.2f}",
+            2,
+        )
         for label, f in flops.items():
             section.add(f"{tag}: {label} step GFLOP per image", [f / 1e9], "GFLOP", "live operations of the step", 2)
         achieved = {k: [f * x / 1e9 for x in ips[k]] for k, f in flops.items()}
         achieved["port"] = [flops["ours (teacher)"] * x / 1e9 for x in ips["port"]]  # same operations
         for label, samples in achieved.items():
             section.add(f"{tag}: {label} achieved", samples, "GFLOP/s", "", 0)
-        for dtype, measured, near, best in (("float32", conv32, near32, shape32), ("bfloat16", conv16, near16, shape16)):
+        for dtype, measured, near, best in (
+            ("float32", conv32, near32, shape32),
+            ("bfloat16", conv16, near16, shape16),
+        ):
             for shape, s in measured.items():
                 samples = s + near if shape == best else s
                 section.add(f"{tag}: conv3x3 {dtype} {shape}", samples, "GFLOP/s", "(batch, side, c_in, c_out)", 0)
-        share = section.add(f"{tag}: ours (teacher) / best float32 conv", paired_ratio(achieved["ours (teacher)"], near32),
-                            "x", "live FLOPs at the step's rate, over the conv probe right after it", 2)  # fmt: skip
-        section.add(f"{tag}: ours (labels) / best float32 conv", paired_ratio(achieved["ours (labels, default)"], near32),
-                    "x", "", 2)  # fmt: skip
+        share = section.add(
+            f"{tag}: ours (teacher) / best float32 conv",
+            paired_ratio(achieved["ours (teacher)"], near32),
+            "x",
+            "live FLOPs at the step's rate, over the conv probe right after it",
+            2,
+        )
+        section.add(
+            f"{tag}: ours (labels) / best float32 conv",
+            paired_ratio(achieved["ours (labels, default)"], near32),
+            "x",
+            "",
+            2,
+        )
         if "ours (teacher, mixed)" in achieved:
-            section.add(f"{tag}: ours (teacher, mixed) / best bfloat16 conv",
-                        paired_ratio(achieved["ours (teacher, mixed)"], near16), "x", "", 2)  # fmt: skip
+            section.add(
+                f"{tag}: ours (teacher, mixed) / best bfloat16 conv",
+                paired_ratio(achieved["ours (teacher, mixed)"], near16),
+                "x",
+                "",
+                2,
+            )
         above = sum(x > 1.0 for x in share.samples)
         if above:
-            section.notes.append(f"{name}: {above} of {len(share.samples)} share-of-peak samples are above 1.0: "
-                                 "the conv probe right after those repeats ran slower than the step's own convolutions, "
-                                 "so the probe is a noisy ceiling; the median and its interval use every sample")  # fmt: skip
+            section.notes.append(
+                f"{name}: {above} of {len(share.samples)} share-of-peak samples are above 1.0: "
+                "the conv probe right after those repeats ran slower than the step's own convolutions, "
+                "so the probe is a noisy ceiling; the median and its interval use every sample"
+            )
         for ours, port in pairs:
             section.goals.append(goal(f"{name}: {ours} >= 2x {port} (same work, same precision)", ratios[ours], 2.0))
         if name == "full":

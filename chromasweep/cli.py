@@ -43,8 +43,12 @@ class ModelLocation(click.ParamType):
 
         if is_mlflow_uri(value) or "://" in str(value) or Path(value).exists():
             return str(value)
-        self.fail(f"{value}: no such folder or file; expected a model folder written by train (holding "
-                  f"{MODEL_FILE}) or an MLflow URI such as models:/colorizer@champion", param, ctx)  # fmt: skip
+        self.fail(
+            f"{value}: no such folder or file; expected a model folder written by train (holding "
+            f"{MODEL_FILE}) or an MLflow URI such as models:/colorizer@champion",
+            param,
+            ctx,
+        )
 
 
 MODEL = ModelLocation()
@@ -63,8 +67,13 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, object]:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--verbose", "-v", "verbose", is_flag=True,
-              help="Show TensorFlow's start-up and C++ log lines (held back by default).")
+@click.option(
+    "--verbose",
+    "-v",
+    "verbose",
+    is_flag=True,
+    help="Show TensorFlow's start-up and C++ log lines (held back by default).",
+)
 @click.pass_context
 def cli(ctx: click.Context, verbose: bool) -> None:
     """Train a ChromaGAN colorizer and sweep its hyperparameters on Ray, tracked in MLflow."""
@@ -107,9 +116,11 @@ def uses_tensorflow(command):
 
 def tracking_option(command):
     return click.option(
-        "--tracking-uri", envvar="MLFLOW_TRACKING_URI", show_envvar=True,
+        "--tracking-uri",
+        envvar="MLFLOW_TRACKING_URI",
+        show_envvar=True,
         help="MLflow tracking store or server; default: sqlite:///mlflow.db here (artifacts in mlartifacts/).",
-    )(command)  # fmt: skip
+    )(command)
 
 
 def _connect(tracking_uri: str | None, *, create: bool = True) -> str:
@@ -154,8 +165,10 @@ def data_imagenet_sample(src: Path, out: Path, seed: int) -> None:
         raise _fail(err) from None
     for name, reason in sorted(split.held_out_skipped.items()):
         click.echo(f"held out, skipped {name}: {reason}", err=True)
-    click.echo(f"{len(split.train)} train, {len(split.val)} val, {len(split.held_out)} held out "
-               f"({len(split.held_out_skipped)} gray or unusable skipped) -> {out}")  # fmt: skip
+    click.echo(
+        f"{len(split.train)} train, {len(split.val)} val, {len(split.held_out)} held out "
+        f"({len(split.held_out_skipped)} gray or unusable skipped) -> {out}"
+    )
 
 
 @data.command("prepare")
@@ -182,28 +195,54 @@ def data_prepare(src: Path, out: str, val_fraction: float, seed: int, workers: i
 
 
 @cli.command()
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Training config YAML; default: the built-in demo config.")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-              help="Override a config field by dotted path, e.g. --set optim.generator_lr=1e-4.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Training config YAML; default: the built-in demo config.",
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a config field by dotted path, e.g. --set optim.generator_lr=1e-4.",
+)
 @click.option("--out-dir", help="Where runs are written (config out_dir).")
 @click.option("--workers", default=1, show_default=True, help="Ray Train workers (one process each).")
 @click.option("--cpus-per-worker", default=1.0, show_default=True)
 @click.option("--gpus-per-worker", default=0.0, show_default=True)
 @click.option("--address", help="Address of a running Ray cluster; default: start a local Ray.")
-@click.option("--storage", help="Checkpoint storage: a folder or bucket URI (gs://...); default: --out-dir. "
-              "Multi-node runs need storage every node can reach.")
+@click.option(
+    "--storage",
+    help="Checkpoint storage: a folder or bucket URI (gs://...); default: --out-dir. "
+    "Multi-node runs need storage every node can reach.",
+)
 @click.option("--max-failures", default=3, show_default=True, help="Worker-group restarts from the last checkpoint.")
 @click.option("--restart", is_flag=True, help="Discard this run's folder (checkpoints, metrics, model) and start over.")
-@click.option("--in-process", is_flag=True, help="Train in this process without Ray (debugging, notebooks; not "
-              "tracked); the same run folder, so either mode continues the other's run.")
+@click.option(
+    "--in-process",
+    is_flag=True,
+    help="Train in this process without Ray (debugging, notebooks; not "
+    "tracked); the same run folder, so either mode continues the other's run.",
+)
 @click.option("--experiment", default="train", show_default=True, help="MLflow experiment of the run.")
 @tracking_option
 @uses_tensorflow
 def train(
-    config_file: Path | None, sets: tuple[str, ...], out_dir: str | None, workers: int, cpus_per_worker: float,
-    gpus_per_worker: float, address: str | None, storage: str | None, max_failures: int, restart: bool,
-    in_process: bool, experiment: str, tracking_uri: str | None,
+    config_file: Path | None,
+    sets: tuple[str, ...],
+    out_dir: str | None,
+    workers: int,
+    cpus_per_worker: float,
+    gpus_per_worker: float,
+    address: str | None,
+    storage: str | None,
+    max_failures: int,
+    restart: bool,
+    in_process: bool,
+    experiment: str,
+    tracking_uri: str | None,
 ) -> None:
     """Train a colorizer through Ray Train: progress, checkpoints, and a final model.
 
@@ -229,9 +268,13 @@ def train(
     try:
         config = load_config(config_file, overrides) if config_file else demo_config().with_overrides(overrides)
         options = RayOptions(
-            workers=workers, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
-            address=address, storage=storage, max_failures=max_failures,
-        )  # fmt: skip
+            workers=workers,
+            cpus_per_worker=cpus_per_worker,
+            gpus_per_worker=gpus_per_worker,
+            address=address,
+            storage=storage,
+            max_failures=max_failures,
+        )
         if in_process:
             from sweeps.in_process import train_in_process
 
@@ -256,19 +299,42 @@ def train(
 @cli.command()
 @click.argument("spec_file", type=click.Path(path_type=Path))
 @click.option("--address", help="Address of a running Ray cluster; default: start a local Ray.")
-@click.option("--storage", default="runs/sweeps", show_default=True,
-              help="Where the sweep and its trials' checkpoints live: a folder or bucket URI.")
+@click.option(
+    "--storage",
+    default="runs/sweeps",
+    show_default=True,
+    help="Where the sweep and its trials' checkpoints live: a folder or bucket URI.",
+)
 @click.option("--resume", is_flag=True, help="Continue an interrupted sweep (also automatic when it exists).")
-@click.option("--dry-run", is_flag=True,
-              help="Check the spec, print its compiled plan and sampled trials; starts neither Ray nor MLflow.")
-@click.option("--samples", default=5, show_default=True, type=click.IntRange(min=0),
-              help="With --dry-run: how many trial configurations to draw (one JSON object per line).")
-@click.option("--verbose", is_flag=True,
-              help="Show Ray's, Tune's and the trials' own output instead of the live table (which keeps it in "
-                   "STORAGE/SWEEP/console.log).")  # fmt: skip
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Check the spec, print its compiled plan and sampled trials; starts neither Ray nor MLflow.",
+)
+@click.option(
+    "--samples",
+    default=5,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="With --dry-run: how many trial configurations to draw (one JSON object per line).",
+)
+@click.option(
+    "--verbose",
+    is_flag=True,
+    help="Show Ray's, Tune's and the trials' own output instead of the live table (which keeps it in "
+    "STORAGE/SWEEP/console.log).",
+)
 @tracking_option
-def sweep(spec_file: Path, address: str | None, storage: str, resume: bool, dry_run: bool, samples: int,
-          verbose: bool, tracking_uri: str | None) -> None:  # fmt: skip
+def sweep(
+    spec_file: Path,
+    address: str | None,
+    storage: str,
+    resume: bool,
+    dry_run: bool,
+    samples: int,
+    verbose: bool,
+    tracking_uri: str | None,
+) -> None:
     """Run the sweep SPEC_FILE: Ray Tune + Optuna (+ ASHA); a one-worker trial trains in its Tune
     trial's own process, a wider one as a Ray Train run.
 
@@ -303,54 +369,89 @@ def sweep(spec_file: Path, address: str | None, storage: str, resume: bool, dry_
             click.echo(json.dumps(trial))
         return
     from sweeps.console import SweepConsole
-    from sweeps.sweep_lock import SweepLocked
     from sweeps.search import WarmStartError
+    from sweeps.sweep_lock import SweepLocked
     from sweeps.tune_sweep import SpecChangedError, SweepResourcesError, run_sweep
 
     console = None if verbose else SweepConsole(spec)
     try:
         with console.captured() if console else nullcontext():
             uri = _connect(tracking_uri)  # an unreachable server too, before Ray starts
-            outcome = run_sweep(spec, base, storage, address=address, resume=resume, tracking_uri=uri,
-                                spec_yaml=spec_file.read_text(), console=console)  # fmt: skip
-    except (SweepResourcesError, SpecChangedError, WarmStartError, DatasetError, WeightsError, ConfigError,
-            LayoutError, SweepLocked) as err:  # fmt: skip
+            outcome = run_sweep(
+                spec,
+                base,
+                storage,
+                address=address,
+                resume=resume,
+                tracking_uri=uri,
+                spec_yaml=spec_file.read_text(),
+                console=console,
+            )
+    except (
+        SweepResourcesError,
+        SpecChangedError,
+        WarmStartError,
+        DatasetError,
+        WeightsError,
+        ConfigError,
+        LayoutError,
+        SweepLocked,
+    ) as err:
         raise click.ClickException(f"{spec_file}: {err}") from None
     metric = spec.objectives[0]
-    click.echo(f"\nsweep {spec.name}: {len(outcome.rows)} trials in {outcome.seconds:.0f} s, "
-               f"sorted by {metric.name} ({metric.goal})")
+    click.echo(
+        f"\nsweep {spec.name}: {len(outcome.rows)} trials in {outcome.seconds:.0f} s, "
+        f"sorted by {metric.name} ({metric.goal})"
+    )
     keys = list(spec.searched)
     header = ["trial", "status", "epochs", metric.name, *keys]
     table = [header] + [
-        [row.trial_id, row.status, str(row.epochs), "-" if row.metric is None else f"{row.metric:.4f}",
-         *(f"{row.params.get(k):.4g}" if isinstance(row.params.get(k), float) else str(row.params.get(k)) for k in keys)]
+        [
+            row.trial_id,
+            row.status,
+            str(row.epochs),
+            "-" if row.metric is None else f"{row.metric:.4f}",
+            *(
+                f"{row.params.get(k):.4g}" if isinstance(row.params.get(k), float) else str(row.params.get(k))
+                for k in keys
+            ),
+        ]
         for row in outcome.rows
     ]
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     for r in table:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths)))
     if outcome.incomplete:
-        click.echo(f"tracking unreachable: {len(outcome.incomplete)} run(s) incomplete in MLflow "
-                   f"({', '.join(outcome.incomplete)}); nothing is lost, their records wait in "
-                   f"{outcome.experiment_path}: run 'chromasweep sync {outcome.experiment_path}' once the server is back")
+        click.echo(
+            f"tracking unreachable: {len(outcome.incomplete)} run(s) incomplete in MLflow "
+            f"({', '.join(outcome.incomplete)}); nothing is lost, their records wait in "
+            f"{outcome.experiment_path}: run 'chromasweep sync {outcome.experiment_path}' once the server is back"
+        )
     if outcome.best is None:
         click.echo("no trial finished", err=True)
         sys.exit(1)
-    click.echo(f"best trial: {outcome.best.trial_id} ({metric.name} {outcome.best.metric:.4f}); "
-               f"model: {outcome.best.model_path or 'none (stopped early: only finished trials export one)'}")
+    click.echo(
+        f"best trial: {outcome.best.trial_id} ({metric.name} {outcome.best.metric:.4f}); "
+        f"model: {outcome.best.model_path or 'none (stopped early: only finished trials export one)'}"
+    )
     if not outcome.best.model_path:
         # promote takes the best trial that has a model: say which, so the two lines do not disagree.
         exported = next((r for r in outcome.rows if r.model_path and r.metric is not None), None)
         if exported:
-            click.echo(f"best trial with a model (what promote --metric {metric.name.removeprefix('val_')} takes): "
-                       f"{exported.trial_id} "
-                       f"({metric.name} {exported.metric:.4f}); model: {exported.model_path}")
+            click.echo(
+                f"best trial with a model (what promote --metric {metric.name.removeprefix('val_')} takes): "
+                f"{exported.trial_id} "
+                f"({metric.name} {exported.metric:.4f}); model: {exported.model_path}"
+            )
 
 
 @cli.command()
 @click.argument("path", metavar="STORAGE/SWEEP|STORAGE/RUN")
-@click.option("--tracking-uri", default=None,
-              help="Deliver to this MLflow store instead of the one each run was tracked at (a moved server).")
+@click.option(
+    "--tracking-uri",
+    default=None,
+    help="Deliver to this MLflow store instead of the one each run was tracked at (a moved server).",
+)
 def sync(path: str, tracking_uri: str | None) -> None:
     """Deliver to MLflow what a sweep's runs could not log while tracking was unreachable: each epoch
     once, in order, sample grids, models and final statuses, from the sweep's storage.
@@ -361,8 +462,10 @@ def sync(path: str, tracking_uri: str | None) -> None:
     from sweeps.run_record import sync_sweep
 
     if not is_uri(path) and not ((Path(path) / "trials").is_dir() or (Path(path) / "tracking.json").is_file()):
-        raise click.ClickException(f"{path}: neither a sweep's folder (STORAGE/SWEEP, with trials/) nor a tracked "
-                                   "run's (STORAGE/NAME, with tracking.json)")
+        raise click.ClickException(
+            f"{path}: neither a sweep's folder (STORAGE/SWEEP, with trials/) nor a tracked "
+            "run's (STORAGE/NAME, with tracking.json)"
+        )
     complete, pending = sync_sweep(path if is_uri(path) else str(Path(path).resolve()), tracking_uri)
     click.echo(f"{complete} run(s) complete in MLflow" + (f"; still pending: {', '.join(pending)}" if pending else ""))
     if pending:
@@ -382,20 +485,31 @@ def list_sweeps_command(tracking_uri: str | None) -> None:
         return
     header = ["sweep", "state", "finished/stopped/failed of cap", "best", "best trial", "started", "storage"]
     rows = [header] + [
-        [s.name, s.state.lower(), f"{s.finished}/{s.stopped}/{s.failed} of {s.cap}",
-         "-" if s.best is None else f"{s.objective} {s.best:.4f}", s.best_trial or "-",
-         s.started.strftime("%Y-%m-%d %H:%M"), s.storage]
+        [
+            s.name,
+            s.state.lower(),
+            f"{s.finished}/{s.stopped}/{s.failed} of {s.cap}",
+            "-" if s.best is None else f"{s.objective} {s.best:.4f}",
+            s.best_trial or "-",
+            s.started.strftime("%Y-%m-%d %H:%M"),
+            s.storage,
+        ]
         for s in summaries
-    ]  # fmt: skip
+    ]
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     for r in rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
 
 
 @cli.command()
-@click.option("--model", "model_path", required=True, type=MODEL,
-              help=f"Model folder written by train (or its {MODEL_FILE}), or an MLflow model URI "
-              "such as models:/colorizer@champion.")
+@click.option(
+    "--model",
+    "model_path",
+    required=True,
+    type=MODEL,
+    help=f"Model folder written by train (or its {MODEL_FILE}), or an MLflow model URI "
+    "such as models:/colorizer@champion.",
+)
 @click.argument("images", nargs=-1, required=True, type=EXISTING_PATH)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @tracking_option
@@ -415,8 +529,11 @@ def predict(model_path: str, images: tuple[Path, ...], out_dir: Path, tracking_u
     except (FileNotFoundError, ValueError, OSError, TrackingUnavailable) as err:
         raise _fail(err) from None
     # A folder gives every file directly in it but hidden ones: a non-image is reported, not passed over.
-    paths = [f for p in images for f in (sorted(c for c in p.iterdir() if c.is_file() and not c.name.startswith("."))
-                                         if p.is_dir() else [p])]  # fmt: skip
+    paths = [
+        f
+        for p in images
+        for f in (sorted(c for c in p.iterdir() if c.is_file() and not c.name.startswith(".")) if p.is_dir() else [p])
+    ]
     written, failed = colorize_files(colorizer, paths, out_dir)
     for path in written:
         click.echo(f"wrote {path}")
@@ -427,20 +544,45 @@ def predict(model_path: str, images: tuple[Path, ...], out_dir: Path, tracking_u
 
 
 @cli.command()
-@click.option("--model", "model_path", type=MODEL,
-              help="Model folder written by train, or an MLflow model URI such as models:/colorizer@champion.")
-@click.option("--sweep", "sweep_name", metavar="SWEEP",
-              help="Instead of --model: every finished trial's model of SWEEP (a name or a sweep run id), "
-                   "compared in one table, each trial's figures logged to its MLflow run.")  # fmt: skip
-@click.option("--data", "data_dir", required=True, type=EXISTING_FOLDER,
-              help="Folder of colour photos (searched recursively): the truth.")
-@click.option("--size", "protocol", default="224", show_default=True, type=click.Choice(["224", "256", "full"]),
-              help="224: whole photo resized to 224x224 (ChromaGAN); 256: to 256x256 (DDColor); full: as it is.")
+@click.option(
+    "--model",
+    "model_path",
+    type=MODEL,
+    help="Model folder written by train, or an MLflow model URI such as models:/colorizer@champion.",
+)
+@click.option(
+    "--sweep",
+    "sweep_name",
+    metavar="SWEEP",
+    help="Instead of --model: every finished trial's model of SWEEP (a name or a sweep run id), "
+    "compared in one table, each trial's figures logged to its MLflow run.",
+)
+@click.option(
+    "--data",
+    "data_dir",
+    required=True,
+    type=EXISTING_FOLDER,
+    help="Folder of colour photos (searched recursively): the truth.",
+)
+@click.option(
+    "--size",
+    "protocol",
+    default="224",
+    show_default=True,
+    type=click.Choice(["224", "256", "full"]),
+    help="224: whole photo resized to 224x224 (ChromaGAN); 256: to 256x256 (DDColor); full: as it is.",
+)
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), help="Also write the table as CSV.")
 @tracking_option
 @uses_tensorflow
-def evaluate(model_path: str | None, sweep_name: str | None, data_dir: Path, protocol: str, out_file: Path | None,
-             tracking_uri: str | None) -> None:  # fmt: skip
+def evaluate(
+    model_path: str | None,
+    sweep_name: str | None,
+    data_dir: Path,
+    protocol: str,
+    out_file: Path | None,
+    tracking_uri: str | None,
+) -> None:
     """PSNR, SSIM and colourfulness of a model on whole photos, per photo and averaged, beside the gray
     and constant-mean-colour baselines, then each mean's 95% bootstrap interval over photos and the
     model's paired differences to both baselines. A model from MLflow gets them logged to its run."""
@@ -480,8 +622,10 @@ def evaluate(model_path: str | None, sweep_name: str | None, data_dir: Path, pro
         raise _fail(err) from None
     rows = table(result)
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    click.echo(f"{model_path} on {len(result.photos)} photos of {data_dir}, protocol {protocol} "
-               f"(constant baseline: mean ab {result.mean_ab[0]:.1f}, {result.mean_ab[1]:.1f})")
+    click.echo(
+        f"{model_path} on {len(result.photos)} photos of {data_dir}, protocol {protocol} "
+        f"(constant baseline: mean ab {result.mean_ab[0]:.1f}, {result.mean_ab[1]:.1f})"
+    )
     for r in rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths)))
     spread = intervals(result)
@@ -541,8 +685,10 @@ def _evaluate_sweep(sweep_name: str, data_dir: Path, protocol, out_file: Path | 
         click.echo(f"{name}: scored ({model_uri}), logged to MLflow run {run_id} as eval_{protocol}_*", err=True)
     rows = comparison(named)
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    click.echo(f"sweep {sweep_name}: {len(named)} trials on {len(images)} photos of {data_dir}, protocol {protocol}; "
-               "mean [95% bootstrap CI over photos]; differences paired, photo by photo")  # fmt: skip
+    click.echo(
+        f"sweep {sweep_name}: {len(named)} trials on {len(images)} photos of {data_dir}, protocol {protocol}; "
+        "mean [95% bootstrap CI over photos]; differences paired, photo by photo"
+    )
     for r in rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
     if out_file:
@@ -561,18 +707,29 @@ def _goal(ctx, param, value: str | None) -> float | None:
 
 @cli.command()
 @click.argument("sweep_name", metavar="SWEEP")
-@click.option("--metric", default="auc_rebalanced", show_default=True,
-              type=click.Choice(sorted(HELD_OUT_SCORES)),
-              help="Held-out score that picks the trial and decides against the champion.")
+@click.option(
+    "--metric",
+    default="auc_rebalanced",
+    show_default=True,
+    type=click.Choice(sorted(HELD_OUT_SCORES)),
+    help="Held-out score that picks the trial and decides against the champion.",
+)
 @click.option("--model-name", default="colorizer", show_default=True, help="Registered model to add a version to.")
 @click.option("--alias", default="champion", show_default=True)
-@click.option("--require-turing", "require_turing", metavar="GOAL", default=None, callback=_goal,
-              help="Move the alias only if the trial's reported Turing study has its whole 95% interval at or "
-                   "above GOAL (10%, 0.10, or base/target/stretch); the version is registered either way.")  # fmt: skip
+@click.option(
+    "--require-turing",
+    "require_turing",
+    metavar="GOAL",
+    default=None,
+    callback=_goal,
+    help="Move the alias only if the trial's reported Turing study has its whole 95% interval at or "
+    "above GOAL (10%, 0.10, or base/target/stretch); the version is registered either way.",
+)
 @tracking_option
 @uses_tensorflow
-def promote(sweep_name: str, metric: str, model_name: str, alias: str, require_turing: float | None,
-            tracking_uri: str | None) -> None:  # fmt: skip
+def promote(
+    sweep_name: str, metric: str, model_name: str, alias: str, require_turing: float | None, tracking_uri: str | None
+) -> None:
     """Register SWEEP's best finished trial; move @champion to it only if it beats the current one.
 
     SWEEP is a sweep's name (its latest run) or a sweep run's id. Both models are scored on the
@@ -589,8 +746,10 @@ def promote(sweep_name: str, metric: str, model_name: str, alias: str, require_t
     except (PromotionError, TrackingUnavailable, FileNotFoundError) as err:
         raise _fail(err) from None
     s = result.candidate_scores
-    click.echo(f"{result.trial}: held-out PSNR {s['psnr']:.2f} dB (gray {s['gray_psnr']:.2f}), "
-               f"SSIM {s['ssim']:.3f}, colorfulness gap {s['colorfulness_gap']:.1f} on {int(s['images'])} images")
+    click.echo(
+        f"{result.trial}: held-out PSNR {s['psnr']:.2f} dB (gray {s['gray_psnr']:.2f}), "
+        f"SSIM {s['ssim']:.3f}, colorfulness gap {s['colorfulness_gap']:.1f} on {int(s['images'])} images"
+    )
     click.echo(f"registered {result.model_name} version {result.version}")
     verdict = f"{alias} -> version {result.version}" if result.promoted else "not promoted"
     click.echo(f"{verdict}: {result.reason}")
@@ -598,8 +757,10 @@ def promote(sweep_name: str, metric: str, model_name: str, alias: str, require_t
 
     champion = result.version if result.promoted else result.champion_version
     study = latest_study(_connect(tracking_uri), model_name, champion)
-    click.echo(f"{alias} version {champion}, Turing test: "
-               + (study or "no study reported yet ('chromasweep turing create' makes one)"))
+    click.echo(
+        f"{alias} version {champion}, Turing test: "
+        + (study or "no study reported yet ('chromasweep turing create' makes one)")
+    )
 
 
 @cli.group()
@@ -609,11 +770,22 @@ def turing() -> None:
 
 @turing.command("create")
 @click.argument("study", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--model", "models", multiple=True, required=True, type=MODEL,
-              help="A model folder written by train, or an MLflow model URI such as models:/colorizer@champion; "
-                   "repeat for more models (each participant tests one).")
-@click.option("--images", "images", required=True, type=EXISTING_FOLDER,
-              help="Folder of held-out colour photos (searched recursively): the real photos.")
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    required=True,
+    type=MODEL,
+    help="A model folder written by train, or an MLflow model URI such as models:/colorizer@champion; "
+    "repeat for more models (each participant tests one).",
+)
+@click.option(
+    "--images",
+    "images",
+    required=True,
+    type=EXISTING_FOLDER,
+    help="Folder of held-out colour photos (searched recursively): the real photos.",
+)
 @click.option("--display-ms", type=int, help="How long a pair is shown [1000].")
 @click.option("--practice", "practice_trials", type=int, help="Practice trials, with feedback [10].")
 @click.option("--tests", "test_trials", type=int, help="Test trials per participant [40].")
@@ -621,8 +793,9 @@ def turing() -> None:
 @click.option("--max-attention-failures", type=int, help="More failed checks exclude a participant [1].")
 @click.option("--control/--no-control", "control_arm", default=None, help="Add a real-versus-real arm [no].")
 @click.option("--image-size", type=int, help="Side of each square image in px [256].")
-@click.option("--require-token/--no-token", "require_token", default=None,
-              help="Participants need the study's link token [no].")
+@click.option(
+    "--require-token/--no-token", "require_token", default=None, help="Participants need the study's link token [no]."
+)
 @click.option("--seed", type=int, help="Which photos practise and which test [0].")
 @tracking_option
 def turing_create(study: Path, models: tuple[str, ...], images: Path, tracking_uri: str | None, **given) -> None:
@@ -635,11 +808,13 @@ def turing_create(study: Path, models: tuple[str, ...], images: Path, tracking_u
     try:
         settings = StudySettings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as err:
-        raise click.UsageError("; ".join(
-            (f"{options.get(e['loc'][0], '--' + str(e['loc'][0]).replace('_', '-'))}: " if e["loc"] else "")
-            + e["msg"].removeprefix("Value error, ")
-            for e in err.errors()
-        )) from None  # fmt: skip
+        raise click.UsageError(
+            "; ".join(
+                (f"{options.get(e['loc'][0], '--' + str(e['loc'][0]).replace('_', '-'))}: " if e["loc"] else "")
+                + e["msg"].removeprefix("Value error, ")
+                for e in err.errors()
+            )
+        ) from None
     import_tensorflow()
     from colorize_core.evaluate_photos import photo_paths
     from colorize_core.inference import Colorizer
@@ -672,16 +847,22 @@ def turing_create(study: Path, models: tuple[str, ...], images: Path, tracking_u
     with connect(study) as db:
         token = read_meta(db, "token")
     link = f"/?token={token}" if settings.require_token else "/"
-    click.echo(f"study {study}: {len(arms)} model(s); serve it with 'chromasweep turing serve {study}', "
-               f"participants open {link}")
+    click.echo(
+        f"study {study}: {len(arms)} model(s); serve it with 'chromasweep turing serve {study}', "
+        f"participants open {link}"
+    )
 
 
 @turing.command("serve")
 @click.argument("study", type=EXISTING_FOLDER)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; loopback by default.")
 @click.option("--port", default=8000, show_default=True)
-@click.option("--allowed-host", "allowed_hosts", multiple=True,
-              help="Host name participants use (checked on every request); required to bind beyond loopback.")
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    help="Host name participants use (checked on every request); required to bind beyond loopback.",
+)
 def turing_serve(study: Path, host: str, port: int, allowed_hosts: tuple[str, ...]) -> None:
     """Serve the study STUDY to participants (Ctrl-C stops it; answers are already on disk)."""
     import uvicorn
@@ -690,8 +871,10 @@ def turing_serve(study: Path, host: str, port: int, allowed_hosts: tuple[str, ..
     from turing.store import StudyError, connect, read_meta
 
     if host not in LOOPBACK_HOSTS and not allowed_hosts:
-        raise click.UsageError(f"--host {host} reaches beyond this machine: name the host names participants "
-                               "will use with --allowed-host (the server refuses any other Host header)")  # fmt: skip
+        raise click.UsageError(
+            f"--host {host} reaches beyond this machine: name the host names participants "
+            "will use with --allowed-host (the server refuses any other Host header)"
+        )
     try:
         app = make_app(study, list(allowed_hosts) or LOOPBACK_HOSTS)
         with connect(study) as db:
@@ -720,10 +903,25 @@ def turing_report(study: Path, as_json: bool, tracking_uri: str | None) -> None:
     except StudyError as err:
         raise _fail(err) from None
     if as_json:
-        click.echo(json.dumps({**dataclasses.asdict(report),
-                               "arms": [{**dataclasses.asdict(a), "participants": a.participants, "trials": a.trials,
-                                         "fooled": a.fooled, "rate": a.rate, "interval": a.interval}
-                                        for a in report.arms]}, indent=1))  # fmt: skip
+        click.echo(
+            json.dumps(
+                {
+                    **dataclasses.asdict(report),
+                    "arms": [
+                        {
+                            **dataclasses.asdict(a),
+                            "participants": a.participants,
+                            "trials": a.trials,
+                            "fooled": a.fooled,
+                            "rate": a.rate,
+                            "interval": a.interval,
+                        }
+                        for a in report.arms
+                    ],
+                },
+                indent=1,
+            )
+        )
     else:
         click.echo(format_report(report))
     logged = [a for a in report.arms if a.run_id or a.registered_version]
@@ -733,17 +931,29 @@ def turing_report(study: Path, as_json: bool, tracking_uri: str | None) -> None:
 
         uri = _connect(tracking_uri, create=False)
         for arm in logged:
-            log_study_result(uri, report.study, ModelRef(arm.run_id, arm.registered_model, arm.registered_version),
-                             arm.metrics(), arm.summary(report.study))  # fmt: skip
-            click.echo(f"logged {arm.arm} to MLflow run {arm.run_id}"
-                       + (f", {arm.registered_model} version {arm.registered_version}" if arm.registered_version else ""),
-                       err=True)  # fmt: skip
+            log_study_result(
+                uri,
+                report.study,
+                ModelRef(arm.run_id, arm.registered_model, arm.registered_version),
+                arm.metrics(),
+                arm.summary(report.study),
+            )
+            click.echo(
+                f"logged {arm.arm} to MLflow run {arm.run_id}"
+                + (f", {arm.registered_model} version {arm.registered_version}" if arm.registered_version else ""),
+                err=True,
+            )
 
 
 @turing.command("observe")
 @click.argument("study", type=EXISTING_FOLDER)
-@click.option("--observer", "names", multiple=True, metavar="NAME",
-              help="colourfulness-rule or colour-stats-classifier; repeat for both [both].")
+@click.option(
+    "--observer",
+    "names",
+    multiple=True,
+    metavar="NAME",
+    help="colourfulness-rule or colour-stats-classifier; repeat for both [both].",
+)
 @tracking_option
 def turing_observe(study: Path, names: tuple[str, ...], tracking_uri: str | None) -> None:
     """Machine observers (programs, not people) answer every test pair of STUDY: fooling rate per

@@ -61,19 +61,25 @@ def problems(config: dict, folder: Path) -> list[str]:
         limit = limits.get((scope, metric), 0)
         if limit < amount:
             where = "all regions" if scope == "project" else config["provider"]["region"]
-            found.append(f"quota {metric} ({where}) is {limit:g}, the full cluster needs {amount}: "
-                         "ask for more under IAM & Admin > Quotas")  # fmt: skip
+            found.append(
+                f"quota {metric} ({where}) is {limit:g}, the full cluster needs {amount}: "
+                "ask for more under IAM & Admin > Quotas"
+            )
     policy = json.loads((folder / "oslogin.json").read_text() or "{}")
     if policy.get("booleanPolicy", {}).get("enforced"):
-        found.append("the organisation policy compute.requireOsLogin is enforced on this project: `ray up` logs in "
-                     "with a key in the project's metadata, which OS Login ignores, and would wait for SSH for ever; "
-                     "ask your organisation's admin for an exception for this project")  # fmt: skip
+        found.append(
+            "the organisation policy compute.requireOsLogin is enforced on this project: `ray up` logs in "
+            "with a key in the project's metadata, which OS Login ignores, and would wait for SSH for ever; "
+            "ask your organisation's admin for an exception for this project"
+        )
     roles = folder / "roles.txt"
     mine = set(roles.read_text().split()) if roles.exists() else set()
     if not mine & IAM_ROLES:
-        found.append(f"you have none of {', '.join(sorted(IAM_ROLES))} on the project "
-                     f"({', '.join(sorted(mine)) or 'or may not read its IAM policy'}): `ray up` binds IAM roles to "
-                     "its head's service account, which Editor may not do")  # fmt: skip
+        found.append(
+            f"you have none of {', '.join(sorted(IAM_ROLES))} on the project "
+            f"({', '.join(sorted(mine)) or 'or may not read its IAM policy'}): `ray up` binds IAM roles to "
+            "its head's service account, which Editor may not do"
+        )
     return found
 
 

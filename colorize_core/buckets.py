@@ -34,8 +34,9 @@ def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
     emulator = os.environ.get(EMULATOR_VARIABLE)
     if emulator and uri.startswith("gs://"):
         scheme, _, host = emulator.rpartition("://")
-        fs = pafs.GcsFileSystem(anonymous=True, scheme=scheme or "http", endpoint_override=host,
-                                retry_time_limit=EMULATOR_RETRY_LIMIT)  # fmt: skip
+        fs = pafs.GcsFileSystem(
+            anonymous=True, scheme=scheme or "http", endpoint_override=host, retry_time_limit=EMULATOR_RETRY_LIMIT
+        )
         return fs, uri.removeprefix("gs://")
     return pafs.FileSystem.from_uri(uri)
 
@@ -53,8 +54,10 @@ def tensorflow_cannot_read(path: str) -> str | None:
     """Why TensorFlow cannot read the gs:// ``path`` here (an emulator stands in for GCS), or None."""
     emulator = os.environ.get(EMULATOR_VARIABLE)
     if emulator and path.startswith("gs://"):
-        return (f"TensorFlow reads gs:// from Google Cloud Storage itself and cannot be pointed at the emulator "
-                f"{EMULATOR_VARIABLE}={emulator}; copy the data to a local folder to use it here")  # fmt: skip
+        return (
+            f"TensorFlow reads gs:// from Google Cloud Storage itself and cannot be pointed at the emulator "
+            f"{EMULATOR_VARIABLE}={emulator}; copy the data to a local folder to use it here"
+        )
     return None
 
 

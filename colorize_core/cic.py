@@ -110,7 +110,15 @@ class AnnealedMeanAB(layers.Layer):
 
 
 # Block: (filters, convs, stride of its last conv, dilation). conv8 is built apart (it upsamples).
-ECCV16_BLOCKS = [(64, 2, 2, 1), (128, 2, 2, 1), (256, 3, 2, 1), (512, 3, 1, 1), (512, 3, 1, 2), (512, 3, 1, 2), (512, 3, 1, 1)]
+ECCV16_BLOCKS = [
+    (64, 2, 2, 1),
+    (128, 2, 2, 1),
+    (256, 3, 2, 1),
+    (512, 3, 1, 1),
+    (512, 3, 1, 2),
+    (512, 3, 1, 2),
+    (512, 3, 1, 1),
+]
 
 
 def build_cic_generator(
@@ -124,9 +132,14 @@ def build_cic_generator(
     for block, (filters, convs, stride, dilation) in enumerate(ECCV16_BLOCKS, 1):
         for i in range(1, convs + 1):
             x = layers.Conv2D(
-                _ch(filters, width), 3, strides=stride if i == convs else 1, dilation_rate=dilation,
-                padding="same", activation="relu", name=f"conv{block}_{i}",
-            )(x)  # fmt: skip
+                _ch(filters, width),
+                3,
+                strides=stride if i == convs else 1,
+                dilation_rate=dilation,
+                padding="same",
+                activation="relu",
+                name=f"conv{block}_{i}",
+            )(x)
         x = layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=1e-5, synchronized=True, name=f"conv{block}_bn")(x)
     conv7 = x
     x = layers.Conv2DTranspose(_ch(256, width), 4, strides=2, padding="same", activation="relu", name="conv8_1")(x)
@@ -192,8 +205,14 @@ def bin_counts(prepared: str, bins: CicBins) -> np.ndarray:
         images += int(batch["ab"].shape[0])
     if not images:
         raise ValueError(f"{prepared}: no training images to compute CIC's colour prior from")
-    record = {"version": PRIOR_VERSION, "bin_set": CicBins(bins).value, "images": images, "size": PRIOR_SIZE,
-              "bins": centres.tolist(), "counts": counts.tolist()}  # fmt: skip
+    record = {
+        "version": PRIOR_VERSION,
+        "bin_set": CicBins(bins).value,
+        "images": images,
+        "size": PRIOR_SIZE,
+        "bins": centres.tolist(),
+        "counts": counts.tolist(),
+    }
     # Written whole, then renamed: workers that compute it at once all write the same content.
     tmp = f"{path}.{np.random.default_rng().integers(1 << 62)}.tmp"
     with tf.io.gfile.GFile(tmp, "w") as f:

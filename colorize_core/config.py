@@ -62,12 +62,13 @@ class ModelConfig(_Strict):
         0.38, gt=0.0, le=1.0, description="cic: the annealed mean's temperature (1 the mean, towards 0 the mode)."
     )
     bins: CicBins = Field(
-        CicBins.PUBLISHED_313, description="cic: the ab bins it classifies into: published-313 (the paper's) "
+        CicBins.PUBLISHED_313,
+        description="cic: the ab bins it classifies into: published-313 (the paper's) "
         "or gamut-261 (the 10-wide grid cells that hold an 8-bit sRGB colour; a subset of the 313).",
     )
 
     @model_validator(mode="after")
-    def _size_is_multiple_of_32(self) -> "ModelConfig":
+    def _size_is_multiple_of_32(self) -> ModelConfig:
         if self.image_size % 32:
             raise ValueError(f"model.image_size must be a multiple of 32, got {self.image_size}")
         if self.generator is Generator.CIC and self.encoder_weights:
@@ -89,13 +90,16 @@ class LossConfig(_Strict):
         0.0, ge=0.0, description="cic: weight of the critic's term on the decoded ab; 0 (the paper's) trains no critic."
     )
     rebalance_mix: float = Field(
-        0.5, ge=0.0, le=1.0, description="cic: λ, the uniform share mixed into the colour prior before "
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="cic: λ, the uniform share mixed into the colour prior before "
         "inverting it; 1 weighs every bin alike (no rebalancing).",
     )
     gradient_penalty: float = Field(10.0, ge=0.0)
 
     @model_validator(mode="after")
-    def _teacher_needs_weights(self) -> "LossConfig":
+    def _teacher_needs_weights(self) -> LossConfig:
         if self.semantic == "teacher" and not self.teacher_weights:
             raise ValueError(
                 "loss.semantic is 'teacher' but loss.teacher_weights is not set: give imagenet or a VGG16 "
@@ -123,7 +127,9 @@ class TrainConfig(_Strict):
         None, gt=0, description="Checkpoint every K steps as well as at every epoch end."
     )
     log_every_steps: int = Field(
-        10, gt=0, description="Read the losses back from the device every K steps (and at each checkpoint): "
+        10,
+        gt=0,
+        description="Read the losses back from the device every K steps (and at each checkpoint): "
         "each read waits for the device. A non-finite loss is caught at the next read.",
     )
     keep_checkpoints: int = Field(3, gt=0)
@@ -138,7 +144,7 @@ class TrainConfig(_Strict):
     def run_dir(self) -> Path:
         return Path(self.out_dir) / self.name
 
-    def with_overrides(self, overrides: dict[str, object]) -> "TrainConfig":
+    def with_overrides(self, overrides: dict[str, object]) -> TrainConfig:
         """A copy with dotted-path fields replaced, validated as a whole."""
         tree = self.model_dump()
         for path, value in overrides.items():
@@ -201,8 +207,10 @@ def load_config(path: str | Path | None = None, overrides: dict[str, object] | N
         if not isinstance(tree, dict):
             raise ConfigError(f"{path}: expected a mapping of config sections, got {type(tree).__name__}")
         if {"method", "parameters"} <= tree.keys():
-            raise ConfigError(f"{path}: a sweep spec (it has method and parameters), not a training config: "
-                              f"run it with `chromasweep sweep {path}`")  # fmt: skip
+            raise ConfigError(
+                f"{path}: a sweep spec (it has method and parameters), not a training config: "
+                f"run it with `chromasweep sweep {path}`"
+            )
     try:
         config = TrainConfig.model_validate(tree)
     except ValidationError as err:

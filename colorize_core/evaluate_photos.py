@@ -149,9 +149,20 @@ def evaluate_images(
     return Evaluation(protocol, photos, skipped or {}, (float(mean_ab[0]), float(mean_ab[1])))
 
 
-COLUMNS = ["psnr", "gray_psnr", "mean_ab_psnr", "ssim", "gray_ssim", "mean_ab_ssim", "auc_rebalanced",
-           "gray_auc_rebalanced", "mean_ab_auc_rebalanced", "colorfulness", "colorfulness_truth",
-           "colorfulness_gap"]  # fmt: skip
+COLUMNS = [
+    "psnr",
+    "gray_psnr",
+    "mean_ab_psnr",
+    "ssim",
+    "gray_ssim",
+    "mean_ab_ssim",
+    "auc_rebalanced",
+    "gray_auc_rebalanced",
+    "mean_ab_auc_rebalanced",
+    "colorfulness",
+    "colorfulness_truth",
+    "colorfulness_gap",
+]
 
 
 def table(evaluation: Evaluation) -> list[list[str]]:
@@ -223,8 +234,10 @@ def intervals(evaluation: Evaluation, confidence: float = 0.95, resamples: int =
     low, high = _bootstrap((np.stack(list(scores.values())),), np.mean, confidence, resamples, seed)
     d_low, d_high = _bootstrap((model, baseline), _mean_difference, confidence, resamples, seed)
     columns = tuple(Interval(c, c, float(v.mean()), lo, hi) for (c, v), lo, hi in zip(scores.items(), low, high))
-    diffs = tuple(Interval(f"{k}_minus_{b}", f"{k} - {b}_{k}", float((m - g).mean()), lo, hi)
-                  for (k, b), m, g, lo, hi in zip(pairs, model, baseline, d_low, d_high))  # fmt: skip
+    diffs = tuple(
+        Interval(f"{k}_minus_{b}", f"{k} - {b}_{k}", float((m - g).mean()), lo, hi)
+        for (k, b), m, g, lo, hi in zip(pairs, model, baseline, d_low, d_high)
+    )
     return Intervals(confidence, len(evaluation.photos), columns, diffs)
 
 
@@ -241,9 +254,18 @@ def _bootstrap(data: tuple[np.ndarray, ...], statistic, confidence: float, resam
     # Percentile, not BCa: BCa gives NaN (and a warning) when every photo scores alike, as the gray
     # baseline's capped PSNR does on gray photos, and adds a jackknife of n^2 work per row; for a mean
     # over tens of photos or more the two barely differ (with a handful, both run a little narrow).
-    result = bootstrap(data, statistic, n_resamples=resamples, batch=max(1, 10_000_000 // (rows * n)),
-                       vectorized=True, paired=True, axis=-1, confidence_level=confidence,
-                       method="percentile", rng=np.random.default_rng(seed))  # fmt: skip
+    result = bootstrap(
+        data,
+        statistic,
+        n_resamples=resamples,
+        batch=max(1, 10_000_000 // (rows * n)),
+        vectorized=True,
+        paired=True,
+        axis=-1,
+        confidence_level=confidence,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
     ci = result.confidence_interval
     return [float(v) for v in ci.low], [float(v) for v in ci.high]
 
@@ -256,8 +278,15 @@ def _ci(interval: Interval, sign: str) -> tuple[str, str]:
 
 
 # One row per model in a comparison: the score, then the model minus each baseline (paired).
-COMPARISON = ("psnr", "psnr_minus_gray", "psnr_minus_mean_ab", "auc_rebalanced", "auc_rebalanced_minus_gray",
-              "auc_rebalanced_minus_mean_ab", "colorfulness_gap")  # fmt: skip
+COMPARISON = (
+    "psnr",
+    "psnr_minus_gray",
+    "psnr_minus_mean_ab",
+    "auc_rebalanced",
+    "auc_rebalanced_minus_gray",
+    "auc_rebalanced_minus_mean_ab",
+    "colorfulness_gap",
+)
 
 
 def comparison(named: list[tuple[str, Intervals]]) -> list[list[str]]:
@@ -266,8 +295,9 @@ def comparison(named: list[tuple[str, Intervals]]) -> list[list[str]]:
     first = {i.quantity: i for i in named[0][1].columns}
     rows = [["model", *COMPARISON]]
     for baseline in BASELINES:
-        rows.append([f"({baseline})", *(_cell_ci(first[f"{baseline}_{q}"]) if q in COMPARED else ""
-                                        for q in COMPARISON)])  # fmt: skip
+        rows.append(
+            [f"({baseline})", *(_cell_ci(first[f"{baseline}_{q}"]) if q in COMPARED else "" for q in COMPARISON)]
+        )
     for name, spread in named:
         found = {i.quantity: i for i in (*spread.columns, *spread.differences)}
         rows.append([name, *(_cell_ci(found[q], verdict="_minus_" in q) for q in COMPARISON)])

@@ -66,8 +66,10 @@ class AdversarialColorizer(keras.Model):
             self.generator = build_cic_generator(m.image_size, m.width, m.temperature, head, m.bins)
             self.bin_centres = tf.constant(ab_bins(m.bins))
             if len(bin_weights) != len(self.bin_centres):  # a gather past the end reads 0 on a GPU, silently
-                raise ValueError(f"{len(bin_weights)} rebalancing weights for model.bins {m.bins}, which has "
-                                 f"{len(self.bin_centres)} bins")  # fmt: skip
+                raise ValueError(
+                    f"{len(bin_weights)} rebalancing weights for model.bins {m.bins}, which has "
+                    f"{len(self.bin_centres)} bins"
+                )
             self.bin_weights = tf.constant(bin_weights, tf.float32)
             self.adversarial_weight = config.loss.cic_adversarial_weight
         else:
@@ -121,7 +123,9 @@ class AdversarialColorizer(keras.Model):
     def critic_losses(self, L, real_ab, fake_ab, alpha) -> tuple[tf.Tensor, tf.Tensor]:
         """The critic's Wasserstein loss (mean score of fakes minus reals) and its gradient penalty."""
         patch_mean = lambda scores: tf.reduce_mean(scores, axis=[1, 2, 3])  # noqa: E731
-        wasserstein = self._batch_mean(patch_mean(self._patch_scores(L, fake_ab)) - patch_mean(self._patch_scores(L, real_ab)))
+        wasserstein = self._batch_mean(
+            patch_mean(self._patch_scores(L, fake_ab)) - patch_mean(self._patch_scores(L, real_ab))
+        )
         return wasserstein, self._gradient_penalty(L, real_ab, fake_ab, alpha)
 
     def ab_mse(self, real_ab, fake_ab) -> tf.Tensor:
@@ -151,9 +155,7 @@ class AdversarialColorizer(keras.Model):
             return tf.constant(0.0)
         if self.loss_config.semantic == "labels":
             known = labels >= 0  # images without a label (a flat folder) add nothing
-            ce = keras.losses.sparse_categorical_crossentropy(
-                tf.maximum(labels, 0), class_logits, from_logits=True
-            )
+            ce = keras.losses.sparse_categorical_crossentropy(tf.maximum(labels, 0), class_logits, from_logits=True)
             return self._batch_mean(tf.where(known, ce, 0.0))
         if self.loss_config.semantic == "teacher":
             target = tf.stop_gradient(self.teacher(L, training=False))

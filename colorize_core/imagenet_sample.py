@@ -45,8 +45,10 @@ def _photos(src: Path) -> list[tuple[Path, str, str]]:
         else:
             strays.append(path.name)
     if strays:
-        raise DatasetError(f"{src}: expected only files named <wnid>_<class name>.JPEG (n01440764_tench.JPEG), "
-                           f"got {len(strays)} others: {', '.join(strays[:5])}")  # fmt: skip
+        raise DatasetError(
+            f"{src}: expected only files named <wnid>_<class name>.JPEG (n01440764_tench.JPEG), "
+            f"got {len(strays)} others: {', '.join(strays[:5])}"
+        )
     return photos
 
 
@@ -54,8 +56,10 @@ def build_imagenet_sample(src: Path, out: Path, seed: int = 0, held_out: int = H
     """Link the photos of ``src`` into ``out`` (which must not exist or be empty) as described above."""
     photos = _photos(src)
     if len(photos) <= held_out + val:
-        raise DatasetError(f"{src}: {len(photos)} photos; the split holds out {held_out} and validates on {val}, "
-                           "so it needs more than their sum")  # fmt: skip
+        raise DatasetError(
+            f"{src}: {len(photos)} photos; the split holds out {held_out} and validates on {val}, "
+            "so it needs more than their sum"
+        )
     if out.exists() and any(out.iterdir()):
         raise DatasetError(f"{out}: exists and is not empty; give a new folder (nothing was changed)")
     order = list(photos)

@@ -17,9 +17,9 @@ import tensorflow as tf
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from colorize_core.buckets import fetched, is_uri
+from colorize_core.cic import AnnealedMeanAB  # noqa: F401  registers the custom layers for loading
 from colorize_core.lab import AB_SCALE, lab_to_rgb, normalize_lab, rgb_to_lab
 from colorize_core.metrics import predicted_ab
-from colorize_core.cic import AnnealedMeanAB  # noqa: F401  registers the custom layers for loading
 from colorize_core.model import GrayToVGGInput  # noqa: F401
 from colorize_core.model_files import MODEL_FILE, MODEL_INFO
 
@@ -31,7 +31,7 @@ class Colorizer:
         self._predict_ab = tf.function(lambda L: predicted_ab(generator(L, training=False)), reduce_retracing=True)
 
     @classmethod
-    def load(cls, path: str | Path) -> "Colorizer":
+    def load(cls, path: str | Path) -> Colorizer:
         """From an exported model folder (its Keras file and info, ``model_files``) or a .keras file, local or
         in a bucket (gs://...)."""
         if is_uri(str(path)):
@@ -89,8 +89,10 @@ def read_photo(path: Path) -> Photo:
         with Image.open(path) as img:
             w, h = img.size
             if w * h > MAX_PIXELS:
-                raise UnreadablePhoto(f"{w}x{h} is {w * h / 1e6:.0f} MP, over the {MAX_PIXELS / 1e6:.0f} MP limit "
-                                      "that keeps memory bounded; downscale it first")  # fmt: skip
+                raise UnreadablePhoto(
+                    f"{w}x{h} is {w * h / 1e6:.0f} MP, over the {MAX_PIXELS / 1e6:.0f} MP limit "
+                    "that keeps memory bounded; downscale it first"
+                )
             img = ImageOps.exif_transpose(img)
             if img.mode == "P":
                 img = img.convert("RGBA" if "transparency" in img.info else "RGB")

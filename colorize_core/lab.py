@@ -53,9 +53,7 @@ def lab_to_rgb(lab: tf.Tensor) -> tf.Tensor:
     f = tf.stack([fx, fy, fz], axis=-1)
     xyz = tf.where(f > 0.2068966, tf.pow(f, 3.0), (f - 16.0 / 116.0) / 7.787) * _WHITE_D65
     linear = tf.tensordot(xyz, _RGB_FROM_XYZ_T, 1)
-    rgb = tf.where(
-        linear > 0.0031308, 1.055 * tf.pow(tf.maximum(linear, 1e-12), 1.0 / 2.4) - 0.055, 12.92 * linear
-    )
+    rgb = tf.where(linear > 0.0031308, 1.055 * tf.pow(tf.maximum(linear, 1e-12), 1.0 / 2.4) - 0.055, 12.92 * linear)
     return tf.clip_by_value(rgb, 0.0, 1.0)
 
 

@@ -37,16 +37,22 @@ SCORES = {
     "colorfulness_gap": (Goal.MINIMIZE, "|colourfulness(colorized) - colourfulness(truth)|"),
     "ab_mse": (Goal.MINIMIZE, "mean squared error of ab in the reference's units, (ab + 128)/255"),
     "gray_psnr": (Goal.NONE, "PSNR of the gray image (ab = 0): the floor to beat, dB"),
-    "auc_rebalanced": (Goal.MAXIMIZE, "share of pixels within ab error t, t = 0..150, each colour of the "
-                                      "true image weighted equally (CIC's rebalanced AuC, per image): "
-                                      "not won by gray or a safe mean colour"),
+    "auc_rebalanced": (
+        Goal.MAXIMIZE,
+        "share of pixels within ab error t, t = 0..150, each colour of the "
+        "true image weighted equally (CIC's rebalanced AuC, per image): "
+        "not won by gray or a safe mean colour",
+    ),
     "gray_auc_rebalanced": (Goal.NONE, "auc_rebalanced of the gray image (ab = 0): the floor to beat"),
 }
 # One training step's losses (colorize_core.gan.AdversarialColorizer.train_step), averaged over an epoch.
 LOSSES = {
     "generator_loss": (Goal.MINIMIZE, "the generator's weighted total loss"),
-    "ab_mse": (Goal.MINIMIZE, "the generator's ab MSE, in the reference's units (ab + 128)/255 (cic: "
-                              "of its decoded ab, reported, not trained on)"),
+    "ab_mse": (
+        Goal.MINIMIZE,
+        "the generator's ab MSE, in the reference's units (ab + 128)/255 (cic: "
+        "of its decoded ab, reported, not trained on)",
+    ),
     "cross_entropy": (Goal.MINIMIZE, "cic: the rebalanced cross-entropy of the ab bins (its colour loss)"),
     "adversarial": (Goal.NONE, "the generator's adversarial term (minus the critic's score)"),
     "semantic": (Goal.NONE, "the generator's class term (labels: cross-entropy; teacher: KL)"),

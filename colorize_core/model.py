@@ -1,10 +1,10 @@
 """The ChromaGAN networks (Vitoria et al., WACV 2020) and the VGG16 semantic teacher.
 
 Generator, for an S x S input L:
-    L -> VGG16 blocks 1-4 (to block4_conv3, S/8, 512 ch) -+-> mid-level: 2 convs (S/8, 256 ch) ---+
-                                                          +-> global: 4 convs (S/32) -> flatten    |
-                                                                  +-> dense 1024-512-256 -> tiled -+-> fusion (1x1 conv, 256)
-                                                                  +-> dense 4096-4096-classes (class logits)
+    L -> VGG16 blocks 1-4 (block4_conv3, S/8, 512 ch) -+-> mid-level: 2 convs (S/8, 256 ch) ---+
+                                                       +-> global: 4 convs (S/32) -> flatten    |
+                                                            +-> dense 1024-512-256 -> tiled -+-> fusion (1x1, 256)
+                                                            +-> dense 4096-4096-classes (class logits)
     fusion -> decoder: conv 128, up, conv 64, conv 64, up, conv 32, conv 2 (tanh), up -> ab (S x S)
 Critic: a PatchGAN on (L, ab) scoring S/8 x S/8 patches, without normalisation (WGAN-GP).
 
@@ -55,9 +55,9 @@ def build_generator(image_size: int, width: float, num_classes: int) -> keras.Mo
     x = GrayToVGGInput(name="vgg_input")(L)
     for block, (filters, convs) in enumerate(_VGG_BLOCKS, 1):
         for i in range(1, convs + 1):
-            x = layers.Conv2D(
-                _ch(filters, width), 3, padding="same", activation="relu", name=f"block{block}_conv{i}"
-            )(x)
+            x = layers.Conv2D(_ch(filters, width), 3, padding="same", activation="relu", name=f"block{block}_conv{i}")(
+                x
+            )
         if block < 4:
             x = layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
     encoded = x  # S/8

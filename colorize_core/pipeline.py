@@ -221,9 +221,7 @@ def make_dataset(
 
         def augment(index, serialized):
             encoded, label = parse(serialized)
-            crop_seed, alpha_seed = tf.unstack(
-                tf.random.experimental.stateless_split(base + [0, index * 1_000_003], 2)
-            )
+            crop_seed, alpha_seed = tf.unstack(tf.random.experimental.stateless_split(base + [0, index * 1_000_003], 2))
             return {
                 "rgb": train_crop(encoded, image_size, crop_seed),
                 "label": label,

@@ -143,8 +143,10 @@ def _write_split(
     num_shards = max(1, math.ceil(len(items) / IMAGES_PER_SHARD))
     names = [f"{split}-{i:05d}-of-{num_shards:05d}.tfrecord" for i in range(num_shards)]
     written = 0
-    with ThreadPoolExecutor(workers) as pool, tqdm(total=len(items), desc=f"{split:5s}", unit="img",
-                                                   disable=not progress) as bar:  # fmt: skip
+    with (
+        ThreadPoolExecutor(workers) as pool,
+        tqdm(total=len(items), desc=f"{split:5s}", unit="img", disable=not progress) as bar,
+    ):
         # Every num_shards-th image to each shard keeps the shards the same size, so workers get
         # equal shares; one shard at a time bounds the local disk a bucket needs to one shard.
         for k, name in enumerate(names):
@@ -203,8 +205,7 @@ def prepare(
         warn_skipped(meta)
     if counts.get("train", 0) == 0:
         raise DatasetError(
-            f"{source}: no usable training image: all {len(cat.train)} were skipped "
-            f"({dict(meta.skipped_by_reason())})"
+            f"{source}: no usable training image: all {len(cat.train)} were skipped ({dict(meta.skipped_by_reason())})"
         )
     return meta
 

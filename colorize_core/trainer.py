@@ -11,9 +11,9 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import keras
 import numpy as np
@@ -32,6 +32,7 @@ from colorize_core.sources import DatasetError
 from colorize_core.status import RunStatus
 
 log = logging.getLogger(__name__)
+
 
 class TrainingDiverged(RuntimeError):
     def __init__(self, first: int, step: int, losses: dict[str, float]):
@@ -89,7 +90,7 @@ def prepare_trainer(
     strategy: tf.distribute.Strategy | None = None,
     worker_index: int = 0,
     progress: bool = True,
-) -> "Trainer":
+) -> Trainer:
     """The steps before a run, in order: the dataset (prepared and cached on first use), the
     precision policy, the seed (same seed, same initial weights), then the trainer."""
     dataset = resolve_dataset(config.data, config.seed, progress=progress and worker_index == 0)
@@ -135,7 +136,11 @@ class Trainer:
             bin_weights, _ = rebalancing_weights(bin_counts(self.prepared, bins), config.loss.rebalance_mix, bins)
         with self.strategy.scope():
             self.gan = AdversarialColorizer(
-                config, self.num_classes, self.global_batch, loss_scaling=policy == "mixed_float16", bin_weights=bin_weights
+                config,
+                self.num_classes,
+                self.global_batch,
+                loss_scaling=policy == "mixed_float16",
+                bin_weights=bin_weights,
             )
             self.gan.build_optimizers()
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
@@ -161,10 +166,18 @@ class Trainer:
 
         def dataset_fn(ctx: tf.distribute.InputContext):
             ds = make_dataset(
-                self.prepared, "train", c.model.image_size, ctx.get_per_replica_batch_size(self.global_batch),
-                training=True, seed=c.seed, epoch=epoch, shuffle_buffer=c.data.shuffle_buffer,
-                num_shards=ctx.num_input_pipelines, shard_index=ctx.input_pipeline_id, repeat=True,
-            )  # fmt: skip
+                self.prepared,
+                "train",
+                c.model.image_size,
+                ctx.get_per_replica_batch_size(self.global_batch),
+                training=True,
+                seed=c.seed,
+                epoch=epoch,
+                shuffle_buffer=c.data.shuffle_buffer,
+                num_shards=ctx.num_input_pipelines,
+                shard_index=ctx.input_pipeline_id,
+                repeat=True,
+            )
             # Every worker runs exactly steps_per_epoch steps, or the collectives would wait forever.
             return ds.skip(skip).take(self.steps_per_epoch - skip)
 
@@ -174,9 +187,13 @@ class Trainer:
         split = "val" if self.meta.counts.get("val") else "train"
         c = self.config
         return make_dataset(
-            self.prepared, split, c.model.image_size, min(c.data.batch_size, 32),
-            training=False, take=c.data.max_val_images,
-        )  # fmt: skip
+            self.prepared,
+            split,
+            c.model.image_size,
+            min(c.data.batch_size, 32),
+            training=False,
+            take=c.data.max_val_images,
+        )
 
     def sample_grid(self, count: int = 4) -> np.ndarray:
         """``count`` validation images spread evenly over the split (centre crops, the same ones
@@ -209,9 +226,13 @@ class Trainer:
         for epoch in range(start_epoch, c.epochs):
             t0, losses_sum, n = time.perf_counter(), {}, 0
             bar = tqdm(
-                total=self.steps_per_epoch, initial=skip, desc=f"epoch {epoch + 1}/{c.epochs}",
-                unit="step", disable=not self.progress, leave=False,
-            )  # fmt: skip
+                total=self.steps_per_epoch,
+                initial=skip,
+                desc=f"epoch {epoch + 1}/{c.epochs}",
+                unit="step",
+                disable=not self.progress,
+                leave=False,
+            )
             # Losses stay on the device, summed, and are read back (one wait for the device) every
             # log_every_steps and before a report: NaN and inf survive the sum, so no divergence is missed.
             window, unread, last = {}, 0, {}
@@ -247,7 +268,9 @@ class Trainer:
             metrics["train_seconds"] = seconds
             if self.is_chief:
                 t0 = time.perf_counter()
-                metrics.update({f"val_{k}": v for k, v in evaluate(self.gan.generator, self.val_batches(), self._scorer).items()})
+                metrics.update(
+                    {f"val_{k}": v for k, v in evaluate(self.gan.generator, self.val_batches(), self._scorer).items()}
+                )
                 metrics["eval_seconds"] = time.perf_counter() - t0
             metrics["epoch"] = epoch + 1
             history.append(metrics)

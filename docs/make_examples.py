@@ -53,8 +53,13 @@ def main() -> None:
         photo = Image.open(_SKIMAGE / name).convert("RGB")
         real = np.asarray(photo)
         gray = np.asarray(photo.convert("L").convert("RGB"))
-        rows.append(strip(photo, [("gray input", gray), *((label, c.colorize(gray)) for label, c in models),
-                                  ("real photo", real)], args.height))  # fmt: skip
+        rows.append(
+            strip(
+                photo,
+                [("gray input", gray), *((label, c.colorize(gray)) for label, c in models), ("real photo", real)],
+                args.height,
+            )
+        )
     sheet = Image.new("RGB", (max(r.width for r in rows), sum(r.height + 6 for r in rows)), "white")
     y = 0
     for r in rows:

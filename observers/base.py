@@ -38,7 +38,7 @@ def halves(image: np.ndarray, where: str = "pair") -> tuple[np.ndarray, np.ndarr
     side, width = image.shape[:2]
     if width < 2 * side:
         raise ObserverError(f"{where}: {width} px wide for {side} px high; a pair is two squares side by side")
-    return image[:, :side], image[:, width - side:]
+    return image[:, :side], image[:, width - side :]
 
 
 class Observer(ABC):
@@ -49,9 +49,11 @@ class Observer(ABC):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if not NAME.fullmatch(getattr(cls, "name", "")):
-            raise TypeError(f"{cls.__name__}.name = {getattr(cls, 'name', None)!r}: expected lowercase words joined by '-'")
+            raise TypeError(
+                f"{cls.__name__}.name = {getattr(cls, 'name', None)!r}: expected lowercase words joined by '-'"
+            )
 
-    def fit(self, practice: Sequence[Labelled]) -> None:  # a fixed rule learns nothing
+    def fit(self, practice: Sequence[Labelled]) -> None:  # noqa: B027 - a fixed rule learns nothing: not abstract
         """Learn from the practice pairs (what a participant practises on); never from test pairs."""
 
     @abstractmethod

@@ -28,14 +28,17 @@ class ColourStatsClassifier(Observer):
     def __init__(self, regularisation: float = 1.0):
         # No centring and no intercept: features that flip sign with the sides leave no room for a
         # side preference, so a pair with no difference (the control arm) is a tie, not a habit.
-        self.model = make_pipeline(StandardScaler(with_mean=False),
-                                   LogisticRegression(C=regularisation, fit_intercept=False, max_iter=1000))  # fmt: skip
+        self.model = make_pipeline(
+            StandardScaler(with_mean=False), LogisticRegression(C=regularisation, fit_intercept=False, max_iter=1000)
+        )
         self.fitted = False
 
     def fit(self, practice: Sequence[Labelled]) -> None:
         if {p.real for p in practice} != set(Side):
-            raise ObserverError(f"{self.name}: needs practice pairs with the real photo on each side, got "
-                                f"{len(practice)} (the study has too few practice trials to fit on)")  # fmt: skip
+            raise ObserverError(
+                f"{self.name}: needs practice pairs with the real photo on each side, got "
+                f"{len(practice)} (the study has too few practice trials to fit on)"
+            )
         x = np.stack([pair_features(p.image) for p in practice])
         self.model.fit(x, [p.real == Side.LEFT for p in practice])
         self.fitted = True

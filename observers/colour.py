@@ -7,9 +7,15 @@ from skimage.color import rgb2lab
 
 CHROMA_PERCENTILES = (10, 50, 90)
 SATURATION_BINS = 8
-FEATURES = ("a_mean", "b_mean", "a_std", "b_std",
-            *(f"chroma_p{q}" for q in CHROMA_PERCENTILES), "colourfulness",
-            *(f"saturation_bin{i}" for i in range(SATURATION_BINS)))  # fmt: skip
+FEATURES = (
+    "a_mean",
+    "b_mean",
+    "a_std",
+    "b_std",
+    *(f"chroma_p{q}" for q in CHROMA_PERCENTILES),
+    "colourfulness",
+    *(f"saturation_bin{i}" for i in range(SATURATION_BINS)),
+)
 
 
 def colourfulness(rgb: np.ndarray) -> float:
@@ -29,6 +35,13 @@ def features(rgb: np.ndarray) -> np.ndarray:
     high, low = rgb.max(axis=-1).astype(np.float64), rgb.min(axis=-1).astype(np.float64)
     saturation = np.divide(high - low, high, out=np.zeros_like(high), where=high > 0)
     histogram = np.histogram(saturation, bins=SATURATION_BINS, range=(0.0, 1.0))[0] / saturation.size
-    values = [a.mean(), b.mean(), a.std(), b.std(), *np.percentile(chroma, CHROMA_PERCENTILES), colourfulness(rgb),
-              *histogram]  # fmt: skip
+    values = [
+        a.mean(),
+        b.mean(),
+        a.std(),
+        b.std(),
+        *np.percentile(chroma, CHROMA_PERCENTILES),
+        colourfulness(rgb),
+        *histogram,
+    ]
     return np.asarray(values, dtype=np.float64)

@@ -17,8 +17,10 @@ from turing.report import wilson
 MACHINE_PREFIX = "turing_machine_"
 # Beside study.sqlite, not in it: nothing that reads the participants' tables can count a machine.
 RESULTS_FILE = "machine-observers.json"
-NOTE = ("machine observers, not people: fooled = share of an arm's test pairs where the observer picked the "
-        "colorization as the real photo; Wilson 95% interval; never counted in the study's human figures")  # fmt: skip
+NOTE = (
+    "machine observers, not people: fooled = share of an arm's test pairs where the observer picked the "
+    "colorization as the real photo; Wilson 95% interval; never counted in the study's human figures"
+)
 
 
 def machine_metric_names(observer: str) -> dict[str, str]:
@@ -26,8 +28,12 @@ def machine_metric_names(observer: str) -> dict[str, str]:
     if not NAME.fullmatch(observer):
         raise ValueError(f"observer name {observer!r}: expected lowercase words joined by '-'")
     stem = MACHINE_PREFIX + observer.replace("-", "_")
-    return {"rate": f"{stem}_fooling_rate", "ci_low": f"{stem}_fooling_ci_low", "ci_high": f"{stem}_fooling_ci_high",
-            "trials": f"{stem}_trials"}  # fmt: skip
+    return {
+        "rate": f"{stem}_fooling_rate",
+        "ci_low": f"{stem}_fooling_ci_low",
+        "ci_high": f"{stem}_fooling_ci_high",
+        "trials": f"{stem}_trials",
+    }
 
 
 @dataclass(frozen=True)
@@ -56,15 +62,20 @@ class MachineResult:
         if not self.trials:
             return f"machine observer {self.observer}, arm {self.arm}: no test pairs (not a human figure)"
         low, high = self.interval
-        return (f"machine observer {self.observer}, arm {self.arm}: fooled {self.fooled}/{self.trials} = "
-                f"{100 * self.rate:.1f}% [{100 * low:.1f}, {100 * high:.1f}] (not a human figure)")  # fmt: skip
+        return (
+            f"machine observer {self.observer}, arm {self.arm}: fooled {self.fooled}/{self.trials} = "
+            f"{100 * self.rate:.1f}% [{100 * low:.1f}, {100 * high:.1f}] (not a human figure)"
+        )
 
 
 def write_results(study: Path, name: str, results: list[MachineResult]) -> Path:
     """``STUDY/machine-observers.json``, replaced whole (a reader never sees half of it)."""
     path = Path(study) / RESULTS_FILE
-    body = {"study": name, "note": NOTE,
-            "results": [{**asdict(r), "rate": r.rate, "interval": list(r.interval)} for r in results]}  # fmt: skip
+    body = {
+        "study": name,
+        "note": NOTE,
+        "results": [{**asdict(r), "rate": r.rate, "interval": list(r.interval)} for r in results],
+    }
     partial = path.with_suffix(".json.partial")
     partial.write_text(json.dumps(body, indent=1) + "\n")
     os.replace(partial, path)

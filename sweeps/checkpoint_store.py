@@ -54,7 +54,7 @@ class CheckpointStore:
             self.fs, self.root = pafs.LocalFileSystem(), str(Path(root).resolve())
 
     @classmethod
-    def for_run(cls, storage: str, name: str, keep: int) -> "CheckpointStore":
+    def for_run(cls, storage: str, name: str, keep: int) -> CheckpointStore:
         return cls(f"{storage.rstrip('/')}/{name}", keep)
 
     def _path(self, name: str) -> str:
@@ -72,12 +72,15 @@ class CheckpointStore:
             self._marked = True
             found = json.loads(self.read_text(LAYOUT_FILE))
             if found.get("layout") != LAYOUT_VERSION:
-                raise LayoutError(f"{self.location(LAYOUT_FILE)}: layout {found.get('layout')}, expected {LAYOUT_VERSION}")
+                raise LayoutError(
+                    f"{self.location(LAYOUT_FILE)}: layout {found.get('layout')}, expected {LAYOUT_VERSION}"
+                )
             return
         old = sorted(
-            n for n, i in entries.items()
+            n
+            for n, i in entries.items()
             if n in OLD_LAYOUT_SIGNS or (n.startswith(PREFIX) and i.type == pafs.FileType.Directory)
-        )  # fmt: skip
+        )
         if old:
             raise LayoutError(
                 f"{self.uri}: written by an older chromasweep ({', '.join(old[:3])} without {LAYOUT_FILE}); "
@@ -130,7 +133,9 @@ class CheckpointStore:
     # -- checkpoints ------------------------------------------------------------------------
     def complete(self) -> list[str]:
         """Names of the complete checkpoints, oldest first."""
-        names = [i.base_name for i in self._entries() if i.type == pafs.FileType.Directory and i.base_name.startswith(PREFIX)]
+        names = [
+            i.base_name for i in self._entries() if i.type == pafs.FileType.Directory and i.base_name.startswith(PREFIX)
+        ]
         done = [n for n in names if self.fs.get_file_info(f"{self._path(n)}/{COMPLETE}").type == pafs.FileType.File]
         return sorted(done, key=_order)
 

@@ -11,10 +11,10 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from ray.tune import Callback
 from rich.console import Console
@@ -126,8 +126,10 @@ class SweepConsole:
         scored = {t: line.metric for t, line in self.trials.items() if line.metric is not None}
         best = better(scored, key=scored.get) if scored else None
         cap = spec.trial_cap
-        title = (f"sweep {spec.name}: {len(self.trials)} of {cap if cap is not None else '?'} trials started, "
-                 f"{metric.name} ({metric.goal.value})")  # fmt: skip
+        title = (
+            f"sweep {spec.name}: {len(self.trials)} of {cap if cap is not None else '?'} trials started, "
+            f"{metric.name} ({metric.goal.value})"
+        )
         table = Table(title=title, title_justify="left", caption=self._caption(best), caption_justify="left")
         # Cells never wrap (headers may): trial ids as the closing table prints them.
         for column, width in (("trial", 10), ("status", 13), ("epoch", 5), (metric.name, 8)):
@@ -137,10 +139,12 @@ class SweepConsole:
         for trial, line in self.trials.items():
             mark = " *" if trial == best else ""
             table.add_row(
-                trial + mark, line.status or "pending", f"{line.epoch}/{epochs}",
+                trial + mark,
+                line.status or "pending",
+                f"{line.epoch}/{epochs}",
                 "-" if line.metric is None else f"{line.metric:.4f}",
                 *(_short(line.params.get(k)) for k in spec.searched),
-            )  # fmt: skip
+            )
         return table
 
     def _caption(self, best: str | None) -> str:

@@ -53,8 +53,15 @@ def checkpoint_name(step: int) -> str:
 
 
 class EpochEnd:
-    def __init__(self, session: Session, trainer: Trainer, config: TrainConfig, delivery: Delivery | None,
-                 resumed_from: int = 0, history: list[dict] | None = None):  # fmt: skip
+    def __init__(
+        self,
+        session: Session,
+        trainer: Trainer,
+        config: TrainConfig,
+        delivery: Delivery | None,
+        resumed_from: int = 0,
+        history: list[dict] | None = None,
+    ):
         self.session, self.trainer, self.config, self.delivery = session, trainer, config, delivery
         self.resumed_from = resumed_from
         self.history = list(history or [])

@@ -30,7 +30,9 @@ def sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
     seed = spec.chromasweep.seed
     return {
         Method.GRID: lambda: optuna.samplers.GridSampler({k: p.choices for k, p in spec.searched.items()}, seed=seed),
-        Method.BAYES: lambda: optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=TPE_STARTUP_TRIALS),
+        Method.BAYES: lambda: optuna.samplers.TPESampler(
+            seed=seed, multivariate=True, n_startup_trials=TPE_STARTUP_TRIALS
+        ),
         Method.RANDOM: lambda: optuna.samplers.RandomSampler(seed=seed),
         Method.CMAES: lambda: optuna.samplers.CmaEsSampler(seed=seed),
         Method.NSGA2: lambda: optuna.samplers.NSGAIISampler(seed=seed),
@@ -53,18 +55,23 @@ def describe(spec: SweepSpec) -> list[str]:
     """The compiled plan, as ``--dry-run`` prints it."""
     c = spec.chromasweep
     b, r = c.budget, c.resources
-    objectives = ", ".join(f"{m.name} ({m.goal.value}{f', target {m.target:g}' if m.target is not None else ''})"
-                           for m in spec.objectives)  # fmt: skip
+    objectives = ", ".join(
+        f"{m.name} ({m.goal.value}{f', target {m.target:g}' if m.target is not None else ''})" for m in spec.objectives
+    )
     lines = [f"sweep {spec.name}: {objectives}"]
     sampler_name = type(sampler(spec)).__name__
-    lines.append(f"  sampler    {spec.method.value} = Optuna {sampler_name}, seed {c.seed}"
-                 + (f", TPE's first {TPE_STARTUP_TRIALS} trials at random" if spec.method is Method.BAYES else ""))  # fmt: skip
+    lines.append(
+        f"  sampler    {spec.method.value} = Optuna {sampler_name}, seed {c.seed}"
+        + (f", TPE's first {TPE_STARTUP_TRIALS} trials at random" if spec.method is Method.BAYES else "")
+    )
     if spec.early_terminate is None:
         lines.append("  scheduler  none: every trial runs all its epochs")
     else:
         e = spec.early_terminate
-        lines.append(f"  scheduler  hyperband = Ray ASHA, grace {e.grace} epoch(s), reduction factor {e.eta:g}; "
-                     f"trials compared at epochs {milestones(spec)}")  # fmt: skip
+        lines.append(
+            f"  scheduler  hyperband = Ray ASHA, grace {e.grace} epoch(s), reduction factor {e.eta:g}; "
+            f"trials compared at epochs {milestones(spec)}"
+        )
     cap = spec.trial_cap
     if spec.method is Method.GRID:
         note = f"grid of {spec.grid_size} configurations"
@@ -75,22 +82,28 @@ def describe(spec: SweepSpec) -> list[str]:
         lines.append(f"  trials     {cap} ({note})")
     else:
         lines.append(f"  trials     {cap if cap is not None else 'until the time budget ends'}")
-    lines.append(f"  budget     {b.epochs_per_trial} epochs per trial, {b.max_concurrent} at a time"
-                 + (f", stop starting trials after {b.time_budget:g} s" if b.time_budget else ""))  # fmt: skip
-    lines.append(f"  resources  per trial {r.workers} worker(s) x ({r.cpus_per_worker:g} CPU, {r.gpus_per_worker:g} GPU)"
-                 + (", trained in the trial's own process" if r.workers == 1 and r.train_in_trial else ", a Ray Train run")
-                 + f"; restarted from its checkpoint up to {r.max_failures} time(s)")  # fmt: skip
+    lines.append(
+        f"  budget     {b.epochs_per_trial} epochs per trial, {b.max_concurrent} at a time"
+        + (f", stop starting trials after {b.time_budget:g} s" if b.time_budget else "")
+    )
+    lines.append(
+        f"  resources  per trial {r.workers} worker(s) x ({r.cpus_per_worker:g} CPU, {r.gpus_per_worker:g} GPU)"
+        + (", trained in the trial's own process" if r.workers == 1 and r.train_in_trial else ", a Ray Train run")
+        + f"; restarted from its checkpoint up to {r.max_failures} time(s)"
+    )
     worst = worst_case_trial_epochs(spec)
     lines.append(f"  worst case {worst if worst is not None else 'unbounded'} trial-epochs (no trial stopped early)")
-    for key, p in spec.searched.items():
+    for key in spec.searched:
         lines.append(f"  search     {key}: {_describe_parameter(spec, key)}")
     for key, value in spec.constants.items():
         lines.append(f"  constant   {key} = {value!r}")
     if c.warm_start:
         lines.append(f"  warm start {len(c.warm_start)} configuration(s) evaluated first")
     if c.warm_start_from:
-        lines.append(f"  warm start the finished trials of sweep {c.warm_start_from}, read from the tracking store "
-                     "at launch (so the draws below are the first ones only without it)")  # fmt: skip
+        lines.append(
+            f"  warm start the finished trials of sweep {c.warm_start_from}, read from the tracking store "
+            "at launch (so the draws below are the first ones only without it)"
+        )
     return lines
 
 

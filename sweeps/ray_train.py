@@ -23,9 +23,9 @@ import ray.train
 from pydantic import BaseModel, ConfigDict, Field
 from ray.train import FailureConfig, RunConfig, ScalingConfig
 
+from colorize_core.buckets import is_uri, ray_storage
 from colorize_core.config import TrainConfig, check_batch_split, replicas
 from colorize_core.weights import check_sources, is_named
-from colorize_core.buckets import is_uri, ray_storage
 from sweeps.checkpoint_store import CheckpointStore
 from sweeps.worker_loop import RunResult, read_result, run_worker
 
@@ -61,7 +61,9 @@ class RayOptions(BaseModel):
     cpus_per_worker: float = Field(1.0, gt=0)
     gpus_per_worker: float = Field(0.0, ge=0)
     address: str | None = Field(None, description="An existing cluster; None starts a local Ray.")
-    storage: str | None = Field(None, description="Local folder or URI (gs://...) holding the run's folder; default: out_dir.")
+    storage: str | None = Field(
+        None, description="Local folder or URI (gs://...) holding the run's folder; default: out_dir."
+    )
     max_failures: int = Field(3, ge=0, description="Worker-group restarts before the run fails.")
     startup_retries: int = Field(
         5, ge=0, description="Attempts to place the worker group (about a minute each) before failing."
@@ -164,7 +166,9 @@ def _warn_if_storage_is_not_shared(storage: str) -> None:
         )
 
 
-def launch(config: TrainConfig, options: RayOptions, restart: bool = False, tracking: TrackingContext | None = None) -> RunResult:
+def launch(
+    config: TrainConfig, options: RayOptions, restart: bool = False, tracking: TrackingContext | None = None
+) -> RunResult:
     """Train ``config`` through Ray Train as the run ``storage/config.name``, resuming it unless
     ``restart``. ``tracking`` makes rank 0 log an MLflow run."""
     from colorize_core.datasets import resolve_dataset
@@ -184,10 +188,16 @@ def launch(config: TrainConfig, options: RayOptions, restart: bool = False, trac
     _warn_if_storage_is_not_shared(storage)
 
     trainer = build_trainer(
-        config, options.workers, options.cpus_per_worker, options.gpus_per_worker, storage,
-        max_failures=options.max_failures, startup_retries=options.startup_retries,
-        keep_checkpoints=config.keep_checkpoints, tracking=tracking,
-    )  # fmt: skip
+        config,
+        options.workers,
+        options.cpus_per_worker,
+        options.gpus_per_worker,
+        storage,
+        max_failures=options.max_failures,
+        startup_retries=options.startup_retries,
+        keep_checkpoints=config.keep_checkpoints,
+        tracking=tracking,
+    )
     started = time.perf_counter()
     result = trainer.fit()
     return read_result(store, time.perf_counter() - started, str(result.error) if result.error else None)

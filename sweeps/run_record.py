@@ -11,6 +11,7 @@ The trial delivers as it goes (``epoch_end``); the sweep's driver delivers what 
 
 from __future__ import annotations
 
+import functools
 import json
 import tempfile
 from collections.abc import Callable
@@ -37,8 +38,9 @@ def save_sample(store: CheckpointStore, epoch: int, png: bytes) -> None:
     store.write_bytes(sample_name(epoch), png)
 
 
-def durable(store: CheckpointStore, status: RunStatus | None = None,
-            model: Callable[[], tuple[object, dict]] | None = None) -> Durable:  # fmt: skip
+def durable(
+    store: CheckpointStore, status: RunStatus | None = None, model: Callable[[], tuple[object, dict]] | None = None
+) -> Durable:
     """The store's record; ``status`` and ``model`` default to what the store says (its status file,
     its published model)."""
     text = store.read_text(METRICS_LOG) if store.has_file(METRICS_LOG) else ""
@@ -52,7 +54,7 @@ def durable(store: CheckpointStore, status: RunStatus | None = None,
         found = store.read_json(STATUS_FILE)
         status = RunStatus(found["status"]) if found else None
     if model is None and store.model_location() is not None:
-        model = lambda: _published_model(store)
+        model = functools.partial(_published_model, store)
     return Durable(history, samples, model, status)
 
 

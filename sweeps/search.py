@@ -11,7 +11,7 @@ from pathlib import Path
 import optuna.distributions as od
 from optuna.trial import TrialState, create_trial
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-from ray.tune.search import ConcurrencyLimiter, SearchGenerator, Searcher
+from ray.tune.search import ConcurrencyLimiter, Searcher, SearchGenerator
 from ray.tune.search.optuna import OptunaSearch
 from ray.tune.utils.util import flatten_dict
 
@@ -62,8 +62,9 @@ class CappedSearch(OptunaSearch):
         values = [result.get(m) for m in (self.metric if isinstance(self.metric, list) else [self.metric])]
         done = not error and all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
         state = TrialState.COMPLETE if done else TrialState.FAIL if error else TrialState.PRUNED
-        self._ot_study.add_trial(create_trial(state=state, values=values if done else None, params=params,
-                                              distributions=self._space))  # fmt: skip
+        self._ot_study.add_trial(
+            create_trial(state=state, values=values if done else None, params=params, distributions=self._space)
+        )
 
     def suggest(self, trial_id: str):
         return Searcher.FINISHED if self._reached else super().suggest(trial_id)
@@ -133,10 +134,13 @@ def searcher(spec: SweepSpec, evaluated: list[tuple[dict, float]] = ()) -> Cappe
     modes = [m.mode for m in spec.objectives]
     single = len(names) == 1
     search = CappedSearch(
-        space=search_space(spec), metric=names[0] if single else names, mode=modes[0] if single else modes,
-        sampler=sampler(spec), points_to_evaluate=spec.chromasweep.warm_start or None,
+        space=search_space(spec),
+        metric=names[0] if single else names,
+        mode=modes[0] if single else modes,
+        sampler=sampler(spec),
+        points_to_evaluate=spec.chromasweep.warm_start or None,
         target=spec.objectives[0].target,
-    )  # fmt: skip
+    )
     for point, value in evaluated:
         search.add_evaluated_point(point, value)
     return search

@@ -81,8 +81,13 @@ NOT_HERE = {
 # The previous spelling of chromasweep's spec, refused with the key to write now.
 MOVED = {
     "search": "'method: bayes' (TPE; or grid, random, cmaes, nsga2) and 'chromasweep: {seed: N}'",
-    "early_stop": "'early_terminate: {type: hyperband, min_iter: GRACE_EPOCHS, eta: REDUCTION_FACTOR}' (or leave it out)",
-    "budget": "'run_cap: MAX_TRIALS' and 'chromasweep: {budget: {epochs_per_trial: ..., max_concurrent: ..., time_budget: ...}}'",
+    "early_stop": (
+        "'early_terminate: {type: hyperband, min_iter: GRACE_EPOCHS, eta: REDUCTION_FACTOR}' (or leave it out)"
+    ),
+    "budget": (
+        "'run_cap: MAX_TRIALS' and "
+        "'chromasweep: {budget: {epochs_per_trial: ..., max_concurrent: ..., time_budget: ...}}'"
+    ),
     "resources": "'chromasweep: {resources: {...}}'",
     "tracking": "'chromasweep: {tracking: {...}}'",
     "base": "'chromasweep: {base: ...}'",
@@ -114,8 +119,10 @@ class Metric(_Strict):
     def _no_impute(cls, data: Any) -> Any:
         for key in ("impute", "impute_while_running"):
             if isinstance(data, dict) and key in data:
-                raise ValueError(f"{key}: W&B's bayes imputes failed runs' metric; here a failed trial is told to "
-                                 "Optuna as failed and a running one as running: remove it")  # fmt: skip
+                raise ValueError(
+                    f"{key}: W&B's bayes imputes failed runs' metric; here a failed trial is told to "
+                    "Optuna as failed and a running one as running: remove it"
+                )
         return data
 
     @field_validator("name")
@@ -124,18 +131,22 @@ class Metric(_Strict):
         if name not in REGISTRY:
             raise ValueError(f"no trial reports metric {name!r}; objectives a trial reports: {sorted(OBJECTIVES)}")
         if name not in OBJECTIVES:
-            raise ValueError(f"{name!r} is reported but is not an objective ({REGISTRY[name].meaning}); "
-                             f"objectives: {sorted(OBJECTIVES)}")  # fmt: skip
+            raise ValueError(
+                f"{name!r} is reported but is not an objective ({REGISTRY[name].meaning}); "
+                f"objectives: {sorted(OBJECTIVES)}"
+            )
         return name
 
     @model_validator(mode="after")
-    def _direction(self) -> "Metric":
+    def _direction(self) -> Metric:
         known = REGISTRY[self.name].goal
         if self.goal is None:
             self.goal = known  # W&B would minimize; the registry knows which way is better
         elif self.goal != known:
-            raise ValueError(f"goal {self.goal.value} for {self.name}, which is better when it is "
-                             f"{'higher' if known is Goal.MAXIMIZE else 'lower'}; write goal: {known.value} or leave it out")  # fmt: skip
+            raise ValueError(
+                f"goal {self.goal.value} for {self.name}, which is better when it is "
+                f"{'higher' if known is Goal.MAXIMIZE else 'lower'}; write goal: {known.value} or leave it out"
+            )
         return self
 
     @property
@@ -156,11 +167,17 @@ class Distribution(StrEnum):
 
 
 NEAREST = {
-    "normal": "uniform", "q_normal": "q_uniform", "log_normal": "log_uniform",
-    "q_log_normal": "log_uniform", "beta": "uniform", "q_beta": "q_uniform",
-    "q_log_uniform": "log_uniform", "q_log_uniform_values": "log_uniform_values",
-    "inv_log_uniform": "inv_log_uniform_values", "categorical_w_probabilities": "categorical",
-}  # fmt: skip
+    "normal": "uniform",
+    "q_normal": "q_uniform",
+    "log_normal": "log_uniform",
+    "q_log_normal": "log_uniform",
+    "beta": "uniform",
+    "q_beta": "q_uniform",
+    "q_log_uniform": "log_uniform",
+    "q_log_uniform_values": "log_uniform_values",
+    "inv_log_uniform": "inv_log_uniform_values",
+    "categorical_w_probabilities": "categorical",
+}
 INTEGER = {Distribution.INT_UNIFORM}
 RANGES = {d for d in Distribution if d not in (Distribution.CONSTANT, Distribution.CATEGORICAL)}
 
@@ -181,15 +198,18 @@ class Parameter(_Strict):
     def _supported(cls, data: Any) -> Any:
         if isinstance(data, dict) and isinstance(data.get("distribution"), str) and data["distribution"] in NEAREST:
             name = data["distribution"]
-            raise ValueError(f"distribution {name} cannot be sampled exactly by Optuna's samplers; "
-                             f"the nearest one that can is {NEAREST[name]}")  # fmt: skip
+            raise ValueError(
+                f"distribution {name} cannot be sampled exactly by Optuna's samplers; "
+                f"the nearest one that can is {NEAREST[name]}"
+            )
         if isinstance(data, dict) and "probabilities" in data:
-            raise ValueError("probabilities: Optuna's samplers draw 'values' uniformly, they cannot weight them; "
-                             "drop probabilities")  # fmt: skip
+            raise ValueError(
+                "probabilities: Optuna's samplers draw 'values' uniformly, they cannot weight them; drop probabilities"
+            )
         return data
 
     @model_validator(mode="after")
-    def _kind(self) -> "Parameter":
+    def _kind(self) -> Parameter:
         given = self.model_fields_set
         if self.distribution is None:  # W&B's inference
             if "value" in given:
@@ -212,7 +232,9 @@ class Parameter(_Strict):
             raise ValueError(f"distribution {d.value} takes {sorted(needs)}, not {sorted(extra)}")
         if d in RANGES:
             if self.min is None or self.max is None:
-                raise ValueError(f"distribution {d.value} needs numbers for 'min' and 'max', got min {self.min}, max {self.max}")
+                raise ValueError(
+                    f"distribution {d.value} needs numbers for 'min' and 'max', got min {self.min}, max {self.max}"
+                )
             self._check_bounds()
         return self
 
@@ -223,17 +245,25 @@ class Parameter(_Strict):
         if d is Distribution.INT_UNIFORM and not (lo.is_integer() and hi.is_integer()):
             raise ValueError(f"int_uniform needs whole-number bounds, got {lo:g}..{hi:g}")
         if d in (Distribution.LOG_UNIFORM_VALUES, Distribution.INV_LOG_UNIFORM_VALUES) and lo <= 0:
-            hint = (f"; or, for exponents of e, write distribution: log_uniform (min {lo:g} is e^{lo:g} = {math.exp(lo):.3g})"
-                    if d is Distribution.LOG_UNIFORM_VALUES else "")  # fmt: skip
+            hint = (
+                f"; or, for exponents of e, write distribution: log_uniform "
+                f"(min {lo:g} is e^{lo:g} = {math.exp(lo):.3g})"
+                if d is Distribution.LOG_UNIFORM_VALUES
+                else ""
+            )
             raise ValueError(f"{d.value} needs positive bounds, got min {lo:g}{hint}")
         if d is Distribution.LOG_UNIFORM and hi > 700:
-            raise ValueError(f"log_uniform bounds are exponents of e (W&B's meaning): max {hi:g} overflows; "
-                             f"for the values themselves write distribution: log_uniform_values")  # fmt: skip
+            raise ValueError(
+                f"log_uniform bounds are exponents of e (W&B's meaning): max {hi:g} overflows; "
+                f"for the values themselves write distribution: log_uniform_values"
+            )
         if d is Distribution.Q_UNIFORM:
             q = self.q or 1.0
             if not (_multiple(lo, q) and _multiple(hi, q)):
-                raise ValueError(f"q_uniform: min {lo:g} and max {hi:g} must be multiples of q {q:g}, so that "
-                                 "Optuna's grid of steps is W&B's round(x/q)*q")  # fmt: skip
+                raise ValueError(
+                    f"q_uniform: min {lo:g} and max {hi:g} must be multiples of q {q:g}, so that "
+                    "Optuna's grid of steps is W&B's round(x/q)*q"
+                )
 
     @property
     def choices(self) -> list[Any]:
@@ -297,10 +327,12 @@ class Hyperband(_Strict):
     strict: bool = True
 
     @model_validator(mode="after")
-    def _form(self) -> "Hyperband":
+    def _form(self) -> Hyperband:
         if not self.strict:
-            raise ValueError("strict: false compares a trial's best value so far; ASHA compares the value at the "
-                             "milestone (W&B's strict: true, its default): leave strict out")  # fmt: skip
+            raise ValueError(
+                "strict: false compares a trial's best value so far; ASHA compares the value at the "
+                "milestone (W&B's strict: true, its default): leave strict out"
+            )
         if self.min_iter is None and (self.max_iter is None or self.s is None):
             raise ValueError("hyperband needs min_iter, or max_iter with s")
         if self.min_iter is not None and self.max_iter is not None:
@@ -354,22 +386,26 @@ class Resources(_Strict):
     cpus_per_worker: float = Field(1.0, gt=0)
     gpus_per_worker: float = Field(0.0, ge=0)
     max_failures: int = Field(
-        2, ge=0,
+        2,
+        ge=0,
         description="Restarts of a crashed trial (its process, or a Ray Train worker's node) from its latest "
         "checkpoint before it counts as an error; Spot workers want more.",
     )
     train_in_trial: bool = Field(
         True,
         description="A one-worker trial trains in the Tune trial's own process (no Ray Train worker group "
-        "to start: 9.5 s of overhead a trial against 50.6, benchmarks/RESULTS.md section 4); false fits a Ray Train run per trial, as wider trials do.",
+        "to start: 9.5 s of overhead a trial against 50.6, benchmarks/RESULTS.md section 4); "
+        "false fits a Ray Train run per trial, as wider trials do.",
     )
 
     @model_validator(mode="after")
-    def _one_gpu_each(self) -> "Resources":
+    def _one_gpu_each(self) -> Resources:
         if self.gpus_per_worker > 1:
-            raise ValueError(f"gpus_per_worker {self.gpus_per_worker:g}: a worker trains one replica on one GPU, "
-                             f"the others would sit idle; write workers: {self.workers * math.ceil(self.gpus_per_worker)}, "
-                             "gpus_per_worker: 1")  # fmt: skip
+            raise ValueError(
+                f"gpus_per_worker {self.gpus_per_worker:g}: a worker trains one replica on one GPU, "
+                f"the others would sit idle; write workers: {self.workers * math.ceil(self.gpus_per_worker)}, "
+                "gpus_per_worker: 1"
+            )
         return self
 
 
@@ -393,8 +429,9 @@ class Options(_Strict):
         default_factory=list, description="Configurations the search evaluates first (dotted paths to values)."
     )
     warm_start_from: str | None = Field(
-        None, description="A sweep in the tracking store: its finished trials are told to the sampler before "
-        "the first draw (those whose values lie in this spec's space)."
+        None,
+        description="A sweep in the tracking store: its finished trials are told to the sampler before "
+        "the first draw (those whose values lie in this spec's space).",
     )
 
 
@@ -421,7 +458,9 @@ class SweepSpec(_Strict):
         if data.get("method") == "tpe":
             raise ValueError("method: tpe is written 'method: bayes' (chromasweep's bayes is Optuna's TPE)")
         if isinstance(data.get("early_terminate"), dict) and data["early_terminate"].get("type") != "hyperband":
-            raise ValueError(f"early_terminate.type: {data['early_terminate'].get('type')!r}; W&B's only type is hyperband")
+            raise ValueError(
+                f"early_terminate.type: {data['early_terminate'].get('type')!r}; W&B's only type is hyperband"
+            )
         return data
 
     @field_validator("parameters", mode="before")
@@ -432,7 +471,7 @@ class SweepSpec(_Strict):
         return {key: _parameter(key, p) for key, p in _flat_parameters(parameters, "").items()}
 
     @model_validator(mode="after")
-    def _whole(self) -> "SweepSpec":
+    def _whole(self) -> SweepSpec:
         if (self.metric is None) == (self.chromasweep.metrics is None):
             raise ValueError("give exactly one of 'metric' (one objective) or 'chromasweep.metrics' (several)")
         if self.chromasweep.metrics is not None and self.chromasweep.warm_start_from is not None:
@@ -440,30 +479,43 @@ class SweepSpec(_Strict):
         if self.method is Method.GRID and self.chromasweep.warm_start_from is not None:
             raise ValueError("chromasweep.warm_start_from: a grid runs every configuration anyway; leave it out")
         if self.chromasweep.metrics is not None and self.method not in (Method.NSGA2, Method.RANDOM, Method.BAYES):
-            raise ValueError(f"method {self.method.value} takes one objective; use nsga2 or bayes for chromasweep.metrics")
+            raise ValueError(
+                f"method {self.method.value} takes one objective; use nsga2 or bayes for chromasweep.metrics"
+            )
         if self.method is Method.GRID:
-            continuous = [k for k, p in self.searched.items() if p.distribution not in (
-                Distribution.CATEGORICAL, Distribution.INT_UNIFORM, Distribution.Q_UNIFORM)]  # fmt: skip
+            continuous = [
+                k
+                for k, p in self.searched.items()
+                if p.distribution not in (Distribution.CATEGORICAL, Distribution.INT_UNIFORM, Distribution.Q_UNIFORM)
+            ]
             if continuous:
-                raise ValueError(f"method grid enumerates values; {continuous} are continuous distributions: "
-                                 "give them 'values' (or int_uniform / q_uniform)")  # fmt: skip
+                raise ValueError(
+                    f"method grid enumerates values; {continuous} are continuous distributions: "
+                    "give them 'values' (or int_uniform / q_uniform)"
+                )
         elif self.run_cap is None and self.chromasweep.budget.time_budget is None:
-            raise ValueError(f"run_cap: method {self.method.value} draws trials until stopped (as in W&B); "
-                             "write run_cap: N, or chromasweep.budget.time_budget in seconds")  # fmt: skip
+            raise ValueError(
+                f"run_cap: method {self.method.value} draws trials until stopped (as in W&B); "
+                "write run_cap: N, or chromasweep.budget.time_budget in seconds"
+            )
         stop, epochs = self.early_terminate, self.chromasweep.budget.epochs_per_trial
         if stop is not None:
             bands = stop.bands(epochs)
             if not bands:
-                raise ValueError(f"early_terminate: its first milestone, epoch {stop.grace}, is not before the last "
-                                 f"epoch of a trial (chromasweep.budget.epochs_per_trial {epochs}): no trial could "
-                                 "be stopped early; lower min_iter or drop early_terminate")  # fmt: skip
+                raise ValueError(
+                    f"early_terminate: its first milestone, epoch {stop.grace}, is not before the last "
+                    f"epoch of a trial (chromasweep.budget.epochs_per_trial {epochs}): no trial could "
+                    "be stopped early; lower min_iter or drop early_terminate"
+                )
             rungs = asha_rungs(stop.grace, stop.eta, epochs)
             if bands != rungs:
-                raise ValueError(f"early_terminate: W&B would compare trials at epochs {bands}, Ray's ASHA at {rungs}; "
-                                 "write min_iter with a whole-number eta (milestones min_iter * eta^k)")  # fmt: skip
+                raise ValueError(
+                    f"early_terminate: W&B would compare trials at epochs {bands}, Ray's ASHA at {rungs}; "
+                    "write min_iter with a whole-number eta (milestones min_iter * eta^k)"
+                )
         return self
 
-    def changed(self, changes: dict[str, Any]) -> "SweepSpec":
+    def changed(self, changes: dict[str, Any]) -> SweepSpec:
         """A copy with spec keys replaced by dotted path (``run_cap``, ``chromasweep.budget.epochs_per_trial``,
         ``parameters.optim.critic_lr`` with a parameter mapping), checked as a whole again."""
         tree = self.model_dump(mode="json", exclude_unset=True)
@@ -532,8 +584,9 @@ def _parameter(key: str, p: Any) -> Parameter:
     if not isinstance(p, dict):
         raise ValueError(f"{key}: expected a mapping such as {{value: {p!r}}} (W&B's form), got {p!r}")
     if isinstance(p.get("values"), list) and any(isinstance(v, dict) for v in p["values"]):
-        raise ValueError(f"{key}: 'values' of whole sections are not merged field by field; "
-                         "search each field as its own parameter")  # fmt: skip
+        raise ValueError(
+            f"{key}: 'values' of whole sections are not merged field by field; search each field as its own parameter"
+        )
     try:
         param = Parameter.model_validate(p)
     except ValidationError as err:
@@ -557,7 +610,9 @@ def load_spec(path: str | Path) -> tuple[SweepSpec, TrainConfig]:
     except yaml.YAMLError as err:
         raise SpecError(f"{path}: not valid YAML: {err}") from None
     if not isinstance(raw, dict):
-        raise SpecError(f"{path}: expected a mapping with name, method, metric, parameters, ...; got {type(raw).__name__}")
+        raise SpecError(
+            f"{path}: expected a mapping with name, method, metric, parameters, ...; got {type(raw).__name__}"
+        )
     if where := _contains_itself(raw):
         raise SpecError(f"{path}: {where}: a YAML alias inside its own anchor; the spec would be infinitely deep")
     try:
@@ -593,11 +648,15 @@ def check_against_config(spec: SweepSpec, base: TrainConfig) -> None:
             raise ConfigError(f"{where}: {SET_BY_SWEEP[key]}, not a parameter")
         kind = _field_type(key)
         if p.distribution in RANGES and kind is not int and kind is not float:
-            raise ConfigError(f"{where}: a field of type {getattr(kind, '__name__', kind)} takes 'values' or 'value', "
-                              f"not distribution {p.distribution.value}")  # fmt: skip
+            raise ConfigError(
+                f"{where}: a field of type {getattr(kind, '__name__', kind)} takes 'values' or 'value', "
+                f"not distribution {p.distribution.value}"
+            )
         if kind is int and p.distribution in RANGES - INTEGER:
-            raise ConfigError(f"{where}: an integer field; distribution {p.distribution.value} draws fractions. "
-                              "Write distribution: int_uniform (or values)")  # fmt: skip
+            raise ConfigError(
+                f"{where}: an integer field; distribution {p.distribution.value} draws fractions. "
+                "Write distribution: int_uniform (or values)"
+            )
         samples = list(p.bounds) if p.distribution in RANGES else p.choices
         for value in samples:
             if kind is int and p.distribution in INTEGER:
@@ -606,7 +665,9 @@ def check_against_config(spec: SweepSpec, base: TrainConfig) -> None:
     for i, point in enumerate(spec.chromasweep.warm_start):
         where = f"chromasweep.warm_start[{i}]"
         if set(point) != set(spec.searched):
-            raise ConfigError(f"{where}: give every searched parameter, exactly: {sorted(spec.searched)}; got {sorted(point)}")
+            raise ConfigError(
+                f"{where}: give every searched parameter, exactly: {sorted(spec.searched)}; got {sorted(point)}"
+            )
         for key, value in point.items():
             if not spec.searched[key].contains(value):
                 raise ConfigError(f"{where}.{key}: {value!r} is outside parameters.{key}")
@@ -625,7 +686,9 @@ def _fits(base: TrainConfig, where: str, key: str, value: Any) -> None:
     except ConfigError as err:
         raise ConfigError(f"{where}: {err}") from None
     except ValidationError as err:
-        raise ConfigError(f"{where}: {value!r}: " + "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())) from None
+        raise ConfigError(
+            f"{where}: {value!r}: " + "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())
+        ) from None
 
 
 def _fits_together(base: TrainConfig, where: str, point: dict[str, Any]) -> None:
@@ -633,8 +696,9 @@ def _fits_together(base: TrainConfig, where: str, point: dict[str, Any]) -> None
         base.with_overrides(point)
     except ValidationError as err:
         given = ", ".join(f"{k}: {v!r}" for k, v in point.items())
-        raise ConfigError(f"{where}: {{{given}}} together: " + "; ".join(
-            e["msg"].removeprefix("Value error, ") for e in err.errors())) from None  # fmt: skip
+        raise ConfigError(
+            f"{where}: {{{given}}} together: " + "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())
+        ) from None
 
 
 def _field_type(path: str) -> Any:

@@ -60,8 +60,10 @@ def _alive(owner: dict, stale_s: float) -> bool:
 
 
 def _refusal(experiment: str, owner: dict | None) -> SweepLocked:
-    return SweepLocked(f"sweep {experiment} is already running ({_describe(owner)}): two drivers would run its "
-                       "trials twice. Wait for it, stop it, or give this sweep another name or --storage")  # fmt: skip
+    return SweepLocked(
+        f"sweep {experiment} is already running ({_describe(owner)}): two drivers would run its "
+        "trials twice. Wait for it, stop it, or give this sweep another name or --storage"
+    )
 
 
 @contextmanager

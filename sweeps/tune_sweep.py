@@ -27,10 +27,10 @@ import ray
 from ray import tune
 from ray.tune.integration.ray_train import TuneReportCallback
 
+from colorize_core.buckets import is_uri, ray_storage
 from colorize_core.config import TrainConfig
 from colorize_core.status import RunStatus
 from colorize_core.weights import WEIGHT_KEYS, check_searched, check_sources
-from colorize_core.buckets import is_uri, ray_storage
 from sweeps.checkpoint_store import CheckpointStore
 from sweeps.naming import trial_name
 from sweeps.plan import changed_keys, raised_cap, record, search_space
@@ -80,7 +80,9 @@ class SpecChangedError(ValueError):
 def trial_config(spec: SweepSpec, shared: TrainConfig, params: dict, name: str, storage: str) -> TrainConfig:
     """The trial's training config: ``shared`` (the base with the spec's constants), then the
     sampled values."""
-    return shared.with_overrides({**params, "epochs": spec.chromasweep.budget.epochs_per_trial, "name": name, "out_dir": storage})
+    return shared.with_overrides(
+        {**params, "epochs": spec.chromasweep.budget.epochs_per_trial, "name": name, "out_dir": storage}
+    )
 
 
 def runs_in_trial(spec: SweepSpec) -> bool:
@@ -98,7 +100,9 @@ def trial_resources(spec: SweepSpec, cluster: dict) -> dict:
     return {"cpu": TRIAL_DRIVER_CPUS}
 
 
-def run_trial(params: dict, spec: SweepSpec, shared: TrainConfig, storage: str, tracking: TrackingContext | None = None) -> None:
+def run_trial(
+    params: dict, spec: SweepSpec, shared: TrainConfig, storage: str, tracking: TrackingContext | None = None
+) -> None:
     """One trial: the trial's config trained in this process (one worker) or by a Ray Train run
     (several), reporting each epoch to Tune."""
     name = trial_name(tune.get_context().get_trial_id())
@@ -110,10 +114,17 @@ def run_trial(params: dict, spec: SweepSpec, shared: TrainConfig, storage: str, 
         result = train_in_trial(config, storage, tracking, keep_checkpoints=KEEP_CHECKPOINTS)
     else:
         trainer = build_trainer(
-            config, r.workers, r.cpus_per_worker, r.gpus_per_worker, storage,
-            max_failures=r.max_failures, startup_retries=5, keep_checkpoints=KEEP_CHECKPOINTS,
-            callbacks=[EpochReportCallback()], tracking=tracking,
-        )  # fmt: skip
+            config,
+            r.workers,
+            r.cpus_per_worker,
+            r.gpus_per_worker,
+            storage,
+            max_failures=r.max_failures,
+            startup_retries=5,
+            keep_checkpoints=KEEP_CHECKPOINTS,
+            callbacks=[EpochReportCallback()],
+            tracking=tracking,
+        )
         store = CheckpointStore.for_run(storage, name, keep=KEEP_CHECKPOINTS)
         store.check_layout()
         fitted = trainer.fit()
@@ -141,7 +152,10 @@ def check_resources(spec: SweepSpec) -> dict:
     if need_cpu > total.get("CPU", 0):
         problems.append(f"{need_cpu:g} CPUs ({cpu_parts}) but the cluster has {total.get('CPU', 0):g}")
     if need_gpu > total.get("GPU", 0):
-        problems.append(f"{need_gpu:g} GPUs ({r.workers} workers x {r.gpus_per_worker:g}) but the cluster has {total.get('GPU', 0):g}")
+        problems.append(
+            f"{need_gpu:g} GPUs ({r.workers} workers x {r.gpus_per_worker:g}) "
+            f"but the cluster has {total.get('GPU', 0):g}"
+        )
     # A single worker must also fit on one node.
     nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
     if not any(n.get("CPU", 0) >= r.cpus_per_worker and n.get("GPU", 0) >= r.gpus_per_worker for n in nodes):
@@ -219,17 +233,21 @@ def check_unchanged(spec: SweepSpec, kept: dict | None, where: str) -> bool:
     """A resumed sweep runs the spec it started with: refuse an edited one, naming what changed, except
     a raised run_cap, which extends the sweep (True)."""
     if kept is None:
-        raise SpecChangedError(f"{where}: missing, so the spec this sweep started with is unknown; "
-                               "give the edited sweep another name (or move its folder away)")  # fmt: skip
+        raise SpecChangedError(
+            f"{where}: missing, so the spec this sweep started with is unknown; "
+            "give the edited sweep another name (or move its folder away)"
+        )
     changed = changed_keys(spec, kept)
     if raised_cap(spec, kept):
         return True
     if changed:
         detail = ", ".join(f"{k} ({kept.get(k)!r} -> {record(spec).get(k)!r})" for k in changed[:8])
-        raise SpecChangedError(f"sweep {spec.name} exists with another spec ({where}); changed: {detail}. "
-                               "A resumed sweep keeps its spec (only a raised run_cap extends it): give the edited "
-                               f"sweep another name, with 'chromasweep: {{warm_start_from: {spec.name}}}' to start "
-                               "from what this one learned")  # fmt: skip
+        raise SpecChangedError(
+            f"sweep {spec.name} exists with another spec ({where}); changed: {detail}. "
+            "A resumed sweep keeps its spec (only a raised run_cap extends it): give the edited "
+            f"sweep another name, with 'chromasweep: {{warm_start_from: {spec.name}}}' to start "
+            "from what this one learned"
+        )
     return False
 
 
@@ -246,13 +264,17 @@ def _shared_config(spec: SweepSpec, base: TrainConfig) -> TrainConfig:
     return shared
 
 
-def _open_parent(spec: SweepSpec, tracking_uri: str, experiment: str, restoring: bool, spec_yaml: str,
-                 shared: TrainConfig, say):  # fmt: skip
+def _open_parent(
+    spec: SweepSpec, tracking_uri: str, experiment: str, restoring: bool, spec_yaml: str, shared: TrainConfig, say
+):
     from tracking.sweep_run import SweepRun
 
     parent = SweepRun(tracking_uri, spec.name, experiment, resume=restoring)
     parent.log_start(spec.model_dump(mode="json", exclude_none=True), spec_yaml, shared.data.source or "sample dataset")
-    say(f"MLflow: {'continuing' if parent.resumed else 'sweep'} run {parent.run_id} at {tracking_uri} ({parent.url_path})")
+    say(
+        f"MLflow: {'continuing' if parent.resumed else 'sweep'} run {parent.run_id} "
+        f"at {tracking_uri} ({parent.url_path})"
+    )
     return parent
 
 
@@ -262,12 +284,21 @@ def _restore_path(experiment: str) -> dict:
     return {"path": found.pop("storage_path"), **found}
 
 
-def _tuner(spec: SweepSpec, trainable, storage: str, experiment: str, restoring: bool, callbacks: list, say,
-           evaluated: list[tuple[dict, float]]) -> tune.Tuner:  # fmt: skip
+def _tuner(
+    spec: SweepSpec,
+    trainable,
+    storage: str,
+    experiment: str,
+    restoring: bool,
+    callbacks: list,
+    say,
+    evaluated: list[tuple[dict, float]],
+) -> tune.Tuner:
     if restoring:
         say(f"resuming sweep {spec.name} from {experiment}")
-        return tune.Tuner.restore(**_restore_path(experiment), trainable=trainable, resume_unfinished=True,
-                                  restart_errored=False)  # fmt: skip
+        return tune.Tuner.restore(
+            **_restore_path(experiment), trainable=trainable, resume_unfinished=True, restart_errored=False
+        )
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
@@ -279,18 +310,27 @@ def _tuner(spec: SweepSpec, trainable, storage: str, experiment: str, restoring:
             reuse_actors=runs_in_trial(spec),
         ),
         run_config=tune.RunConfig(
-            name=spec.name, **ray_storage(storage), callbacks=callbacks,
+            name=spec.name,
+            **ray_storage(storage),
+            callbacks=callbacks,
             # A crashed trial restarts from its latest checkpoint: Tune restarts in-trial ones, Ray
             # Train the worker group of wider ones (build_trainer), so Tune must not restart those too.
             failure_config=tune.FailureConfig(
-                max_failures=spec.chromasweep.resources.max_failures if runs_in_trial(spec) else 0),
+                max_failures=spec.chromasweep.resources.max_failures if runs_in_trial(spec) else 0
+            ),
         ),
-    )  # fmt: skip
+    )
 
 
 def run_sweep(
-    spec: SweepSpec, base: TrainConfig, storage: str, address: str | None = None, resume: bool = False,
-    tracking_uri: str | None = None, spec_yaml: str = "", console: SweepConsole | None = None,
+    spec: SweepSpec,
+    base: TrainConfig,
+    storage: str,
+    address: str | None = None,
+    resume: bool = False,
+    tracking_uri: str | None = None,
+    spec_yaml: str = "",
+    console: SweepConsole | None = None,
 ) -> SweepOutcome:
     """Run (or continue) the sweep; with ``tracking_uri`` (already checked by ``tracking.store.connect``)
     it is a parent MLflow run with a child per trial; with ``console``, a live table stands in for
@@ -302,11 +342,22 @@ def run_sweep(
         return _run_held(spec, shared, storage, experiment, address, resume, tracking_uri, spec_yaml, console)
 
 
-def _run_held(spec: SweepSpec, shared: TrainConfig, storage: str, experiment: str, address: str | None, resume: bool,
-              tracking_uri: str | None, spec_yaml: str, console: SweepConsole | None) -> SweepOutcome:  # fmt: skip
+def _run_held(
+    spec: SweepSpec,
+    shared: TrainConfig,
+    storage: str,
+    experiment: str,
+    address: str | None,
+    resume: bool,
+    tracking_uri: str | None,
+    spec_yaml: str,
+    console: SweepConsole | None,
+) -> SweepOutcome:
     """``run_sweep``'s work, while this driver holds the sweep."""
     trials_storage = f"{experiment}/trials"
-    restoring = (resume or is_uri(experiment) or Path(experiment).is_dir()) and tune.Tuner.can_restore(**_restore_path(experiment))
+    restoring = (resume or is_uri(experiment) or Path(experiment).is_dir()) and tune.Tuner.can_restore(
+        **_restore_path(experiment)
+    )
     folder = CheckpointStore(experiment, keep=1)
     kept = folder.read_json(SPEC_RECORD) if restoring else None
     extended = restoring and check_unchanged(spec, kept, folder.location(SPEC_RECORD))
@@ -320,10 +371,16 @@ def _run_held(spec: SweepSpec, shared: TrainConfig, storage: str, experiment: st
             say(f"run_cap {kept['run_cap']} -> {spec.run_cap}: sweep {spec.name} goes on to {spec.trial_cap} trials")
         if extended or not restoring:  # before Tune's restore, which reads the trial count from it
             folder.write_text(SPEC_RECORD, json.dumps(record(spec), indent=1))
-        parent = _open_parent(spec, tracking_uri, experiment, restoring, spec_yaml, shared, say) if tracking_uri else None
+        parent = (
+            _open_parent(spec, tracking_uri, experiment, restoring, spec_yaml, shared, say) if tracking_uri else None
+        )
         if parent and extended:
             parent.log_extension(spec.run_cap, spec_yaml)
-        context = parent.context(spec.chromasweep.tracking.sample_every, spec.chromasweep.tracking.sample_images) if parent else None
+        context = (
+            parent.context(spec.chromasweep.tracking.sample_every, spec.chromasweep.tracking.sample_images)
+            if parent
+            else None
+        )
         trainable = tune.with_resources(
             tune.with_parameters(run_trial, spec=spec, shared=shared, storage=trials_storage, tracking=context),
             own_resources,
@@ -343,8 +400,9 @@ def _run_held(spec: SweepSpec, shared: TrainConfig, storage: str, experiment: st
     return SweepOutcome(rows, best, experiment, time.perf_counter() - started, incomplete)
 
 
-def _deliver_outcome(parent, spec: SweepSpec, rows: list[TrialRow], results, best: TrialRow | None,
-                     trials_storage: str) -> list[str]:  # fmt: skip
+def _deliver_outcome(
+    parent, spec: SweepSpec, rows: list[TrialRow], results, best: TrialRow | None, trials_storage: str
+) -> list[str]:
     """Each trial's final status into its store, then whatever MLflow has not heard (each trial's
     record, the sweep's outcome); returns the runs MLflow could not be brought up to date on."""
     from sweeps.run_record import reachable, sync_run, write_status
@@ -369,12 +427,24 @@ def _deliver_outcome(parent, spec: SweepSpec, rows: list[TrialRow], results, bes
 def _log_outcome(parent, spec: SweepSpec, rows: list[TrialRow], results, best: TrialRow | None) -> None:
     histories = {_trial_id(r): _history(r) for r in results}
     trials = [
-        {"name": row.name, "status": row.status, "params": row.params, "metric": row.metric,
-         "epochs": row.epochs, "history": histories.get(row.trial_id, [])}
+        {
+            "name": row.name,
+            "status": row.status,
+            "params": row.params,
+            "metric": row.metric,
+            "epochs": row.epochs,
+            "history": histories.get(row.trial_id, []),
+        }
         for row in rows
-    ]  # fmt: skip
+    ]
     first = spec.objectives[0]
-    parent.log_outcome(trials, first.name, first.mode, search_space(spec), next((t for t in trials if best and t["name"] == best.name), None))
+    parent.log_outcome(
+        trials,
+        first.name,
+        first.mode,
+        search_space(spec),
+        next((t for t in trials if best and t["name"] == best.name), None),
+    )
 
 
 def _trial_id(result) -> str:

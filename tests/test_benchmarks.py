@@ -29,8 +29,13 @@ def test_smoke_pass_runs_every_benchmark_and_writes_nothing():
     before = {p: _fingerprint(p) for p in RECORDED}
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--smoke"],
-        check=False, cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=420,
-    )  # fmt: skip
+        check=False,
+        cwd=ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=420,
+    )
     assert done.returncode == 0, (done.stdout + done.stderr)[-20000:]
     # One line per benchmark: "NAME: ok, N figures, S s; first: FIGURE = VALUE UNIT" (or skipped).
     for name in NAMES:

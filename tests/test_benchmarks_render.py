@@ -13,9 +13,14 @@ def _results(load="0.50 0.40 0.30", **run_extra) -> dict:
     s = Section("pipeline", "2. Input pipeline", "setup text")
     s.figures.append(Figure("ours / decode-only", Stat([0.4, 0.5, 0.6], (0.42, 0.58)), "x", digits=2))
     s.figures.append(Figure("ours", Stat([100.0]), "img/s"))
-    run = {"section": s.to_json(), "date": DATE, "quick": False, "versions": {"python": "3.11"},
-           "machine": {"cpu": "cpu", "cores": "2", "cpu_flags": "avx2", "memory": "8 GiB", "load_at_start": load},
-           **run_extra}  # fmt: skip
+    run = {
+        "section": s.to_json(),
+        "date": DATE,
+        "quick": False,
+        "versions": {"python": "3.11"},
+        "machine": {"cpu": "cpu", "cores": "2", "cpu_flags": "avx2", "memory": "8 GiB", "load_at_start": load},
+        **run_extra,
+    }
     return {"sections": {"pipeline": run}}
 
 

@@ -70,8 +70,12 @@ def test_a_run_folder_of_an_older_layout_is_refused_in_a_bucket_too(storage):
 
 def test_data_prepare_writes_shards_to_a_bucket_and_meta_last(sample_photos, bucket, tmp_path):
     out = f"{bucket}/prepared/sample"
-    proc = subprocess.run([sys.executable, "-m", "chromasweep.cli", "data", "prepare", str(sample_photos), out],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "chromasweep.cli", "data", "prepare", str(sample_photos), out],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().endswith(f"-> {out}")
 
@@ -89,11 +93,24 @@ def test_data_prepare_writes_shards_to_a_bucket_and_meta_last(sample_photos, buc
     # TensorFlow reads gs:// from Google itself, never from an emulator: training on it is one line.
     config = tmp_path / "c.yaml"
     config.write_text(f"name: from-bucket\nepochs: 1\nsteps_per_epoch: 1\ndata:\n  source: {out}\n")
-    proc = subprocess.run([sys.executable, "-m", "chromasweep.cli", "train", "--config", str(config), "--in-process",
-                           "--out-dir", str(tmp_path)], capture_output=True, text=True, timeout=300)  # fmt: skip
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "chromasweep.cli",
+            "train",
+            "--config",
+            str(config),
+            "--in-process",
+            "--out-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert f"data.source: {out}: TensorFlow reads gs:// from Google Cloud Storage itself" in proc.stderr
-
 
 
 def test_prepared_shards_are_equal_in_size_and_hold_every_image_once(sample_photos, storage, monkeypatch):

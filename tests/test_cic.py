@@ -61,9 +61,15 @@ def test_the_gamut_bins_are_the_ab_grid_cells_that_hold_an_srgb_colour():
     assert hit <= grid
     # And no bin is empty of colours: each centre is within half a cell (per axis) of a colour on
     # the RGB cube's surface, some L.
-    faces = np.concatenate([np.stack(np.meshgrid(*[np.linspace(0, 1, 129) if i != c else [e] for i in range(3)],
-                                                 indexing="ij"), -1).reshape(-1, 3)
-                            for c in range(3) for e in (0.0, 1.0)])  # fmt: skip
+    faces = np.concatenate(
+        [
+            np.stack(
+                np.meshgrid(*[np.linspace(0, 1, 129) if i != c else [e] for i in range(3)], indexing="ij"), -1
+            ).reshape(-1, 3)
+            for c in range(3)
+            for e in (0.0, 1.0)
+        ]
+    )
     surface = rgb2lab(faces[:, None])[:, 0, 1:]
     for centre in bins:
         assert np.min(np.max(np.abs(surface - centre), axis=1)) <= BIN_GRID / 2 + 0.6, centre
@@ -74,7 +80,10 @@ def test_soft_encoding_then_the_annealed_mean_recovers_a_photos_ab():
     q = soft_encode(tf.constant(ab), ab_bins(DEFAULT_BINS))
     assert np.allclose(tf.reduce_sum(q, -1), 1.0) and int(tf.reduce_max(tf.math.count_nonzero(q, -1))) == 5
     logits = tf.math.log(q + 1e-30)
-    errors = {T: float(tf.reduce_mean(tf.norm(annealed_mean(logits, ab_bins(DEFAULT_BINS), T) - ab, axis=-1))) for T in (1.0, 0.38)}
+    errors = {
+        T: float(tf.reduce_mean(tf.norm(annealed_mean(logits, ab_bins(DEFAULT_BINS), T) - ab, axis=-1)))
+        for T in (1.0, 0.38)
+    }
     # Mean ab error in Lab units (measured 0.19 and 1.60): the soft encoding's mean is close; T 0.38
     # leans towards the nearest bin, the price of its vivid colours.
     assert errors[1.0] < 0.3 and errors[0.38] < 2.0, errors
@@ -144,8 +153,15 @@ def test_the_network_is_eccv16_layer_for_layer(size, width):
 
 @pytest.mark.e2e
 def test_a_short_cic_run_lowers_the_rebalanced_cross_entropy_and_resumes_exactly(tiny_config, tmp_path):
-    config = tiny_config.with_overrides({"model.generator": "cic", "loss.semantic": "off", "epochs": 3,
-                                         "steps_per_epoch": 12, "checkpoint_every_steps": 6})  # fmt: skip
+    config = tiny_config.with_overrides(
+        {
+            "model.generator": "cic",
+            "loss.semantic": "off",
+            "epochs": 3,
+            "steps_per_epoch": 12,
+            "checkpoint_every_steps": 6,
+        }
+    )
     straight = prepare_trainer(config, progress=False)
     result = straight.fit()
     assert result.status is RunStatus.FINISHED
@@ -187,9 +203,15 @@ def test_encoder_weights_are_refused_for_cic(tiny_config):
 
 # -- both families in one sweep, as a user runs sweeps/specs/families.yaml -----------------------
 
+
 def chromasweep(*args, uri, cwd):
-    return subprocess.run([sys.executable, "-m", "chromasweep.cli", *map(str, args), "--tracking-uri", uri],
-                          capture_output=True, text=True, timeout=1500, cwd=cwd)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "chromasweep.cli", *map(str, args), "--tracking-uri", uri],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        cwd=cwd,
+    )
 
 
 @pytest.mark.e2e
@@ -201,7 +223,10 @@ def test_the_families_sweep_compares_both_generators_and_each_model_predicts(pre
     spec = tmp_path / "families.yaml"
     spec.write_text(
         shipped.replace("../../colorize_core/configs/demo.yaml", str(ROOT / "colorize_core/configs/demo.yaml"))
-        .replace("steps_per_epoch: {value: 20}", f"steps_per_epoch: {{value: 4}}\n  data.source: {{value: {prepared_sample}}}")
+        .replace(
+            "steps_per_epoch: {value: 20}",
+            f"steps_per_epoch: {{value: 4}}\n  data.source: {{value: {prepared_sample}}}",
+        )
         .replace('loss.semantic: {values: [labels, "off"]}', 'loss.semantic: {value: "off"}')  # 2 trials, not 4
     )
     uri = f"sqlite:///{tmp_path}/mlflow.db"
@@ -221,8 +246,10 @@ def test_the_families_sweep_compares_both_generators_and_each_model_predicts(pre
     # A CIC model from MLflow and from its trial's folder colorizes and is evaluated like any other.
     cic = table["cic", "off"]
     Image.fromarray(data.astronaut()).convert("L").save(tmp_path / "gray.png")
-    for model in (cic.data.tags["chromasweep.model_uri"],
-                  tmp_path / "storage" / "families" / "trials" / cic.info.run_name / "model"):
+    for model in (
+        cic.data.tags["chromasweep.model_uri"],
+        tmp_path / "storage" / "families" / "trials" / cic.info.run_name / "model",
+    ):
         out = tmp_path / "out" / re.sub(r"\W", "_", str(model))[-12:]
         predicted = chromasweep("predict", "--model", model, tmp_path / "gray.png", "--out", out, uri=uri, cwd=tmp_path)
         assert predicted.returncode == 0, predicted.stderr[-3000:]
@@ -230,7 +257,14 @@ def test_the_families_sweep_compares_both_generators_and_each_model_predicts(pre
             assert colorized.size == (512, 512) and colorized.mode == "RGB"
     (tmp_path / "photos").mkdir()
     Image.fromarray(data.coffee()).save(tmp_path / "photos" / "coffee.png")
-    scored = chromasweep("evaluate", "--model", cic.data.tags["chromasweep.model_uri"], "--data", tmp_path / "photos",
-                         uri=uri, cwd=tmp_path)  # fmt: skip
+    scored = chromasweep(
+        "evaluate",
+        "--model",
+        cic.data.tags["chromasweep.model_uri"],
+        "--data",
+        tmp_path / "photos",
+        uri=uri,
+        cwd=tmp_path,
+    )
     assert scored.returncode == 0, scored.stderr[-3000:]
     assert "eval_224_psnr" in client.get_run(cic.info.run_id).data.metrics

@@ -31,7 +31,8 @@ def trained_model(prepared_sample, tmp_path_factory):
         f"data:\n  source: {prepared_sample}\n  batch_size: 8\n"
         "model:\n  image_size: 64\n  width: 0.25\n"
     )
-    # In-process, sparing a Ray start: the Ray path is test_a_run_killed_in_process_continues_through_ray_in_one_bucket_layout's.
+    # In-process, sparing a Ray start: the Ray path is
+    # test_a_run_killed_in_process_continues_through_ray_in_one_bucket_layout's.
     proc = run("train", "--config", config, "--out-dir", out, "--in-process")
     assert "epoch 1/1" in proc.stdout and "val PSNR" in proc.stdout
     model = out / "tiny" / MODEL_DIR
@@ -40,8 +41,9 @@ def trained_model(prepared_sample, tmp_path_factory):
 
 
 @pytest.mark.e2e
-def test_a_run_killed_in_process_continues_through_ray_in_one_bucket_layout(prepared_sample, tmp_path, isolated_tracking,
-                                                                           bucket):  # fmt: skip
+def test_a_run_killed_in_process_continues_through_ray_in_one_bucket_layout(
+    prepared_sample, tmp_path, isolated_tracking, bucket
+):
     """Storage in a bucket (a GCS emulator): killed in process after its first checkpoint, continued
     through Ray Train from that checkpoint, then colorizing with the model straight from the bucket."""
     import json
@@ -58,8 +60,11 @@ def test_a_run_killed_in_process_continues_through_ray_in_one_bucket_layout(prep
     )
     storage = f"{bucket}/runs"
     store = CheckpointStore.for_run(storage, "both-ways", keep=3)
-    first = subprocess.Popen([*CLI, "train", "--config", str(config), "--storage", storage, "--in-process"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    first = subprocess.Popen(
+        [*CLI, "train", "--config", str(config), "--storage", storage, "--in-process"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 300
     while not store.complete() and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -88,7 +93,9 @@ def test_a_run_killed_in_process_continues_through_ray_in_one_bucket_layout(prep
     proc = run("predict", "--model", f"{storage}/both-ways/{MODEL_DIR}", photo, "--out", tmp_path / "out")
     with Image.open(tmp_path / "out" / "gray.png") as out:
         assert out.size == (30, 40) and out.mode == "RGB"
-    missing = run("predict", "--model", f"{storage}/no-such-run/{MODEL_DIR}", photo, "--out", tmp_path / "out", check=False)
+    missing = run(
+        "predict", "--model", f"{storage}/no-such-run/{MODEL_DIR}", photo, "--out", tmp_path / "out", check=False
+    )
     assert missing.returncode == 2 and f"{storage}/no-such-run/{MODEL_DIR}: no such folder or file" in missing.stderr
 
     # A run folder an older chromasweep wrote is refused, untouched, before Ray starts.
@@ -120,7 +127,7 @@ def test_evaluate_scores_whole_photos_beside_the_gray_and_constant_baselines(tra
     assert f"skipped {photos / 'camera.png'}: grayscale: no colour to score" in proc.stderr
     assert (tmp_path / "t.csv").read_text().splitlines()[0].startswith("photo,psnr,gray_psnr")
     # Under the table, each mean with its bootstrap interval over the 2 photos, then model minus each baseline.
-    block = [line.split() for line in lines[lines.index("mean [95% CI] over 2 photos") + 1:]]
+    block = [line.split() for line in lines[lines.index("mean [95% CI] over 2 photos") + 1 :]]
     assert block[0][:2] == ["psnr", rows[2][1]] and block[0][2].startswith("[")
     gray = next(b for b in block if b[:3] == ["psnr", "-", "gray_psnr"])
     assert gray[3][0] in "+-" and gray[-1] in {"above", "below", "tie"}
@@ -227,8 +234,10 @@ def test_a_mistaken_file_or_flag_gets_one_line_saying_what_to_do(tmp_path):
     proc = run("sweep", specs, "--dry-run", check=False)
     assert proc.stderr.strip() == f"Error: {specs}: a folder; give one spec file in it, such as {specs / 'demo.yaml'}"
     proc = run("train", "--config", specs / "demo.yaml", check=False)
-    assert proc.stderr.strip() == (f"Error: {specs / 'demo.yaml'}: a sweep spec (it has method and parameters), "
-                                   f"not a training config: run it with `chromasweep sweep {specs / 'demo.yaml'}`")  # fmt: skip
+    assert proc.stderr.strip() == (
+        f"Error: {specs / 'demo.yaml'}: a sweep spec (it has method and parameters), "
+        f"not a training config: run it with `chromasweep sweep {specs / 'demo.yaml'}`"
+    )
     (tmp_path / "half.yaml").write_text("name: half\n")
     proc = run("sweep", tmp_path / "half.yaml", "--dry-run", check=False)
     assert "half.yaml: method: Field required; parameters: Field required" in proc.stderr
@@ -249,16 +258,34 @@ def test_a_command_line_mistake_exits_2_before_tensorflow_loads(tmp_path):
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(photo)
     mistakes = [
         (["predict", "--model", str(tmp_path / "gone"), str(photo), "--out", str(tmp_path)], "'--model': "),
-        (["predict", "--model", str(tmp_path), str(tmp_path / "no.png"), "--out", str(tmp_path)], "no.png' does not exist"),
+        (
+            ["predict", "--model", str(tmp_path), str(tmp_path / "no.png"), "--out", str(tmp_path)],
+            "no.png' does not exist",
+        ),
         (["evaluate", "--model", "models:/colorizer@champion", "--data", str(tmp_path / "none")], "'--data'"),
-        (["turing", "create", str(tmp_path / "s"), "--model", str(tmp_path / "gone"), "--images", str(tmp_path)], "'--model'"),
-        (["turing", "create", str(tmp_path / "s"), "--model", str(tmp_path), "--images", str(tmp_path), "--image-size", "100"],
-         "--image-size: Input should be a multiple of 16"),
+        (
+            ["turing", "create", str(tmp_path / "s"), "--model", str(tmp_path / "gone"), "--images", str(tmp_path)],
+            "'--model'",
+        ),
+        (
+            [
+                "turing",
+                "create",
+                str(tmp_path / "s"),
+                "--model",
+                str(tmp_path),
+                "--images",
+                str(tmp_path),
+                "--image-size",
+                "100",
+            ],
+            "--image-size: Input should be a multiple of 16",
+        ),
         (["turing", "report", str(tmp_path / "s")], "does not exist"),
         (["promote", "demo", "--require-turing", "10"], "expected a fooling rate such as 10% or 0.10"),
         (["train", "--config", str(tmp_path / "none.yaml")], "none.yaml' does not exist"),
         (["data", "imagenet-sample", str(tmp_path / "none"), str(tmp_path / "out")], "does not exist"),
-    ]  # fmt: skip
+    ]
     script = (
         "import json, sys\nfrom click.testing import CliRunner\nfrom chromasweep.cli import cli\n"
         f"for args in {[m[0] for m in mistakes]!r}:\n"
@@ -276,8 +303,15 @@ def test_reading_a_model_where_no_store_is_names_the_store_and_makes_none(tmp_pa
     photos.mkdir()
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(photos / "a.png")
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    proc = subprocess.run([*CLI, "evaluate", "--model", "models:/colorizer@champion", "--data", str(photos)],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    proc = subprocess.run(
+        [*CLI, "evaluate", "--model", "models:/colorizer@champion", "--data", str(photos)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 1 and f"no MLflow store at {tmp_path / 'mlflow.db'}" in proc.stderr, proc.stderr[-2000:]
     assert "'chromasweep promote'" in proc.stderr and not (tmp_path / "mlflow.db").exists()
 
@@ -291,6 +325,8 @@ def test_tensorflow_start_up_lines_are_held_back_unless_verbose(tmp_path):
         Image.fromarray(np.random.default_rng(0).integers(0, 255, (48, 48, 3), np.uint8)).save(folder / "a.png")
     chatter = ("I0000 ", "E0000 ", "W0000 ", "absl::InitializeLog")
     quiet = run("data", "prepare", tmp_path / "photos", tmp_path / "quiet")
-    assert not [line for line in quiet.stderr.splitlines() if line.startswith(chatter) or chatter[3] in line], quiet.stderr
+    assert not [line for line in quiet.stderr.splitlines() if line.startswith(chatter) or chatter[3] in line], (
+        quiet.stderr
+    )
     loud = run("--verbose", "data", "prepare", tmp_path / "photos", tmp_path / "loud")
     assert any(chatter[3] in line for line in loud.stderr.splitlines()), loud.stderr

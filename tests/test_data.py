@@ -67,7 +67,7 @@ def test_every_kind_of_bad_input_is_skipped_counted_and_named(tmp_path):
     _photo(0).save(src / "good.jpg")
     _photo(1).convert("RGBA").save(src / "rgba.png")
     _photo(2).convert("CMYK").save(src / "cmyk.jpg")
-    sixteen = (np.asarray(_photo(3)).astype(np.uint16) * 257)
+    sixteen = np.asarray(_photo(3)).astype(np.uint16) * 257
     Image.fromarray(sixteen[..., 0]).save(src / "gray16.png")  # 16-bit gray: skipped as gray
     _photo(4).save(src / "photo.tiff")  # not TF-native: converted to PNG
     _photo(5).convert("L").save(src / "gray.jpg")

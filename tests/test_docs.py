@@ -113,8 +113,12 @@ def test_every_sweep_spec_the_readme_shows_is_accepted(tmp_path):
     assert specs, "README.md shows no sweep spec"
     for i, block in enumerate(specs):
         # A relative chromasweep.base means what it would beside the shipped specs.
-        block = re.sub(r"^(\s+base: )(\.\S+)", lambda m: m[1] + str((ROOT / "sweeps" / "specs" / m[2]).resolve()),
-                       block, flags=re.M)  # fmt: skip
+        block = re.sub(
+            r"^(\s+base: )(\.\S+)",
+            lambda m: m[1] + str((ROOT / "sweeps" / "specs" / m[2]).resolve()),
+            block,
+            flags=re.M,
+        )
         path = tmp_path / f"readme-{i}.yaml"
         path.write_text(block)
         load_spec(path)

@@ -131,10 +131,15 @@ def test_the_last_epoch_checkpoints_keeps_publishes_delivers_and_only_then_notif
     events.clear()
     protocol(_report(2, 8))
     assert events == [
-        "checkpoint", "export", "keep checkpoint_step_00000008", "publish",
-        "log epoch 2", "log model", "finish finished",
+        "checkpoint",
+        "export",
+        "keep checkpoint_step_00000008",
+        "publish",
+        "log epoch 2",
+        "log model",
+        "finish finished",
         ("notify", 8, ["checkpoint_step_00000008"], True),
-    ]  # fmt: skip
+    ]
     assert json.loads((tmp_path / "run" / "status.json").read_text()) == {"status": "finished"}  # for a later sync
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
@@ -151,8 +156,9 @@ def test_a_tracking_outage_costs_no_training_and_the_next_delivery_sends_what_wa
     events.clear()
     protocol.delivery.run.down = False
     protocol(_report(2, 8))
-    assert [e for e in events if isinstance(e, str) and not e.startswith(("checkpoint", "keep", "export", "publish"))] == [
-        "log epoch 1", "log epoch 2", "log model", "finish finished"]  # fmt: skip
+    assert [
+        e for e in events if isinstance(e, str) and not e.startswith(("checkpoint", "keep", "export", "publish"))
+    ] == ["log epoch 1", "log epoch 2", "log model", "finish finished"]
 
 
 def test_a_mid_epoch_report_keeps_a_checkpoint_but_logs_nothing(tmp_path):

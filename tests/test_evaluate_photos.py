@@ -19,8 +19,9 @@ from colorize_core.evaluate_photos import (
 def evaluation(**columns: list[float]) -> Evaluation:
     """Photos scoring ``columns`` (name -> one score per photo); every other column scores 1.0."""
     n = len(next(iter(columns.values())))
-    photos = [PhotoScores(f"p{i}.png", {c: float(columns[c][i]) if c in columns else 1.0 for c in COLUMNS})
-              for i in range(n)]  # fmt: skip
+    photos = [
+        PhotoScores(f"p{i}.png", {c: float(columns[c][i]) if c in columns else 1.0 for c in COLUMNS}) for i in range(n)
+    ]
     return Evaluation(Protocol.CHROMAGAN_224, photos, {}, (0.0, 0.0))
 
 
@@ -88,9 +89,14 @@ def test_rows_and_metric_names_cover_every_column_and_difference():
     assert header == ["quantity", "mean", "ci_low", "ci_high"]
     assert [r[0] for r in rows] == [*COLUMNS, *(f"{k}_minus_{b}" for k in COMPARED for b in BASELINES)]
     metrics = evaluation_interval_metrics("224", result)
-    assert {"eval_224_psnr_ci_low", "eval_224_psnr_ci_high", "eval_224_colorfulness_gap_ci_high",
-            "eval_224_psnr_minus_gray", "eval_224_psnr_minus_gray_ci_low",
-            "eval_224_auc_rebalanced_minus_mean_ab_ci_high"} <= set(metrics)  # fmt: skip
+    assert {
+        "eval_224_psnr_ci_low",
+        "eval_224_psnr_ci_high",
+        "eval_224_colorfulness_gap_ci_high",
+        "eval_224_psnr_minus_gray",
+        "eval_224_psnr_minus_gray_ci_low",
+        "eval_224_auc_rebalanced_minus_mean_ab_ci_high",
+    } <= set(metrics)
     assert "eval_224_psnr" not in metrics  # the mean itself is log_evaluation's, from the table
     assert all(name.replace("_", "").isalnum() for name in metrics)
     # One photo: the differences' means are still logged, the undefined bounds are not.

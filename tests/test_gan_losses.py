@@ -78,9 +78,12 @@ def test_the_generator_gradients_are_balanced_as_the_references(gan_and_batch):
         grads = [g for g in tape.gradient(loss, variables) if g is not None]
         return float(tf.linalg.global_norm(grads))
 
-    ours = norm(lambda f: ADV_W * gan.generator_losses(L, real, f)[1]) / norm(lambda f: MSE_W * gan.generator_losses(L, real, f)[0])
+    ours = norm(lambda f: ADV_W * gan.generator_losses(L, real, f)[1]) / norm(
+        lambda f: MSE_W * gan.generator_losses(L, real, f)[0]
+    )
     theirs = norm(lambda f: ADV_W * reference_losses(gan.critic, L, real, f, alpha)["adversarial"]) / norm(
-        lambda f: MSE_W * reference_losses(gan.critic, L, real, f, alpha)["mse"])  # fmt: skip
+        lambda f: MSE_W * reference_losses(gan.critic, L, real, f, alpha)["mse"]
+    )
     assert ours == pytest.approx(theirs, rel=1e-3)
 
 

@@ -55,16 +55,26 @@ def config(raw):
 @pytest.fixture(scope="module")
 def setup_dry_run() -> list[list[str]]:
     """The gcloud commands `cluster/gcp-setup.sh --dry-run` prints, each split as a shell would."""
-    setup = subprocess.run([CLUSTER / "gcp-setup.sh", "--dry-run"], check=False, capture_output=True, text=True,
-                           env={"PATH": "/usr/bin:/bin"})  # fmt: skip
+    setup = subprocess.run(
+        [CLUSTER / "gcp-setup.sh", "--dry-run"],
+        check=False,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert setup.returncode == 0, setup.stderr
     return [shlex.split(line) for line in setup.stdout.splitlines()]
 
 
 def all_commands(config: dict) -> list[str]:
     """Every shell command that runs on a node: setup (already merged), start and initialization."""
-    keys = ["initialization_commands", "head_setup_commands", "worker_setup_commands",
-            "head_start_ray_commands", "worker_start_ray_commands"]  # fmt: skip
+    keys = [
+        "initialization_commands",
+        "head_setup_commands",
+        "worker_setup_commands",
+        "head_start_ray_commands",
+        "worker_start_ray_commands",
+    ]
     commands = [c for key in keys for c in config[key]]
     for node_type in config["available_node_types"].values():
         commands += node_type.get("initialization_commands", []) + node_type.get("worker_setup_commands", [])
@@ -147,8 +157,12 @@ def test_gpu_workers_are_spot_l4s_with_their_driver_sized_for_the_shipped_spec(c
     assert node["machineType"].startswith("g2-")
     (gpus,) = node["guestAccelerators"]
     assert gpus["acceleratorType"] == "nvidia-l4" and gpus["acceleratorCount"] == worker["resources"]["GPU"] == 1
-    assert node["scheduling"] == {"provisioningModel": "SPOT", "instanceTerminationAction": "DELETE",
-                                  "onHostMaintenance": "TERMINATE", "automaticRestart": False}  # fmt: skip
+    assert node["scheduling"] == {
+        "provisioningModel": "SPOT",
+        "instanceTerminationAction": "DELETE",
+        "onHostMaintenance": "TERMINATE",
+        "automaticRestart": False,
+    }
     assert {"key": "install-nvidia-driver", "value": "True"} in node["metadata"]["items"]
     assert any("nvidia-smi" in c for c in worker["initialization_commands"])
     assert 0 < config["idle_timeout_minutes"] <= 15
@@ -168,7 +182,9 @@ def test_gpu_workers_are_spot_l4s_with_their_driver_sized_for_the_shipped_spec(c
         trial_resources,
     )
 
-    own = trial_resources(spec, {"CPU": head["resources"]["CPU"], TRIAL_DRIVER_RESOURCE: head["resources"][TRIAL_DRIVER_RESOURCE]})
+    own = trial_resources(
+        spec, {"CPU": head["resources"]["CPU"], TRIAL_DRIVER_RESOURCE: head["resources"][TRIAL_DRIVER_RESOURCE]}
+    )
     assert own == {"cpu": 0, TRIAL_DRIVER_RESOURCE: TRIAL_DRIVER_SHARE}
     assert head["resources"][TRIAL_DRIVER_RESOURCE] >= TRIAL_DRIVER_SHARE * spec.chromasweep.budget.max_concurrent
     assert TRIAL_DRIVER_RESOURCE not in worker["resources"]
@@ -220,22 +236,32 @@ def test_checkpoints_and_mlflow_live_in_the_bucket_and_on_a_disk_that_outlives_t
     assert store == "sqlite:////mnt/mlflow/mlflow.db"
     disks = config["available_node_types"]["head"]["node_config"]["disks"]
     (kept,) = [d for d in disks if not d.get("boot")]
-    assert kept == {"source": config["metadata"]["mlflow_disk"], "deviceName": "chromasweep-mlflow",
-                    "autoDelete": False, "type": "PERSISTENT", "mode": "READ_WRITE"}  # fmt: skip
+    assert kept == {
+        "source": config["metadata"]["mlflow_disk"],
+        "deviceName": "chromasweep-mlflow",
+        "autoDelete": False,
+        "type": "PERSISTENT",
+        "mode": "READ_WRITE",
+    }
     (mount,) = [c for c in config["head_setup_commands"] if "/mnt/mlflow" in c]
     assert "/dev/disk/by-id/google-chromasweep-mlflow" in mount and "mount " in mount
 
     # Every Ray process, and so every job and trial, knows where MLflow is: the head's internal IP.
     (head,) = [c for c in config["head_start_ray_commands"] if "ray start" in c]
     assert "MLFLOW_TRACKING_URI=http://$(cat ~/.chromasweep-head-ip):5000" in head
-    assert "~/.chromasweep-head-ip" in " ".join(c for c in config["head_setup_commands"] if "network-interfaces/0/ip" in c)
+    assert "~/.chromasweep-head-ip" in " ".join(
+        c for c in config["head_setup_commands"] if "network-interfaces/0/ip" in c
+    )
     (worker,) = [c for c in config["worker_start_ray_commands"] if "ray start" in c]
     assert "MLFLOW_TRACKING_URI=http://$RAY_HEAD_IP:5000" in worker
 
     # The README's launch command writes the sweep to the same bucket.
     readme = (CLUSTER / "README.md").read_text()
     launches = [line for line in readme.splitlines() if line.startswith("ray job submit ") and " sweep " in line]
-    assert {line.split(" sweep ")[1].split()[0] for line in launches} == {"sweeps/specs/imagenet-gcp.yaml", "sweeps/specs/gcp-smoke.yaml"}
+    assert {line.split(" sweep ")[1].split()[0] for line in launches} == {
+        "sweeps/specs/imagenet-gcp.yaml",
+        "sweeps/specs/gcp-smoke.yaml",
+    }
     for launch in launches:
         assert flag(launch, "--storage").startswith(f"gs://{bucket}/")
 
@@ -265,7 +291,8 @@ def test_every_node_installs_the_same_locked_versions_of_what_pyproject_asks(con
         name = canonicalize_name(requirement.name)
         assert name in locked, f"{text}: not in cluster/node-requirements.txt (run make cluster-lock)"
         assert requirement.specifier.contains(locked[name], prereleases=True), (
-            f"{text}: the lock has {locked[name]} (run make cluster-lock)")
+            f"{text}: the lock has {locked[name]} (run make cluster-lock)"
+        )
     assert {"nvidia-cudnn-cu12", "google-api-python-client"} <= set(locked)  # the gpu and gcp extras
 
     # One Python patch level and one uv on every node, the ones the Makefile locks for.
@@ -331,8 +358,10 @@ def paths_missing_on_some_node(spec_path: Path, config: dict) -> list[str]:
             continue
         folder = path.rsplit("/", 1)[0]
         on = [name for name, commands in node_commands(config).items() if folder in commands]
-        problems.append(f"{spec_path.name}: {key}: {path} is provisioned on {', '.join(on) or 'no node'} only, "
-                        f"not on every node of {CONFIG.name}; name it as gs://BUCKET/...")  # fmt: skip
+        problems.append(
+            f"{spec_path.name}: {key}: {path} is provisioned on {', '.join(on) or 'no node'} only, "
+            f"not on every node of {CONFIG.name}; name it as gs://BUCKET/..."
+        )
     return problems
 
 
@@ -346,7 +375,8 @@ def test_specs_for_the_cluster_name_no_file_that_some_node_lacks(raw, config, tm
     # while the sweep's driver on the head checks them before any trial.
     old = copy.deepcopy(raw)
     old["available_node_types"]["gpu_worker"]["worker_setup_commands"] = [
-        "sudo mkdir -p /opt/weights && gcloud storage cp 'gs://$bucket/weights/*.h5' /opt/weights/"]
+        "sudo mkdir -p /opt/weights && gcloud storage cp 'gs://$bucket/weights/*.h5' /opt/weights/"
+    ]
     spec_text = GCP_SPECS[0].read_text().replace("gs://YOUR_BUCKET/weights/", "/opt/weights/")
     (tmp_path / "old.yaml").write_text(spec_text)
     (problem, teacher) = paths_missing_on_some_node(tmp_path / "old.yaml", as_ray_up_has_it(old))
@@ -362,9 +392,19 @@ def test_the_smoke_spec_is_the_long_sweeps_shape_in_one_short_trial(config):
     assert 200 <= steps <= 400 and smoke_base.checkpoint_every_steps == 100 < steps
     for key in ("data", "model", "loss", "mixed_precision"):
         assert getattr(smoke_base, key) == getattr(full_base, key), key
-    dry = subprocess.run([str(ROOT / ".venv" / "bin" / "chromasweep") if (ROOT / ".venv").is_dir() else "chromasweep",
-                          "sweep", str(GCP_SPECS[1]), "--dry-run", "--samples", "1"],
-                         check=False, capture_output=True, text=True)  # fmt: skip
+    dry = subprocess.run(
+        [
+            str(ROOT / ".venv" / "bin" / "chromasweep") if (ROOT / ".venv").is_dir() else "chromasweep",
+            "sweep",
+            str(GCP_SPECS[1]),
+            "--dry-run",
+            "--samples",
+            "1",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
     assert dry.returncode == 0, dry.stderr
     assert "trials     1" in dry.stdout and "2 worker(s) x (8 CPU, 1 GPU), a Ray Train run" in dry.stdout
     assert "restarted from its checkpoint up to 10 time(s)" in dry.stdout
@@ -383,17 +423,29 @@ def test_the_setup_checks_quotas_oslogin_and_role_and_grants_what_bucket_writes_
     # Both nodes' accounts may read the bucket's metadata (pyarrow's create_dir asks for it); the
     # head's is Ray's own account, made here so that it can be bound before the first `ray up`.
     head_account = f"{DEFAULT_SERVICE_ACCOUNT_ID}@YOUR_PROJECT.iam.gserviceaccount.com"
-    readers = {flag(shlex.join(c), "--member") for c in gcloud
-               if c[1:4] == ["storage", "buckets", "add-iam-policy-binding"]
-               and flag(shlex.join(c), "--role") == "roles/storage.legacyBucketReader"}  # fmt: skip
-    assert readers == {f"serviceAccount:{config['metadata']['worker_service_account']}", f"serviceAccount:{head_account}"}
+    readers = {
+        flag(shlex.join(c), "--member")
+        for c in gcloud
+        if c[1:4] == ["storage", "buckets", "add-iam-policy-binding"]
+        and flag(shlex.join(c), "--role") == "roles/storage.legacyBucketReader"
+    }
+    assert readers == {
+        f"serviceAccount:{config['metadata']['worker_service_account']}",
+        f"serviceAccount:{head_account}",
+    }
     assert ["gcloud", "iam", "service-accounts", "create", DEFAULT_SERVICE_ACCOUNT_ID] == gcloud[
-        next(i for i, c in enumerate(gcloud) if DEFAULT_SERVICE_ACCOUNT_ID in c and "create" in c)][:5]
+        next(i for i, c in enumerate(gcloud) if DEFAULT_SERVICE_ACCOUNT_ID in c and "create" in c)
+    ][:5]
     # SSH from the caller's own address unless told otherwise, never the whole internet by default.
     (ssh,) = [shlex.join(c) for c in gcloud if "chromasweep-allow-ssh" in c]
     assert flag(ssh, "--source-ranges") == "YOUR_ADDRESS/32"
-    narrowed = subprocess.run([CLUSTER / "gcp-setup.sh", "--dry-run"], check=True, capture_output=True, text=True,
-                              env={"PATH": "/usr/bin:/bin", "SSH_SOURCE_RANGES": "203.0.113.7/32"}).stdout  # fmt: skip
+    narrowed = subprocess.run(
+        [CLUSTER / "gcp-setup.sh", "--dry-run"],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "SSH_SOURCE_RANGES": "203.0.113.7/32"},
+    ).stdout
     assert "--source-ranges 203.0.113.7/32" in narrowed
 
     # Every node turns OS Login off for itself: `ray up` logs in with a key in the project's metadata.
@@ -406,20 +458,33 @@ def test_the_setup_checks_quotas_oslogin_and_role_and_grants_what_bucket_writes_
     preflight = importlib.util.module_from_spec(loaded)
     loaded.loader.exec_module(preflight)
     raw = yaml.safe_load(CONFIG.read_text())
-    assert preflight.needed(raw) == {("region", "CPUS"): 72, ("region", "N2_CPUS"): 8, ("region", "IN_USE_ADDRESSES"): 9,
-                                     ("region", "PREEMPTIBLE_NVIDIA_L4_GPUS"): 8, ("project", "GPUS_ALL_REGIONS"): 8}  # fmt: skip
+    assert preflight.needed(raw) == {
+        ("region", "CPUS"): 72,
+        ("region", "N2_CPUS"): 8,
+        ("region", "IN_USE_ADDRESSES"): 9,
+        ("region", "PREEMPTIBLE_NVIDIA_L4_GPUS"): 8,
+        ("project", "GPUS_ALL_REGIONS"): 8,
+    }
 
     def facts(folder, region, project, enforced, roles):
         folder.mkdir()
-        quotas = lambda q: json.dumps({"quotas": [{"metric": m, "limit": v, "usage": 0.0} for m, v in q.items()]})
+
+        def quotas(q):
+            return json.dumps({"quotas": [{"metric": m, "limit": v, "usage": 0.0} for m, v in q.items()]})
+
         (folder / "region.json").write_text(quotas(region))
         (folder / "project.json").write_text(quotas(project))
         (folder / "oslogin.json").write_text(json.dumps({"booleanPolicy": {"enforced": True}} if enforced else {}))
         (folder / "roles.txt").write_text("\n".join(roles))
         return folder
 
-    new = facts(tmp_path / "new", {"CPUS": 24.0, "N2_CPUS": 24.0, "IN_USE_ADDRESSES": 8.0}, {"GPUS_ALL_REGIONS": 0.0},
-                True, ["roles/editor"])  # fmt: skip
+    new = facts(
+        tmp_path / "new",
+        {"CPUS": 24.0, "N2_CPUS": 24.0, "IN_USE_ADDRESSES": 8.0},
+        {"GPUS_ALL_REGIONS": 0.0},
+        True,
+        ["roles/editor"],
+    )
     found = preflight.problems(raw, new)
     assert len(found) == 6, found
     assert any("GPUS_ALL_REGIONS (all regions) is 0, the full cluster needs 8" in p for p in found)
@@ -427,10 +492,17 @@ def test_the_setup_checks_quotas_oslogin_and_role_and_grants_what_bucket_writes_
     assert any("CPUS (us-central1) is 24, the full cluster needs 72" in p for p in found)
     assert any("IN_USE_ADDRESSES" in p for p in found) and any("compute.requireOsLogin" in p for p in found)
     assert any("roles/editor" in p and "roles/owner" in p for p in found)
-    ready = facts(tmp_path / "ready", {"CPUS": 96.0, "N2_CPUS": 24.0, "IN_USE_ADDRESSES": 16.0, "PREEMPTIBLE_NVIDIA_L4_GPUS": 8.0},
-                  {"GPUS_ALL_REGIONS": 8.0}, False, ["roles/owner"])  # fmt: skip
+    ready = facts(
+        tmp_path / "ready",
+        {"CPUS": 96.0, "N2_CPUS": 24.0, "IN_USE_ADDRESSES": 16.0, "PREEMPTIBLE_NVIDIA_L4_GPUS": 8.0},
+        {"GPUS_ALL_REGIONS": 8.0},
+        False,
+        ["roles/owner"],
+    )
     assert preflight.problems(raw, ready) == []
-    run = subprocess.run([sys.executable, CLUSTER / "gcp_preflight.py", CONFIG, new], check=False, capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, CLUSTER / "gcp_preflight.py", CONFIG, new], check=False, capture_output=True, text=True
+    )
     assert run.returncode == 1 and run.stderr.count("gcp-gpu.yaml: ") == 6
 
 

@@ -39,7 +39,8 @@ def test_the_split_is_seeded_linked_and_read_as_a_kaggle_download(photos, tmp_pa
     held = len(split.held_out) + len(split.held_out_skipped)
     assert (len(split.train), len(split.val), held) == (6, 2, 4)
     assert {p.resolve() for p in split.train + split.val + split.held_out} | {
-        photos / n for n in split.held_out_skipped} == set(photos.iterdir())  # fmt: skip
+        photos / n for n in split.held_out_skipped
+    } == set(photos.iterdir())
     assert all(p.is_symlink() for p in split.train + split.val + split.held_out)
     assert all(p.parent.name == p.name.split("_")[0] for p in split.train)  # train/<wnid>/<file>
     assert "seed: 0" in (tmp_path / "a" / SPLIT_FILE).read_text()
@@ -61,7 +62,10 @@ def test_refusals_name_the_folder_and_change_nothing(photos, tmp_path):
     assert not (tmp_path / "small").exists()
 
     (photos / "notes.txt").write_text("not a photo")
-    proc = subprocess.run([sys.executable, "-m", "chromasweep.cli", "data", "imagenet-sample", str(photos),
-                           str(tmp_path / "cli")], capture_output=True, text=True)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "chromasweep.cli", "data", "imagenet-sample", str(photos), str(tmp_path / "cli")],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode != 0 and not (tmp_path / "cli").exists()
     assert f"{photos}: expected only files named <wnid>_<class name>.JPEG" in proc.stderr and "notes.txt" in proc.stderr

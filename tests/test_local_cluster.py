@@ -30,13 +30,16 @@ RAY_PORT, DASHBOARD_PORT = "6392", "8267"
 def readme_launch_command() -> list[str]:
     """The README's `ray job submit ... -- chromasweep sweep SPEC ...` line for the long sweep, as the
     shell splits it; its other launch lines (the smoke run) must differ from it only in the spec."""
-    commands = [shlex.split(line) for line in (ROOT / "cluster" / "README.md").read_text().splitlines()
-                if line.startswith("ray job submit ") and " -- chromasweep sweep " in line]  # fmt: skip
+    commands = [
+        shlex.split(line)
+        for line in (ROOT / "cluster" / "README.md").read_text().splitlines()
+        if line.startswith("ray job submit ") and " -- chromasweep sweep " in line
+    ]
     spec_at = commands[0].index("sweep") + 1
     by_spec = {command[spec_at]: command for command in commands}
     launch = by_spec.pop("sweeps/specs/imagenet-gcp.yaml")
     for spec, other in by_spec.items():
-        assert other[:spec_at] + other[spec_at + 1:] == launch[:spec_at] + launch[spec_at + 1:], spec
+        assert other[:spec_at] + other[spec_at + 1 :] == launch[:spec_at] + launch[spec_at + 1 :], spec
     return launch
 
 
@@ -61,15 +64,37 @@ def test_local_cluster_needs_the_token_and_trains_on_two_worker_nodes(local_clus
     assert env["RAY_AUTH_MODE"] == "token" and env["RAY_ADDRESS"] == f"127.0.0.1:{RAY_PORT}"
     without_token = {**env, "RAY_AUTH_MODE": "disabled"}
     probe = f"import ray; ray.init(address='127.0.0.1:{RAY_PORT}')"
-    refused = subprocess.run([sys.executable, "-c", probe], env=without_token, capture_output=True, text=True, timeout=120)
+    refused = subprocess.run(
+        [sys.executable, "-c", probe], env=without_token, capture_output=True, text=True, timeout=120
+    )
     assert refused.returncode != 0  # an unauthenticated client is turned away
 
     train = subprocess.run(
-        [sys.executable, "-m", "chromasweep.cli", "train", "--address", env["RAY_ADDRESS"], "--workers", "2",
-         "--set", f"data.source={prepared_sample}", "--set", "epochs=1", "--set", "steps_per_epoch=3",
-         "--set", "name=on-local-cluster", "--out-dir", str(tmp_path)],
-        env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "chromasweep.cli",
+            "train",
+            "--address",
+            env["RAY_ADDRESS"],
+            "--workers",
+            "2",
+            "--set",
+            f"data.source={prepared_sample}",
+            "--set",
+            "epochs=1",
+            "--set",
+            "steps_per_epoch=3",
+            "--set",
+            "name=on-local-cluster",
+            "--out-dir",
+            str(tmp_path),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert train.returncode == 0, train.stderr[-3000:]
     assert "finished at step 3" in train.stdout
     assert (tmp_path / "on-local-cluster" / MODEL_DIR / MODEL_FILE).is_file()
@@ -93,14 +118,37 @@ class PlacementWatch(threading.Thread):
     def list_once(self) -> None:
         for class_name, actors in self.seen.items():
             before = self.before.get(class_name, set())
-            listed = subprocess.run(["ray", "list", "actors", "--address", self.address, "--detail", "--format",
-                                     "json", "--limit", "1000", "--filter", f"class_name={class_name}"],
-                                    check=False, env=self.env, capture_output=True, text=True, timeout=120)  # fmt: skip
+            listed = subprocess.run(
+                [
+                    "ray",
+                    "list",
+                    "actors",
+                    "--address",
+                    self.address,
+                    "--detail",
+                    "--format",
+                    "json",
+                    "--limit",
+                    "1000",
+                    "--filter",
+                    f"class_name={class_name}",
+                ],
+                check=False,
+                env=self.env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             if listed.returncode != 0:  # a slow answer under load; the next round asks again
                 self.errors.append(listed.stderr[-500:])
             elif listed.stdout.strip() != "No resource in the cluster":  # how the CLI prints an empty list
-                actors.update({a["actor_id"]: a["node_id"] for a in json.loads(listed.stdout)
-                               if a["node_id"] and a["actor_id"] not in before})  # fmt: skip
+                actors.update(
+                    {
+                        a["actor_id"]: a["node_id"]
+                        for a in json.loads(listed.stdout)
+                        if a["node_id"] and a["actor_id"] not in before
+                    }
+                )
 
     def run(self) -> None:
         while not self.stop.wait(self.every_s):
@@ -123,8 +171,7 @@ class PlacementWatch(threading.Thread):
 def trial_rows(stdout: str) -> dict[str, tuple[str, int]]:
     """The closing table of `chromasweep sweep`: trial id -> (status, epochs)."""
     after = stdout.split("sorted by", 1)[1].splitlines()[2:]
-    matches = (re.match(rf"^([0-9a-f]{{8}})\s+({'|'.join(RunStatus)})\s+(\d+)\s", line)
-               for line in after)  # fmt: skip
+    matches = (re.match(rf"^([0-9a-f]{{8}})\s+({'|'.join(RunStatus)})\s+(\d+)\s", line) for line in after)
     return {m[1]: (RunStatus(m[2]), int(m[3])) for m in matches if m}
 
 
@@ -133,7 +180,7 @@ def test_the_readme_launch_command_runs_a_sweep_through_ray_job_submit(local_clu
     command = readme_launch_command()
     # ray job submit --address URL --working-dir . -- chromasweep sweep SPEC --storage gs://BUCKET/...
     split = command.index("--")
-    submit, entrypoint = command[:split], command[split + 1:]
+    submit, entrypoint = command[:split], command[split + 1 :]
     assert submit[:3] == ["ray", "job", "submit"] and submit[submit.index("--working-dir") + 1] == "."
     assert entrypoint[:2] == ["chromasweep", "sweep"] and entrypoint[3] == "--storage"
 
@@ -154,7 +201,7 @@ chromasweep:
   base: {DEMO_CONFIG}
   budget: {{max_concurrent: 1, epochs_per_trial: 1}}
   resources: {{workers: 2, cpus_per_worker: 1, gpus_per_worker: 0}}
-""")  # one trial (each costs minutes here) of two workers, one on each worker node, as imagenet-gcp.yaml asks of the GCP cluster
+""")  # one trial (each costs minutes here) of two workers, one on each worker node, as imagenet-gcp.yaml asks
     storage = tmp_path / "storage"
     submit[submit.index("--address") + 1] = env["RAY_API_SERVER_ADDRESS"]
     assert submit[submit.index("--address") + 1] == f"http://127.0.0.1:{DASHBOARD_PORT}"
@@ -162,15 +209,22 @@ chromasweep:
 
     # The job API, like every Ray connection here, turns away a client without the token.
     without_token = {**env, "RAY_AUTH_MODE": "disabled"}
-    refused = subprocess.run(["ray", "job", "list", "--address", env["RAY_API_SERVER_ADDRESS"]], check=False,
-                             env=without_token, capture_output=True, text=True, timeout=120)  # fmt: skip
+    refused = subprocess.run(
+        ["ray", "job", "list", "--address", env["RAY_API_SERVER_ADDRESS"]],
+        check=False,
+        env=without_token,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert refused.returncode != 0
 
     # Where Ray puts each trial's parts is watched while the job runs: a dead actor's record is not
     # kept for ever (the GCS drops a finished job's actors), so reading it back afterwards can miss it.
     with PlacementWatch(env["RAY_API_SERVER_ADDRESS"], env) as placement:
-        job = subprocess.run([*submit, "--", *entrypoint], check=False, cwd=ROOT, env=env, capture_output=True,
-                             text=True, timeout=900)  # fmt: skip
+        job = subprocess.run(
+            [*submit, "--", *entrypoint], check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
+        )
     out = job.stdout + job.stderr
     assert job.returncode == 0, job.stdout[-6000:] + job.stderr[-2000:]
     assert "gcs://_ray_pkg_" in out  # the working directory went up to the cluster, as on GCP
@@ -188,14 +242,23 @@ chromasweep:
         # The same run folder as every other run's, kept by rank 0 of the trial's two workers.
         run = trials / trial_name(trial)
         assert (run / "chromasweep-run.json").is_file() and list(run.glob("checkpoint_step_*/.complete"))
-    reports = [json.loads(line) for path in (storage / "on-cluster").glob("*/result.json")
-               for line in path.read_text().splitlines()]  # fmt: skip
+    reports = [
+        json.loads(line)
+        for path in (storage / "on-cluster").glob("*/result.json")
+        for line in path.read_text().splitlines()
+    ]
     assert len(reports) == 1 and all(r["workers"] == 2 for r in reports)
 
     # Where Ray put the trial's parts: its driver on the head (never a worker node, which would be
     # a Spot VM on GCP), its two Ray Train workers on the two worker nodes.
-    nodes = subprocess.run(["ray", "list", "nodes", "--address", env["RAY_API_SERVER_ADDRESS"], "--format", "json"],
-                           check=True, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    nodes = subprocess.run(
+        ["ray", "list", "nodes", "--address", env["RAY_API_SERVER_ADDRESS"], "--format", "json"],
+        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     head = {n["node_id"] for n in json.loads(nodes.stdout) if n["is_head_node"]}
     drivers, workers = placement.seen[TRIAL_DRIVER], placement.seen[TRAIN_WORKER]
     assert len(drivers) == 1 and set(drivers.values()) == head, (placement.seen, placement.errors)

@@ -28,8 +28,9 @@ from turing.report import FOOLING_CI_LOW, FOOLING_RATE, ArmResult, study_report
 from turing.settings import StudySettings
 from turing.store import CONTROL_ARM, PairKind, Side, connect
 
-SETTINGS = StudySettings(practice_trials=16, test_trials=30, attention_checks=2, max_attention_failures=1,
-                         control_arm=True, image_size=64)  # fmt: skip
+SETTINGS = StudySettings(
+    practice_trials=16, test_trials=30, attention_checks=2, max_attention_failures=1, control_arm=True, image_size=64
+)
 TABLES = ("meta", "arms", "pairs", "participants", "trials", "answers")
 
 
@@ -97,9 +98,12 @@ def test_numpy_colourfulness_agrees_with_colorize_cores():
     from colorize_core.metrics import colorfulness as tf_colorfulness
 
     rng = np.random.default_rng(3)
-    images = [rng.integers(0, 256, (32, 48, 3), dtype=np.uint8), np.full((32, 48, 3), 128, np.uint8),
-              oversaturate(rng.integers(60, 200, (32, 48, 3), dtype=np.uint8)),
-              np.asarray(Image.fromarray(rng.integers(0, 256, (3, 3, 3), dtype=np.uint8)).resize((48, 32)))]  # fmt: skip
+    images = [
+        rng.integers(0, 256, (32, 48, 3), dtype=np.uint8),
+        np.full((32, 48, 3), 128, np.uint8),
+        oversaturate(rng.integers(60, 200, (32, 48, 3), dtype=np.uint8)),
+        np.asarray(Image.fromarray(rng.integers(0, 256, (3, 3, 3), dtype=np.uint8)).resize((48, 32))),
+    ]
     theirs = tf_colorfulness(np.stack(images)).numpy()
     ours = [colourfulness(image) for image in images]
     assert ours == pytest.approx(theirs, rel=1e-4, abs=1e-3)
@@ -108,8 +112,9 @@ def test_numpy_colourfulness_agrees_with_colorize_cores():
 
 def test_halves_are_the_two_squares_of_a_pair_as_create_writes_it():
     rng = np.random.default_rng(0)
-    left, right = (np.asarray(Image.fromarray(rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)).resize((64, 64)))
-                   for _ in range(2))  # fmt: skip
+    left, right = (
+        np.asarray(Image.fromarray(rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)).resize((64, 64))) for _ in range(2)
+    )
     import io
 
     with Image.open(io.BytesIO(side_by_side(left, right, 92))) as image:
@@ -246,7 +251,9 @@ def test_observers_import_neither_mlflow_nor_ray_nor_tensorflow():
     import subprocess
     import sys
 
-    code = ("import sys, observers.study, observers.results; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'mlflow', 'ray', 'tensorflow', 'keras'}))")  # fmt: skip
+    code = (
+        "import sys, observers.study, observers.results; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'mlflow', 'ray', 'tensorflow', 'keras'}))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -102,7 +102,9 @@ def test_one_and_two_workers_make_the_same_first_update(cluster, tiny_config, tm
     assert cosine > 0.98
 
 
-def test_a_lost_worker_node_costs_only_the_work_since_the_last_checkpoint(cluster, tiny_config, tmp_path, isolated_tracking):
+def test_a_lost_worker_node_costs_only_the_work_since_the_last_checkpoint(
+    cluster, tiny_config, tmp_path, isolated_tracking
+):
     from tracking.store import connect
     from tracking.trial_run import train_context
 
@@ -113,8 +115,11 @@ def test_a_lost_worker_node_costs_only_the_work_since_the_last_checkpoint(cluste
     )
     tracking = train_context(connect(isolated_tracking), "train", "node-loss", restart=False)
     outcome = {}
-    run = threading.Thread(target=lambda: outcome.update(
-        result=launch(config, RayOptions(workers=2, storage=str(storage)), tracking=tracking)))
+    run = threading.Thread(
+        target=lambda: outcome.update(
+            result=launch(config, RayOptions(workers=2, storage=str(storage)), tracking=tracking)
+        )
+    )
     run.start()
 
     # A checkpoint counts once its completion marker is written, not when its folder appears.
@@ -161,10 +166,15 @@ def test_a_trial_restarts_from_its_checkpoints_more_than_twice(cluster, tiny_con
 
     storage = tmp_path / "storage"
     run_folder = storage / "spot"
-    config = tiny_config.with_overrides({"name": "spot", "epochs": 8, "steps_per_epoch": 10, "checkpoint_every_steps": 5})
+    config = tiny_config.with_overrides(
+        {"name": "spot", "epochs": 8, "steps_per_epoch": 10, "checkpoint_every_steps": 5}
+    )
     outcome = {}
-    run = threading.Thread(target=lambda: outcome.update(
-        result=launch(config, RayOptions(workers=2, storage=str(storage), max_failures=3))))
+    run = threading.Thread(
+        target=lambda: outcome.update(
+            result=launch(config, RayOptions(workers=2, storage=str(storage), max_failures=3))
+        )
+    )
     run.start()
 
     killed, seen = [], set()
@@ -174,8 +184,11 @@ def test_a_trial_restarts_from_its_checkpoints_more_than_twice(cluster, tiny_con
             time.sleep(0.2)
         assert checkpoint_steps(run_folder) - seen, f"no new checkpoint within 5 minutes after {len(killed)} kill(s)"
         seen = checkpoint_steps(run_folder)
-        workers = [a for a in list_actors(filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")])
-                   if a.pid not in killed]  # fmt: skip
+        workers = [
+            a
+            for a in list_actors(filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")])
+            if a.pid not in killed
+        ]
         assert workers, "no training worker alive to kill"
         os.kill(workers[0].pid, signal.SIGKILL)
         killed.append(workers[0].pid)

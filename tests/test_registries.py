@@ -23,8 +23,13 @@ def test_objectives_promotion_metrics_and_the_cli_derive_from_the_registry():
 
     assert OBJECTIVES["val_psnr"].mode == "max" and OBJECTIVES["val_colorfulness_gap"].mode == "min"
     assert "val_gray_psnr" not in OBJECTIVES  # a baseline: nothing to optimise
-    assert HELD_OUT_SCORES == {"psnr": Goal.MAXIMIZE, "ssim": Goal.MAXIMIZE, "colorfulness_gap": Goal.MINIMIZE,
-                               "ab_mse": Goal.MINIMIZE, "auc_rebalanced": Goal.MAXIMIZE}  # fmt: skip
+    assert HELD_OUT_SCORES == {
+        "psnr": Goal.MAXIMIZE,
+        "ssim": Goal.MAXIMIZE,
+        "colorfulness_gap": Goal.MINIMIZE,
+        "ab_mse": Goal.MINIMIZE,
+        "auc_rebalanced": Goal.MAXIMIZE,
+    }
     help_text = CliRunner().invoke(cli, ["promote", "--help"]).output
     assert "[ab_mse|auc_rebalanced|colorfulness_gap|psnr|ssim]" in help_text
 
@@ -33,12 +38,19 @@ def test_a_spec_may_only_optimise_a_registered_objective(tmp_path):
     from sweeps.spec import SpecError, load_spec
 
     spec = tmp_path / "s.yaml"
-    for metric, expected in [("val_gray_psnr", "is reported but is not an objective"),
-                             ("val_psnrr", "no trial reports metric 'val_psnrr'")]:  # fmt: skip
-        spec.write_text(f"name: s\nmethod: grid\nmetric: {{name: {metric}}}\nparameters:\n  optim.generator_lr: {{values: [1.0e-4]}}\n")
+    for metric, expected in [
+        ("val_gray_psnr", "is reported but is not an objective"),
+        ("val_psnrr", "no trial reports metric 'val_psnrr'"),
+    ]:
+        spec.write_text(
+            f"name: s\nmethod: grid\nmetric: {{name: {metric}}}\n"
+            "parameters:\n  optim.generator_lr: {values: [1.0e-4]}\n"
+        )
         with pytest.raises(SpecError, match=expected):
             load_spec(spec)
-    spec.write_text("name: s\nmethod: grid\nmetric: {name: train_seconds}\nparameters:\n  optim.generator_lr: {values: [1.0e-4]}\n")
+    spec.write_text(
+        "name: s\nmethod: grid\nmetric: {name: train_seconds}\nparameters:\n  optim.generator_lr: {values: [1.0e-4]}\n"
+    )
     with pytest.raises(SpecError, match="wall seconds of the epoch's training steps"):
         load_spec(spec)
 
@@ -48,7 +60,10 @@ def test_statuses_rank_and_map_to_mlflow_states():
 
     assert [s for s in RunStatus if s.ranked] == [RunStatus.FINISHED, RunStatus.STOPPED_EARLY]
     assert [mlflow_state(s) for s in (RunStatus.FINISHED, RunStatus.STOPPED_EARLY, RunStatus.DIVERGED)] == [
-        "FINISHED", "KILLED", "FAILED"]  # fmt: skip
+        "FINISHED",
+        "KILLED",
+        "FAILED",
+    ]
 
 
 def test_divergence_is_recognised_by_type_through_rays_wrapping():

@@ -28,13 +28,25 @@ def paths(tree, prefix=()):
 
 PATHS = paths(DEMO)
 WRONG = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.just(-1), st.just(0),
-    st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([math.nan, math.inf, -math.inf, 1e308]),
-    st.text(max_size=12), st.just(""), st.just({}), st.just([]), st.just([{}]),
-    st.dictionaries(st.sampled_from(["name", "min", "max", "value", "values", "distribution"]),
-                    st.one_of(st.none(), st.integers(), st.text(max_size=5)), max_size=3),
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.just(-1),
+    st.just(0),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([math.nan, math.inf, -math.inf, 1e308]),
+    st.text(max_size=12),
+    st.just(""),
+    st.just({}),
+    st.just([]),
+    st.just([{}]),
+    st.dictionaries(
+        st.sampled_from(["name", "min", "max", "value", "values", "distribution"]),
+        st.one_of(st.none(), st.integers(), st.text(max_size=5)),
+        max_size=3,
+    ),
     st.lists(st.one_of(st.integers(), st.text(max_size=4), st.none()), max_size=3),
-)  # fmt: skip
+)
 DELETE = object()
 
 

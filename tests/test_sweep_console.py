@@ -11,11 +11,16 @@ from sweeps import console as console_module
 from sweeps.console import SweepConsole
 from sweeps.spec import SweepSpec
 
-SPEC = SweepSpec.model_validate({
-    "name": "demo", "method": "bayes", "metric": {"name": "val_psnr"}, "run_cap": 3,
-    "parameters": {"optim.generator_lr": {"values": [1.0e-4, 2.0e-4]}},
-    "chromasweep": {"budget": {"epochs_per_trial": 2, "max_concurrent": 1}},
-})  # fmt: skip
+SPEC = SweepSpec.model_validate(
+    {
+        "name": "demo",
+        "method": "bayes",
+        "metric": {"name": "val_psnr"},
+        "run_cap": 3,
+        "parameters": {"optim.generator_lr": {"values": [1.0e-4, 2.0e-4]}},
+        "chromasweep": {"budget": {"epochs_per_trial": 2, "max_concurrent": 1}},
+    }
+)
 
 
 def shown(view: SweepConsole) -> str:
@@ -77,8 +82,10 @@ def test_a_failed_trial_shows_whether_it_diverged_or_errored(monkeypatch, tmp_pa
     listener.on_trial_error(0, [], SimpleNamespace(trial_id="ffff0003", config={}, pickled_error_file=None))
     listener.on_trial_start(0, [], SimpleNamespace(trial_id="aaaa0004", config={}))
     assert {t: line.status for t, line in view.trials.items()} == {
-        "dddd0001": RunStatus.DIVERGED, "eeee0002": RunStatus.ERROR, "ffff0003": RunStatus.ERROR,
+        "dddd0001": RunStatus.DIVERGED,
+        "eeee0002": RunStatus.ERROR,
+        "ffff0003": RunStatus.ERROR,
         "aaaa0004": RunStatus.RUNNING,
-    }  # fmt: skip
+    }
     table = shown(view)
     assert "diverged" in table and "error" in table and "failed" not in table

@@ -42,7 +42,9 @@ def test_a_second_driver_is_refused_until_the_first_dies(tmp_path, kind, request
         experiment = f"{request.getfixturevalue('bucket')}/storage/demo"
     first = hold(experiment)
     try:
-        refused = pytest.raises(SweepLocked, match=rf"already running \(driver pid {first.pid} on {socket.gethostname()}")
+        refused = pytest.raises(
+            SweepLocked, match=rf"already running \(driver pid {first.pid} on {socket.gethostname()}"
+        )
         with refused, sweep_lock(experiment):
             pass
     finally:
@@ -84,8 +86,13 @@ chromasweep:
     first = hold(str(storage / "locked"))
     try:
         started = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "chromasweep.cli", "sweep", str(spec), "--storage", str(storage)],
-                              capture_output=True, text=True, timeout=300, cwd=tmp_path)  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "-m", "chromasweep.cli", "sweep", str(spec), "--storage", str(storage)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=tmp_path,
+        )
         took = time.perf_counter() - started
     finally:
         first.send_signal(signal.SIGKILL)

@@ -65,13 +65,17 @@ def test_an_omitted_goal_is_the_metrics_own_direction_and_a_goal_against_it_is_r
 
 
 def test_log_uniform_bounds_are_exponents_as_in_wandb(tmp_path):
-    text = edit(("{distribution: log_uniform_values, min: 0.01, max: 0.5}", "{distribution: log_uniform, min: 1, max: 3}"))
+    text = edit(
+        ("{distribution: log_uniform_values, min: 0.01, max: 0.5}", "{distribution: log_uniform, min: 1, max: 3}")
+    )
     spec, _ = load_spec(spec_file(tmp_path, text))
     d = search_space(spec)["loss.adversarial_weight"]
     assert (d.low, d.high, d.log) == (math.exp(1), math.exp(3), True)
     assert all(math.e <= t["loss.adversarial_weight"] <= math.e**3 for t in draw(spec, 4))
 
-    text = edit(("{distribution: log_uniform_values, min: 0.01, max: 0.5}", "{distribution: log_uniform, min: -9.2, max: -4.6}"))
+    text = edit(
+        ("{distribution: log_uniform_values, min: 0.01, max: 0.5}", "{distribution: log_uniform, min: -9.2, max: -4.6}")
+    )
     spec, _ = load_spec(spec_file(tmp_path, text))
     d = search_space(spec)["loss.adversarial_weight"]
     assert d.low == pytest.approx(1.0e-4, rel=0.02) and d.high == pytest.approx(1.0e-2, rel=0.01)
@@ -87,7 +91,9 @@ def test_a_value_for_a_field_the_budget_sets_is_refused(tmp_path):
 
 
 def test_a_section_value_sets_only_the_fields_it_names(tmp_path):
-    spec, base = load_spec(spec_file(tmp_path, edit(("parameters:\n", "parameters:\n  model: {value: {width: 0.25}}\n"))))
+    spec, base = load_spec(
+        spec_file(tmp_path, edit(("parameters:\n", "parameters:\n  model: {value: {width: 0.25}}\n")))
+    )
     assert spec.constants == {"model.width": 0.25}
     trial = base.with_overrides(spec.constants)
     assert trial.model.width == 0.25 and trial.model.image_size == base.model.image_size
@@ -97,27 +103,38 @@ def test_a_section_value_sets_only_the_fields_it_names(tmp_path):
 
 
 def test_a_grid_runs_each_configuration_once_and_says_how_run_cap_cuts_it(tmp_path):
-    grid = edit(("method: bayes", "method: grid"),
-                ("{distribution: log_uniform_values, min: 0.01, max: 0.5}", "{values: [0.05, 0.1]}"))  # fmt: skip
+    grid = edit(
+        ("method: bayes", "method: grid"),
+        ("{distribution: log_uniform_values, min: 0.01, max: 0.5}", "{values: [0.05, 0.1]}"),
+    )
     spec, _ = load_spec(spec_file(tmp_path, grid.replace("run_cap: 4\n", "")))
     assert (spec.grid_size, spec.trial_cap) == (4, 4)
     trials = draw(spec, 10)
     assert len(trials) == 4 and len({json.dumps(t, sort_keys=True) for t in trials}) == 4
 
     spec, _ = load_spec(spec_file(tmp_path, grid.replace("run_cap: 4", "run_cap: 8")))
-    assert spec.trial_cap == 4 and "grid of 4 configurations, run_cap 8: the grid ends after 4" in "\n".join(describe(spec))
+    assert spec.trial_cap == 4 and "grid of 4 configurations, run_cap 8: the grid ends after 4" in "\n".join(
+        describe(spec)
+    )
     spec, _ = load_spec(spec_file(tmp_path, grid.replace("run_cap: 4", "run_cap: 3")))
     assert spec.trial_cap == 3 and "run_cap 3: only 3 of them run" in "\n".join(describe(spec))
 
 
 def test_only_a_raised_run_cap_lets_a_resumed_sweep_go_on(tmp_path):
     kept = record(load_spec(spec_file(tmp_path, SPEC))[0])
-    for text, goes_on in [(SPEC, False), (edit(("run_cap: 4", "run_cap: 6")), True), (edit(("run_cap: 4", "run_cap: 2")), False),
-                          (edit(("run_cap: 4", "run_cap: 6"), ("min: 0.01", "min: 0.02")), False)]:  # fmt: skip
+    for text, goes_on in [
+        (SPEC, False),
+        (edit(("run_cap: 4", "run_cap: 6")), True),
+        (edit(("run_cap: 4", "run_cap: 2")), False),
+        (edit(("run_cap: 4", "run_cap: 6"), ("min: 0.01", "min: 0.02")), False),
+    ]:
         spec, _ = load_spec(spec_file(tmp_path, text))
         assert raised_cap(spec, kept) is goes_on
         assert record(spec)["trial_cap"] == spec.trial_cap  # what a resumed Tune search reads as its count
-    grid = edit(("method: bayes", "method: grid"), ("{distribution: log_uniform_values, min: 0.01, max: 0.5}", "{values: [0.05]}"))
+    grid = edit(
+        ("method: bayes", "method: grid"),
+        ("{distribution: log_uniform_values, min: 0.01, max: 0.5}", "{values: [0.05]}"),
+    )
     kept = record(load_spec(spec_file(tmp_path, grid))[0])
     spec, _ = load_spec(spec_file(tmp_path, grid.replace("run_cap: 4", "run_cap: 9")))
     assert changed_keys(spec, kept) == ["run_cap"] and record(spec)["trial_cap"] == 2  # a grid of 2 still ends at 2
@@ -126,10 +143,22 @@ def test_only_a_raised_run_cap_lets_a_resumed_sweep_go_on(tmp_path):
 @pytest.mark.parametrize(
     "parameter, message",
     [
-        ("loss.semantic: {values: [labels, teacher]}", "parameters.loss.semantic: 'teacher': loss.semantic is 'teacher' but loss.teacher_weights is not set"),
-        ("loss.semantic: {values: [labels, teachr]}", "parameters.loss.semantic: 'teachr': Input should be 'teacher', 'labels' or 'off'"),
-        ("optim.critic_lr: {values: [1.0e-4, -1.0]}", "parameters.optim.critic_lr: -1.0: Input should be greater than 0"),
-        ("optim.critic_lr: {distribution: uniform, min: -1.0, max: 1.0e-3}", "parameters.optim.critic_lr: -1.0: Input should be greater than 0"),
+        (
+            "loss.semantic: {values: [labels, teacher]}",
+            "parameters.loss.semantic: 'teacher': loss.semantic is 'teacher' but loss.teacher_weights is not set",
+        ),
+        (
+            "loss.semantic: {values: [labels, teachr]}",
+            "parameters.loss.semantic: 'teachr': Input should be 'teacher', 'labels' or 'off'",
+        ),
+        (
+            "optim.critic_lr: {values: [1.0e-4, -1.0]}",
+            "parameters.optim.critic_lr: -1.0: Input should be greater than 0",
+        ),
+        (
+            "optim.critic_lr: {distribution: uniform, min: -1.0, max: 1.0e-3}",
+            "parameters.optim.critic_lr: -1.0: Input should be greater than 0",
+        ),
     ],
 )
 def test_every_value_a_parameter_can_take_is_checked(tmp_path, parameter, message):
@@ -137,10 +166,18 @@ def test_every_value_a_parameter_can_take_is_checked(tmp_path, parameter, messag
 
 
 def test_integer_fields_take_integer_distributions(tmp_path):
-    message = refused(tmp_path, edit(("parameters:\n", "parameters:\n  optim.critic_steps: {distribution: uniform, min: 1, max: 3}\n")))
-    assert "parameters.optim.critic_steps: an integer field; distribution uniform draws fractions. Write distribution: int_uniform" in message
+    message = refused(
+        tmp_path,
+        edit(("parameters:\n", "parameters:\n  optim.critic_steps: {distribution: uniform, min: 1, max: 3}\n")),
+    )
+    assert (
+        "parameters.optim.critic_steps: an integer field; distribution uniform draws fractions. "
+        "Write distribution: int_uniform" in message
+    )
     # W&B infers int_uniform from integer bounds, uniform from any float one.
-    spec, _ = load_spec(spec_file(tmp_path, edit(("parameters:\n", "parameters:\n  optim.critic_steps: {min: 1, max: 3}\n"))))
+    spec, _ = load_spec(
+        spec_file(tmp_path, edit(("parameters:\n", "parameters:\n  optim.critic_steps: {min: 1, max: 3}\n")))
+    )
     assert spec.parameters["optim.critic_steps"].distribution == "int_uniform"
     assert {t["optim.critic_steps"] for t in draw(spec, 4)} <= {1, 2, 3}
     message = refused(tmp_path, edit(("parameters:\n", "parameters:\n  optim.critic_steps: {min: 1, max: 3.0}\n")))
@@ -152,17 +189,26 @@ def test_early_termination_is_checked_against_the_trial_length(tmp_path):
     assert "early_terminate: its first milestone, epoch 5, is not before the last epoch of a trial" in message
     assert "chromasweep.budget.epochs_per_trial 3" in message
     # W&B's max_iter/s form: brackets max_iter / eta^k, the same epochs as ASHA's rungs or refused.
-    text = edit(("{type: hyperband, min_iter: 1, eta: 2}", "{type: hyperband, s: 2, eta: 3, max_iter: 27}"),
-                ("epochs_per_trial: 3", "epochs_per_trial: 27"))  # fmt: skip
+    text = edit(
+        ("{type: hyperband, min_iter: 1, eta: 2}", "{type: hyperband, s: 2, eta: 3, max_iter: 27}"),
+        ("epochs_per_trial: 3", "epochs_per_trial: 27"),
+    )
     spec, _ = load_spec(spec_file(tmp_path, text))
     assert spec.early_terminate.bands(27) == [3, 9] and spec.early_terminate.grace == 3
     # ASHA's grace is W&B's first band, also where max_iter / eta^s falls below 1 (W&B stops dividing).
-    text = edit(("{type: hyperband, min_iter: 1, eta: 2}", "{type: hyperband, s: 3, eta: 3, max_iter: 6}"),
-                ("epochs_per_trial: 3", "epochs_per_trial: 6"))  # fmt: skip
+    text = edit(
+        ("{type: hyperband, min_iter: 1, eta: 2}", "{type: hyperband, s: 3, eta: 3, max_iter: 6}"),
+        ("epochs_per_trial: 3", "epochs_per_trial: 6"),
+    )
     spec, _ = load_spec(spec_file(tmp_path, text))
     assert spec.early_terminate.bands(6) == [2] and spec.early_terminate.grace == 2
-    message = refused(tmp_path, edit(("{type: hyperband, min_iter: 1, eta: 2}", "{type: hyperband, min_iter: 1, eta: 2.5}"),
-                                     ("epochs_per_trial: 3", "epochs_per_trial: 9")))  # fmt: skip
+    message = refused(
+        tmp_path,
+        edit(
+            ("{type: hyperband, min_iter: 1, eta: 2}", "{type: hyperband, min_iter: 1, eta: 2.5}"),
+            ("epochs_per_trial: 3", "epochs_per_trial: 9"),
+        ),
+    )
     assert "W&B would compare trials at epochs [1, 2, 6], Ray's ASHA at [1, 2.5, 6.25]" in message
 
 
@@ -171,10 +217,21 @@ def test_a_refused_spec_starts_neither_ray_nor_mlflow_and_takes_seconds(tmp_path
     store = tmp_path / "mlflow.db"
     started = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", "chromasweep.cli", "sweep", str(path), "--storage", str(tmp_path / "runs"),
-         "--tracking-uri", f"sqlite:///{store}"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "chromasweep.cli",
+            "sweep",
+            str(path),
+            "--storage",
+            str(tmp_path / "runs"),
+            "--tracking-uri",
+            f"sqlite:///{store}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert f"Error: {path}: early_terminate: its first milestone" in proc.stderr
     assert time.monotonic() - started < 30
@@ -185,31 +242,71 @@ def test_a_refused_spec_starts_neither_ray_nor_mlflow_and_takes_seconds(tmp_path
     "change, message",
     [
         (("method: bayes", "method: tpe"), "method: tpe is written 'method: bayes'"),
-        (("early_terminate: {type: hyperband, min_iter: 1, eta: 2}", "early_stop: {type: asha, grace_epochs: 1}"),
-         "early_stop: the previous spec format; write 'early_terminate: {type: hyperband, min_iter: GRACE_EPOCHS"),
+        (
+            ("early_terminate: {type: hyperband, min_iter: 1, eta: 2}", "early_stop: {type: asha, grace_epochs: 1}"),
+            "early_stop: the previous spec format; write 'early_terminate: {type: hyperband, min_iter: GRACE_EPOCHS",
+        ),
         (("run_cap: 4", "budget: {max_trials: 4}"), "budget: the previous spec format; write 'run_cap: MAX_TRIALS'"),
-        (("budget: {epochs_per_trial: 3}", "budget: {epochs_per_trial: 3, max_trials: 4}"),
-         "chromasweep.budget: max_trials is W&B's run_cap now: write 'run_cap: N' at the top level"),
+        (
+            ("budget: {epochs_per_trial: 3}", "budget: {epochs_per_trial: 3, max_trials: 4}"),
+            "chromasweep.budget: max_trials is W&B's run_cap now: write 'run_cap: N' at the top level",
+        ),
         (("name: spec-test", "name: spec-test\nprogram: train.py"), "program: W&B's key has no meaning here"),
-        (("name: spec-test", "name: spec-test\nentity: my-team"), "entity: W&B's key has no meaning here (runs are tracked in MLflow"),
-        (("{name: val_psnr, goal: maximize}", "{name: val_psnr, goal: maximize, impute: worst}"), "impute: W&B's bayes imputes"),
-        (("{distribution: log_uniform_values, min: 0.01, max: 0.5}", "{distribution: normal, mu: 0.1, sigma: 0.02}"),
-         "distribution normal cannot be sampled exactly by Optuna's samplers; the nearest one that can is uniform"),
-        (("{distribution: log_uniform_values, min: 0.01, max: 0.5}", "{distribution: q_log_uniform_values, min: 0.01, max: 0.5, q: 0.01}"),
-         "the nearest one that can is log_uniform_values"),
-        (("{values: [1.0e-4, 4.0e-4]}", "{values: [1.0e-4, 4.0e-4], probabilities: [0.9, 0.1]}"), "probabilities: Optuna's samplers draw 'values' uniformly"),
-        (("{type: hyperband, min_iter: 1, eta: 2}", "{type: hyperband, min_iter: 1, eta: 2, strict: false}"), "strict: false compares a trial's best value so far"),
+        (
+            ("name: spec-test", "name: spec-test\nentity: my-team"),
+            "entity: W&B's key has no meaning here (runs are tracked in MLflow",
+        ),
+        (
+            ("{name: val_psnr, goal: maximize}", "{name: val_psnr, goal: maximize, impute: worst}"),
+            "impute: W&B's bayes imputes",
+        ),
+        (
+            ("{distribution: log_uniform_values, min: 0.01, max: 0.5}", "{distribution: normal, mu: 0.1, sigma: 0.02}"),
+            "distribution normal cannot be sampled exactly by Optuna's samplers; the nearest one that can is uniform",
+        ),
+        (
+            (
+                "{distribution: log_uniform_values, min: 0.01, max: 0.5}",
+                "{distribution: q_log_uniform_values, min: 0.01, max: 0.5, q: 0.01}",
+            ),
+            "the nearest one that can is log_uniform_values",
+        ),
+        (
+            ("{values: [1.0e-4, 4.0e-4]}", "{values: [1.0e-4, 4.0e-4], probabilities: [0.9, 0.1]}"),
+            "probabilities: Optuna's samplers draw 'values' uniformly",
+        ),
+        (
+            ("{type: hyperband, min_iter: 1, eta: 2}", "{type: hyperband, min_iter: 1, eta: 2, strict: false}"),
+            "strict: false compares a trial's best value so far",
+        ),
         (("run_cap: 4\n", ""), "run_cap: method bayes draws trials until stopped (as in W&B); write run_cap: N"),
-        (("budget: {epochs_per_trial: 3}", "budget: {epochs_per_trial: 3}\n  resources: {workers: 1, gpus_per_worker: 2}"),
-         "gpus_per_worker 2: a worker trains one replica on one GPU, the others would sit idle; write workers: 2, gpus_per_worker: 1"),
-        (("method: bayes", "method: grid"), "method grid enumerates values; ['loss.adversarial_weight'] are continuous"),
-        (("optim.generator_lr: {values", "optim.generator_lr: {valuez"), "parameters.optim.generator_lr: valuez: unknown key"),
-        (("loss.adversarial_weight:", "loss.adversarial_wait:"), "parameters.loss.adversarial_wait: unknown config path"),
+        (
+            (
+                "budget: {epochs_per_trial: 3}",
+                "budget: {epochs_per_trial: 3}\n  resources: {workers: 1, gpus_per_worker: 2}",
+            ),
+            "gpus_per_worker 2: a worker trains one replica on one GPU, the others would sit idle; "
+            "write workers: 2, gpus_per_worker: 1",
+        ),
+        (
+            ("method: bayes", "method: grid"),
+            "method grid enumerates values; ['loss.adversarial_weight'] are continuous",
+        ),
+        (
+            ("optim.generator_lr: {values", "optim.generator_lr: {valuez"),
+            "parameters.optim.generator_lr: valuez: unknown key",
+        ),
+        (
+            ("loss.adversarial_weight:", "loss.adversarial_wait:"),
+            "parameters.loss.adversarial_wait: unknown config path",
+        ),
         (("min: 0.01, max: 0.5", "min: 0.5, max: 0.01"), "loss.adversarial_weight: min 0.5 is above max 0.01"),
         (("name: val_psnr", "name: val_fid"), "metric.name: no trial reports metric 'val_fid'"),
         (("metric: {", "metric {"), "not valid YAML"),
-        (("budget: {epochs_per_trial: 3}", "budget: {epochs_per_trial: 3}\n  resources: {workers: 3}"),
-         "data.batch_size 16 does not split evenly over chromasweep.resources.workers"),
+        (
+            ("budget: {epochs_per_trial: 3}", "budget: {epochs_per_trial: 3}\n  resources: {workers: 3}"),
+            "data.batch_size 16 does not split evenly over chromasweep.resources.workers",
+        ),
     ],
 )
 def test_bad_specs_are_refused_with_file_key_and_what_to_write(tmp_path, change, message):
@@ -217,12 +314,25 @@ def test_bad_specs_are_refused_with_file_key_and_what_to_write(tmp_path, change,
 
 
 def test_nested_parameters_are_dotted_paths(tmp_path):
-    text = edit(("  optim.generator_lr: {values: [1.0e-4, 4.0e-4]}\n",
-                 "  optim:\n    parameters:\n      generator_lr: {values: [1.0e-4, 4.0e-4]}\n      beta1: {value: 0.9}\n"))  # fmt: skip
+    text = edit(
+        (
+            "  optim.generator_lr: {values: [1.0e-4, 4.0e-4]}\n",
+            "  optim:\n    parameters:\n      generator_lr: {values: [1.0e-4, 4.0e-4]}\n      beta1: {value: 0.9}\n",
+        )
+    )
     spec, _ = load_spec(spec_file(tmp_path, text))
-    assert set(spec.searched) == {"loss.adversarial_weight", "optim.generator_lr"} and spec.constants == {"optim.beta1": 0.9}
-    message = refused(tmp_path, edit(("  optim.generator_lr: {values: [1.0e-4, 4.0e-4]}\n",
-                                      "  optim:\n    parameters: {generator_lr: {value: 1.0e-4}}\n    values: [1]\n")))  # fmt: skip
+    assert set(spec.searched) == {"loss.adversarial_weight", "optim.generator_lr"} and spec.constants == {
+        "optim.beta1": 0.9
+    }
+    message = refused(
+        tmp_path,
+        edit(
+            (
+                "  optim.generator_lr: {values: [1.0e-4, 4.0e-4]}\n",
+                "  optim:\n    parameters: {generator_lr: {value: 1.0e-4}}\n    values: [1]\n",
+            )
+        ),
+    )
     assert "optim: a nested block holds only 'parameters:'" in message
 
 
@@ -232,8 +342,13 @@ def test_warm_start_points_are_the_first_trials(tmp_path):
     first, second = draw(spec, 2)
     assert first == {"loss.adversarial_weight": 0.1, "optim.generator_lr": 4.0e-4, "epochs": 3}
     assert second != first
-    message = refused(tmp_path, SPEC + "  warm_start:\n    - {loss.adversarial_weight: 0.9, optim.generator_lr: 4.0e-4}\n")
-    assert "chromasweep.warm_start[0].loss.adversarial_weight: 0.9 is outside parameters.loss.adversarial_weight" in message
+    message = refused(
+        tmp_path, SPEC + "  warm_start:\n    - {loss.adversarial_weight: 0.9, optim.generator_lr: 4.0e-4}\n"
+    )
+    assert (
+        "chromasweep.warm_start[0].loss.adversarial_weight: 0.9 is outside parameters.loss.adversarial_weight"
+        in message
+    )
 
 
 def test_a_warm_start_point_is_checked_as_a_whole_configuration(tmp_path):
@@ -252,8 +367,15 @@ chromasweep:
     spec, _ = load_spec(spec_file(tmp_path, arms))
     assert [point["model.generator"] for point in draw(spec, 2)] == ["chromagan", "cic"]
     # Each value alone fits the chromagan base; together they do not.
-    message = refused(tmp_path, arms.replace("generator: cic, model.encoder_weights: null", "generator: cic, model.encoder_weights: hed-bsds500"))
-    assert "chromasweep.warm_start[1]: {model.generator: 'cic', model.encoder_weights: 'hed-bsds500'} together:" in message
+    message = refused(
+        tmp_path,
+        arms.replace(
+            "generator: cic, model.encoder_weights: null", "generator: cic, model.encoder_weights: hed-bsds500"
+        ),
+    )
+    assert (
+        "chromasweep.warm_start[1]: {model.generator: 'cic', model.encoder_weights: 'hed-bsds500'} together:" in message
+    )
     assert "cic has no VGG16 encoder" in message
 
 
@@ -314,12 +436,23 @@ chromasweep:
 def test_a_wandb_documentation_example_runs_through_dry_run(tmp_path):
     path = spec_file(tmp_path, WANDB_EXAMPLE, "wandb-example.yaml")
     proc = subprocess.run(
-        [sys.executable, "-c", "import sys; from chromasweep.cli import cli\n"
-         "try:\n    cli(sys.argv[1:])\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-         "print('ray imported' if 'ray' in sys.modules else 'no ray', 'mlflow imported' if 'mlflow' in sys.modules else 'no mlflow')",
-         "sweep", str(path), "--dry-run", "--samples", "3"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "import sys; from chromasweep.cli import cli\n"
+            "try:\n    cli(sys.argv[1:])\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "print('ray imported' if 'ray' in sys.modules else 'no ray', "
+            "'mlflow imported' if 'mlflow' in sys.modules else 'no mlflow')",
+            "sweep",
+            str(path),
+            "--dry-run",
+            "--samples",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stdout.splitlines()
     assert lines[-1] == "no ray no mlflow"

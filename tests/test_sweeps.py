@@ -53,13 +53,19 @@ EARLY_TERMINATE = "early_terminate: {type: hyperband, min_iter: 1, eta: 2}\n"
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "chromasweep.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=600)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "chromasweep.cli", *map(str, args)], capture_output=True, text=True, timeout=600
+    )
 
 
 def sweep(*args, **kwargs):
-    return subprocess.run([sys.executable, "-m", "chromasweep.cli", "sweep", *map(str, args)],
-                          capture_output=True, text=True, timeout=1500, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "chromasweep.cli", "sweep", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        **kwargs,
+    )
 
 
 def test_a_missing_data_source_is_one_line_naming_the_path_before_ray_starts(tmp_path):
@@ -115,11 +121,18 @@ def test_a_sweep_runs_its_trials_and_asha_stops_some_early(tmp_path, prepared_sa
         assert exported and rows[exported[1]][0] is RunStatus.FINISHED and Path(exported[2]).is_dir(), proc.stdout
 
     # --dry-run drew these very trials: TPE's first trials are its seeded random draws.
-    dry = subprocess.run([sys.executable, "-m", "chromasweep.cli", "sweep", str(spec), "--dry-run", "--samples", "4"],
-                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    dry = subprocess.run(
+        [sys.executable, "-m", "chromasweep.cli", "sweep", str(spec), "--dry-run", "--samples", "4"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     drawn = [json.loads(line) for line in dry.stdout.splitlines() if line.startswith("{")]
     configs = [json.loads(p.read_text()) for p in sorted((tmp_path / "storage" / "tiny").glob("*/params.json"))]
-    as_set = lambda trials: sorted(tuple(sorted((k, round(v, 12)) for k, v in t.items() if k != "epochs")) for t in trials)  # noqa: E731
+
+    def as_set(trials):
+        return sorted(tuple(sorted((k, round(v, 12)) for k, v in t.items() if k != "epochs")) for t in trials)
+
     assert as_set(drawn) == as_set(configs), (drawn, configs)
 
     # One worker per trial: each trial trained in its Tune trial's own process, no Ray Train run,
@@ -139,13 +152,15 @@ def test_a_diverging_trial_is_marked_and_the_sweep_goes_on_in_a_bucket(tmp_path,
     text = (
         GOOD.format(base=DEMO_CONFIG, source=prepared_sample)
         .replace("method: bayes", "method: grid")
-        .replace("loss.adversarial_weight: {distribution: log_uniform_values, min: 0.01, max: 0.5}",
-                 "optim.critic_lr: {values: [2.0e-4, 1.0e+12]}")
+        .replace(
+            "loss.adversarial_weight: {distribution: log_uniform_values, min: 0.01, max: 0.5}",
+            "optim.critic_lr: {values: [2.0e-4, 1.0e+12]}",
+        )
         .replace("optim.generator_lr: {values: [1.0e-4, 4.0e-4]}", "optim.generator_lr: {value: 2.0e-4}")
         .replace("run_cap: 4", "")
         .replace(EARLY_TERMINATE, "")
         .replace("epochs_per_trial: 3", "epochs_per_trial: 1")
-    )  # fmt: skip
+    )
     storage = f"{bucket}/sweeps"
     with mlflow_server_running(tmp_path / "mlflow.db", f"{bucket}/mlflow") as tracking:
         spec = write_spec(tmp_path, text)
@@ -153,11 +168,21 @@ def test_a_diverging_trial_is_marked_and_the_sweep_goes_on_in_a_bucket(tmp_path,
         again = sweep(spec, "--storage", storage, "--tracking-uri", tracking)  # Tune restores it from the bucket
         promoted = cli("promote", "tiny", "--metric", "psnr", "--tracking-uri", tracking)
         Image.fromarray(np.full((48, 40), 100, np.uint8)).save(tmp_path / "gray.png")
-        predicted = cli("predict", "--model", "models:/colorizer@champion", tmp_path / "gray.png",
-                        "--out", tmp_path / "out", "--tracking-uri", tracking)  # fmt: skip
+        predicted = cli(
+            "predict",
+            "--model",
+            "models:/colorizer@champion",
+            tmp_path / "gray.png",
+            "--out",
+            tmp_path / "out",
+            "--tracking-uri",
+            tracking,
+        )
         synced = cli("sync", f"{storage}/tiny")  # reads the trials' records from the bucket: all delivered
     rows = table(proc.stdout)
-    assert sorted(status for status, _, _ in rows.values()) == [RunStatus.DIVERGED, RunStatus.FINISHED], proc.stdout[-2000:]
+    assert sorted(status for status, _, _ in rows.values()) == [RunStatus.DIVERGED, RunStatus.FINISHED], proc.stdout[
+        -2000:
+    ]
     diverged = next(t for t, (status, _, _) in rows.items() if status is RunStatus.DIVERGED)
     assert rows[diverged][2] == "-"  # no metric, never the best
     assert f"best trial: {diverged}" not in proc.stdout
@@ -188,11 +213,20 @@ def test_a_diverging_trial_is_marked_and_the_sweep_goes_on_in_a_bucket(tmp_path,
 
 def test_a_killed_sweep_resumes_and_accounts_for_every_trial_once(tmp_path, prepared_sample, isolated_tracking):
     # Three trials of two epochs: the fewest that leave trials both finished and unstarted at the kill.
-    spec = write_spec(tmp_path, GOOD.format(base=DEMO_CONFIG, source=prepared_sample).replace(EARLY_TERMINATE, "")
-                      .replace("run_cap: 4", "run_cap: 3").replace("epochs_per_trial: 3", "epochs_per_trial: 2"))  # fmt: skip
+    spec = write_spec(
+        tmp_path,
+        GOOD.format(base=DEMO_CONFIG, source=prepared_sample)
+        .replace(EARLY_TERMINATE, "")
+        .replace("run_cap: 4", "run_cap: 3")
+        .replace("epochs_per_trial: 3", "epochs_per_trial: 2"),
+    )
     storage = tmp_path / "storage"
-    driver = subprocess.Popen([sys.executable, "-m", "chromasweep.cli", "sweep", str(spec), "--storage", str(storage)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "chromasweep.cli", "sweep", str(spec), "--storage", str(storage)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     trials = storage / "tiny" / "trials"
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and not list(trials.glob(f"*/{MODEL_DIR}/{MODEL_FILE}")):
@@ -260,9 +294,12 @@ def test_several_metrics_compile_to_a_multi_objective_search(tmp_path):
     from sweeps.plan import search_space
     from sweeps.search import scheduler, searcher
 
-    text = GOOD.format(base=DEMO_CONFIG, source="null").replace("metric: {name: val_psnr, goal: maximize}\n", "").replace(
-        "method: bayes", "method: nsga2"
-    ) + "  metrics: [{name: val_psnr, goal: maximize}, {name: val_colorfulness_gap, goal: minimize}]\n"
+    text = (
+        GOOD.format(base=DEMO_CONFIG, source="null")
+        .replace("metric: {name: val_psnr, goal: maximize}\n", "")
+        .replace("method: bayes", "method: nsga2")
+        + "  metrics: [{name: val_psnr, goal: maximize}, {name: val_colorfulness_gap, goal: minimize}]\n"
+    )
     spec, _ = load_spec(write_spec(tmp_path, text))
     search = searcher(spec)
     assert search.metric == ["val_psnr", "val_colorfulness_gap"] and search.mode == ["max", "min"]
@@ -274,5 +311,10 @@ def test_several_metrics_compile_to_a_multi_objective_search(tmp_path):
     assert space["loss.adversarial_weight"].low == 0.01 and space["optim.generator_lr"].choices == (1.0e-4, 4.0e-4)
 
     with pytest.raises(SpecError, match="give exactly one of 'metric'"):
-        load_spec(write_spec(tmp_path, GOOD.format(base=DEMO_CONFIG, source="null").replace(
-            "metric: {name: val_psnr, goal: maximize}\n", ""), "no-metric.yaml"))
+        load_spec(
+            write_spec(
+                tmp_path,
+                GOOD.format(base=DEMO_CONFIG, source="null").replace("metric: {name: val_psnr, goal: maximize}\n", ""),
+                "no-metric.yaml",
+            )
+        )

@@ -39,8 +39,13 @@ chromasweep:
 
 
 def chromasweep(*args, uri, cwd, timeout=1500):
-    return subprocess.run([sys.executable, "-m", "chromasweep.cli", *map(str, args), "--tracking-uri", uri],
-                          capture_output=True, text=True, timeout=timeout, cwd=cwd)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "chromasweep.cli", *map(str, args), "--tracking-uri", uri],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +94,12 @@ def test_sweeps_lists_each_sweep_with_its_trials_and_best(tracked_sweep):
     listed = chromasweep("sweeps", uri=tracked_sweep["uri"], cwd=tracked_sweep["home"], timeout=120)
     assert listed.returncode == 0, listed.stderr[-2000:]
     header, row = listed.stdout.splitlines()
-    assert header.split() [:4] == ["sweep", "state", "finished/stopped/failed", "of"]
-    assert re.match(r"tracked\s+finished\s+2/0/0 of 2\s+val_psnr [\d.]+\s+trial-[0-9a-f]{8}\s+\d{4}-\d\d-\d\d \d\d:\d\d\s+\S+/storage/tracked$", row), row
+    assert header.split()[:4] == ["sweep", "state", "finished/stopped/failed", "of"]
+    assert re.match(
+        r"tracked\s+finished\s+2/0/0 of 2\s+val_psnr [\d.]+\s+trial-[0-9a-f]{8}\s+"
+        r"\d{4}-\d\d-\d\d \d\d:\d\d\s+\S+/storage/tracked$",
+        row,
+    ), row
 
 
 @pytest.mark.e2e
@@ -110,22 +119,35 @@ def test_a_sweep_is_one_parent_run_with_a_child_per_trial(tracked_store):
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"sweep_spec.yaml", "trials.csv", "optuna"} <= artifacts
     plots = {a.path for a in client.list_artifacts(parent.info.run_id, "optuna")}
-    assert {f"optuna/{p}.{ext}" for p in ("optimization_history", "parallel_coordinate") for ext in ("html", "png")} <= plots
-    table = Path(mlflow.artifacts.download_artifacts(run_id=parent.info.run_id, artifact_path="trials.csv",
-                                                     tracking_uri=tracked_sweep["uri"])).read_text()  # fmt: skip
+    assert {
+        f"optuna/{p}.{ext}" for p in ("optimization_history", "parallel_coordinate") for ext in ("html", "png")
+    } <= plots
+    table = Path(
+        mlflow.artifacts.download_artifacts(
+            run_id=parent.info.run_id, artifact_path="trials.csv", tracking_uri=tracked_sweep["uri"]
+        )
+    ).read_text()
     assert table.count("finished") == 2 and "loss.adversarial_weight" in table.splitlines()[0]
 
     for child in children:
         assert child.info.status == "FINISHED" and child.data.tags["chromasweep.status"] == RunStatus.FINISHED
         assert float(child.data.params["loss.adversarial_weight"]) <= 0.2  # the sampled value, by its spec path
-        for metric in ("val_psnr", "val_ssim", "val_colorfulness", "val_colorfulness_gap", "images_per_second",
-                       "train_ab_mse", "train_critic_loss"):  # fmt: skip
+        for metric in (
+            "val_psnr",
+            "val_ssim",
+            "val_colorfulness",
+            "val_colorfulness_gap",
+            "images_per_second",
+            "train_ab_mse",
+            "train_critic_loss",
+        ):
             history = client.get_metric_history(child.info.run_id, metric)
             assert sorted(m.step for m in history) == [1, 2], metric
         samples = {a.path for a in client.list_artifacts(child.info.run_id, "samples")}
         assert samples == {"samples/epoch_001.png", "samples/epoch_002.png"}
-        grid = mlflow.artifacts.download_artifacts(run_id=child.info.run_id, artifact_path="samples/epoch_002.png",
-                                                   tracking_uri=tracked_sweep["uri"])  # fmt: skip
+        grid = mlflow.artifacts.download_artifacts(
+            run_id=child.info.run_id, artifact_path="samples/epoch_002.png", tracking_uri=tracked_sweep["uri"]
+        )
         from PIL import Image
 
         with Image.open(grid) as image:  # 3 rows (images) of gray | prediction | truth, 64 px each
@@ -138,8 +160,14 @@ def test_a_sweep_is_one_parent_run_with_a_child_per_trial(tracked_store):
 
 @pytest.mark.e2e
 def test_running_the_sweep_again_resumes_it_without_duplicate_runs(tracked_sweep):
-    proc = chromasweep("sweep", tracked_sweep["spec"], "--storage", tracked_sweep["home"] / "storage",
-                       uri=tracked_sweep["uri"], cwd=tracked_sweep["home"])  # fmt: skip
+    proc = chromasweep(
+        "sweep",
+        tracked_sweep["spec"],
+        "--storage",
+        tracked_sweep["home"] / "storage",
+        uri=tracked_sweep["uri"],
+        cwd=tracked_sweep["home"],
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "resuming sweep tracked" in proc.stdout and "MLflow: continuing run" in proc.stdout
     _, parents, children = runs_of(MlflowClient(tracked_sweep["uri"]), "tracked")
@@ -180,12 +208,16 @@ def test_promote_moves_the_champion_only_for_a_better_model_and_predict_loads_it
     first = chromasweep("promote", "tracked", "--metric", "psnr", uri=uri, cwd=home)
     assert first.returncode == 0, first.stderr[-3000:]
     assert f"{best.info.run_name}: held-out PSNR" in first.stdout
-    assert re.search(rf"champion -> version (\d+): held-out psnr .* beats champion v{old}'s", first.stdout), first.stdout
+    assert re.search(rf"champion -> version (\d+): held-out psnr .* beats champion v{old}'s", first.stdout), (
+        first.stdout
+    )
     champion = client.get_model_version_by_alias("colorizer", "champion")
     assert champion.version != old
     tags = champion.tags
     assert tags["promotion"] == "promoted" and "beats" in tags["promotion_reason"]
-    assert tags["sweep"] == "tracked" and tags["trial"] == best.info.run_name and tags["trial_run_id"] == best.info.run_id
+    assert (
+        tags["sweep"] == "tracked" and tags["trial"] == best.info.run_name and tags["trial_run_id"] == best.info.run_id
+    )
     assert tags["data_source"] and tags["git_commit"]
 
     assert "Turing test: no study reported yet" in first.stdout
@@ -195,8 +227,9 @@ def test_promote_moves_the_champion_only_for_a_better_model_and_predict_loads_it
     from tracking.turing_results import log_study_result
 
     summary = "12.5% fooled [6.5, 22.8] in study pilot, 80 trials, 2 participants"
-    log_study_result(uri, "pilot", ModelRef(champion.run_id, "colorizer", champion.version),
-                     {"turing_fooling_rate": 0.125}, summary)  # fmt: skip
+    log_study_result(
+        uri, "pilot", ModelRef(champion.run_id, "colorizer", champion.version), {"turing_fooling_rate": 0.125}, summary
+    )
 
     # The same trial again: equal on the held-out split is not better, so the alias stays.
     second = chromasweep("promote", "tracked", "--metric", "psnr", uri=uri, cwd=home)
@@ -211,8 +244,16 @@ def test_promote_moves_the_champion_only_for_a_better_model_and_predict_loads_it
     from skimage import data
 
     Image.fromarray(data.astronaut()).convert("L").save(tmp_path / "gray.png")
-    predicted = chromasweep("predict", "--model", "models:/colorizer@champion", tmp_path / "gray.png",
-                            "--out", tmp_path / "out", uri=uri, cwd=home)  # fmt: skip
+    predicted = chromasweep(
+        "predict",
+        "--model",
+        "models:/colorizer@champion",
+        tmp_path / "gray.png",
+        "--out",
+        tmp_path / "out",
+        uri=uri,
+        cwd=home,
+    )
     assert predicted.returncode == 0, predicted.stderr[-3000:]
     with Image.open(tmp_path / "out" / "gray.png") as out:
         assert out.size == (512, 512) and out.mode == "RGB"
@@ -221,8 +262,9 @@ def test_promote_moves_the_champion_only_for_a_better_model_and_predict_loads_it
     (tmp_path / "photos").mkdir()
     Image.fromarray(data.astronaut()).save(tmp_path / "photos" / "astronaut.png")
     Image.fromarray(data.coffee()).save(tmp_path / "photos" / "coffee.png")
-    scored = chromasweep("evaluate", "--model", "models:/colorizer@champion", "--data", tmp_path / "photos",
-                         uri=uri, cwd=home)  # fmt: skip
+    scored = chromasweep(
+        "evaluate", "--model", "models:/colorizer@champion", "--data", tmp_path / "photos", uri=uri, cwd=home
+    )
     assert scored.returncode == 0, scored.stderr[-3000:]
     assert "protocol 224" in scored.stdout and f"logged to MLflow run {best.info.run_id}" in scored.stdout
     logged = client.get_run(best.info.run_id).data
@@ -230,8 +272,17 @@ def test_promote_moves_the_champion_only_for_a_better_model_and_predict_loads_it
     assert logged.tags["eval_224_data"] == str((tmp_path / "photos").resolve())
 
     # Every finished trial of the sweep on the same photos: one table, and each trial's figures on its run.
-    compared = chromasweep("evaluate", "--sweep", "tracked", "--data", tmp_path / "photos", "--out",
-                           tmp_path / "sweep.csv", uri=uri, cwd=home)  # fmt: skip
+    compared = chromasweep(
+        "evaluate",
+        "--sweep",
+        "tracked",
+        "--data",
+        tmp_path / "photos",
+        "--out",
+        tmp_path / "sweep.csv",
+        uri=uri,
+        cwd=home,
+    )
     assert compared.returncode == 0, compared.stderr[-3000:]
     header, gray, constant, *trials = list(csv.reader((tmp_path / "sweep.csv").open()))
     assert header[:3] == ["model", "psnr", "psnr_minus_gray"] and [gray[0], constant[0]] == ["(gray)", "(mean_ab)"]
@@ -240,8 +291,17 @@ def test_promote_moves_the_champion_only_for_a_better_model_and_predict_loads_it
     assert all(t[2].split()[-1] in {"above", "below", "tie"} for t in trials)
     for child in finished:
         assert "eval_224_psnr_minus_gray_ci_low" in client.get_run(child.info.run_id).data.metrics
-    both = chromasweep("evaluate", "--sweep", "tracked", "--model", "models:/colorizer@champion", "--data",
-                       tmp_path / "photos", uri=uri, cwd=home)  # fmt: skip
+    both = chromasweep(
+        "evaluate",
+        "--sweep",
+        "tracked",
+        "--model",
+        "models:/colorizer@champion",
+        "--data",
+        tmp_path / "photos",
+        uri=uri,
+        cwd=home,
+    )
     assert both.returncode == 2 and "give one of --model (one model) or --sweep" in both.stderr
 
 
@@ -267,14 +327,21 @@ def test_promote_with_require_turing_moves_the_champion_only_for_a_study_that_me
     out, newest, champion = promote()
     assert champion == old and newest.tags["promotion"] == "not promoted"
     assert "beats champion" in out and f"no Turing study reported for {best.info.run_name}'s model" in out
-    assert f"turing create STUDY --model runs:/{best.info.run_id}/model" in out and newest.tags["promotion_turing_goal"] == "0.1"
+    assert (
+        f"turing create STUDY --model runs:/{best.info.run_id}/model" in out
+        and newest.tags["promotion_turing_goal"] == "0.1"
+    )
 
     # A hand-made study of the trial's model, as `chromasweep turing report` logs one: 12% fooled,
     # but its interval reaches down to 6%, so it does not show the 10% goal met.
     def study(name, rate, low, high):
-        log_study_result(uri, name, ModelRef(best.info.run_id, None, None),
-                         {FOOLING_RATE: rate, FOOLING_CI_LOW: low, "turing_fooling_ci_high": high},
-                         f"{rate:.1%} fooled [{low:.1%}, {high:.1%}] in study {name}")  # fmt: skip
+        log_study_result(
+            uri,
+            name,
+            ModelRef(best.info.run_id, None, None),
+            {FOOLING_RATE: rate, FOOLING_CI_LOW: low, "turing_fooling_ci_high": high},
+            f"{rate:.1%} fooled [{low:.1%}, {high:.1%}] in study {name}",
+        )
 
     study("pilot", 0.12, 0.06, 0.20)
     out, newest, champion = promote()
@@ -290,7 +357,9 @@ def test_promote_with_require_turing_moves_the_champion_only_for_a_study_that_me
     assert run.data.metrics[FOOLING_CI_LOW] == 0.11 and run.data.tags["turing_study"] == "main"
 
     refused = chromasweep("promote", "tracked", "--require-turing", "10", uri=uri, cwd=home)
-    assert refused.returncode == 2 and "'--require-turing': expected a fooling rate such as 10% or 0.10" in refused.stderr
+    assert (
+        refused.returncode == 2 and "'--require-turing': expected a fooling rate such as 10% or 0.10" in refused.stderr
+    )
 
 
 @pytest.mark.e2e
@@ -304,8 +373,9 @@ def test_an_unreachable_tracking_server_is_reported_before_any_training(tmp_path
     spec = tmp_path / "tracked.yaml"
     spec.write_text(SPEC.format(base=DEMO_CONFIG, source=prepared_sample))
     started = time.monotonic()
-    proc = chromasweep("sweep", spec, "--storage", tmp_path / "storage", uri="http://127.0.0.1:9", cwd=tmp_path,
-                       timeout=120)  # fmt: skip
+    proc = chromasweep(
+        "sweep", spec, "--storage", tmp_path / "storage", uri="http://127.0.0.1:9", cwd=tmp_path, timeout=120
+    )
     assert proc.returncode == 1
     assert "MLflow tracking server http://127.0.0.1:9 is not reachable" in proc.stderr
     assert time.monotonic() - started < 60 and not (tmp_path / "storage").exists()
@@ -344,8 +414,13 @@ def test_the_mlflow_ui_shows_the_sweep_its_trials_and_a_sample_grid(tracked_swee
     # A child's artifacts: its last sample grid rendered as an image.
     browser.get(children[0].get_attribute("href") + "/artifacts/samples/epoch_002.png")
     wait.until(lambda b: "samples/epoch_002.png" in b.find_element(By.TAG_NAME, "body").text)
-    grid = wait.until(lambda b: [i for i in b.find_elements(By.TAG_NAME, "img")
-                                 if b.execute_script("return arguments[0].naturalWidth", i) == 3 * 64 + 2 * 4])  # fmt: skip
+    grid = wait.until(
+        lambda b: [
+            i
+            for i in b.find_elements(By.TAG_NAME, "img")
+            if b.execute_script("return arguments[0].naturalWidth", i) == 3 * 64 + 2 * 4
+        ]
+    )
     assert grid[0].is_displayed()
     browser.save_screenshot(str(shots / "mlflow-trial-sample-grid.png"))
     assert (shots / "mlflow-trial-sample-grid.png").stat().st_size > 10_000
@@ -363,9 +438,14 @@ def test_a_new_sweep_learns_from_the_finished_trials_of_an_earlier_one(tracked_s
     spec, _ = load_spec(spec_path)
     notes = []
     evaluated = earlier_trials(spec, tracked_sweep["uri"], notes.append)
-    assert len(evaluated) == 2 and notes == ["warm start: 2 of the 2 finished trials of sweep tracked lie in this space"]
+    assert len(evaluated) == 2 and notes == [
+        "warm start: 2 of the 2 finished trials of sweep tracked lie in this space"
+    ]
     for point, value in evaluated:
-        assert set(point) == {"loss.adversarial_weight", "optim.generator_lr"} and point["optim.generator_lr"] in (2.0e-4, 4.0e-4)
+        assert set(point) == {"loss.adversarial_weight", "optim.generator_lr"} and point["optim.generator_lr"] in (
+            2.0e-4,
+            4.0e-4,
+        )
         assert 10 < value < 40  # a val_psnr in dB
     study = searcher(spec, evaluated)._ot_study
     assert [t.value for t in study.trials] == [v for _, v in evaluated]  # told to Optuna before the first draw
@@ -391,8 +471,15 @@ def test_images_seen_is_each_epochs_steps_times_the_global_batch():
 
 def _curve_epoch(epoch, steps_per_epoch=4):
     """An epoch's report as a trial delivers it, reduced to what the curves read."""
-    return {"epoch": epoch, "step": epoch * steps_per_epoch, "val_psnr": 20.0 + epoch, "val_gray_psnr": 21.0,
-            "val_auc_rebalanced": 0.5 + epoch / 100, "val_gray_auc_rebalanced": 0.45, "train_ab_mse": 0.1}  # fmt: skip
+    return {
+        "epoch": epoch,
+        "step": epoch * steps_per_epoch,
+        "val_psnr": 20.0 + epoch,
+        "val_gray_psnr": 21.0,
+        "val_auc_rebalanced": 0.5 + epoch / 100,
+        "val_gray_auc_rebalanced": 0.45,
+        "train_ab_mse": 0.1,
+    }
 
 
 def test_each_delivery_redraws_the_trials_learning_curves_against_images_seen(isolated_tracking, tmp_path):
@@ -414,8 +501,11 @@ def test_each_delivery_redraws_the_trials_learning_curves_against_images_seen(is
     history.append(_curve_epoch(3))  # the next epoch: the same artifact, redrawn with it
     assert delivery.deliver(Durable(list(history), status=RunStatus.FINISHED))
     assert [a.path for a in client.list_artifacts(run_id)] == [ARTIFACT]
-    png = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=ARTIFACT, tracking_uri=isolated_tracking,
-                                                   dst_path=str(tmp_path)))  # fmt: skip
+    png = Path(
+        mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path=ARTIFACT, tracking_uri=isolated_tracking, dst_path=str(tmp_path)
+        )
+    )
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     with Image.open(png) as image:
         assert image.width > image.height  # two panels side by side

@@ -34,8 +34,14 @@ def load(uri: str, cwd: Path) -> tuple[int, float]:
     loggers = []
     for name in names:
         with logs[name].open("w") as out:
-            loggers.append(subprocess.Popen([sys.executable, str(LOGGER), uri, eid, parent, name, str(SECONDS)],
-                                            cwd=cwd, stdout=out, stderr=subprocess.STDOUT))  # fmt: skip
+            loggers.append(
+                subprocess.Popen(
+                    [sys.executable, str(LOGGER), uri, eid, parent, name, str(SECONDS)],
+                    cwd=cwd,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            )
     polls = 0
     while any(p.poll() is None for p in loggers):
         client.search_runs([eid], f"tags.`mlflow.parentRunId` = '{parent}'")
@@ -68,5 +74,7 @@ def test_sixteen_trials_log_at_once_for_a_minute_and_nothing_is_lost(tmp_path, f
         with mlflow_ui_running(store, tmp_path) as url:
             epochs, seconds = load(url, tmp_path)
     # Each logger logs for SECONDS once it has started; the wall time adds 16 interpreters' start-up.
-    print(f"{front}: {LOGGERS} loggers x {SECONDS} s, {epochs} epoch reports ({epochs / SECONDS:.1f} per second, "
-          f"{len(REGISTRY) + 1} metrics each), {seconds:.0f} s wall")
+    print(
+        f"{front}: {LOGGERS} loggers x {SECONDS} s, {epochs} epoch reports ({epochs / SECONDS:.1f} per second, "
+        f"{len(REGISTRY) + 1} metrics each), {seconds:.0f} s wall"
+    )

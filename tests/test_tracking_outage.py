@@ -21,8 +21,11 @@ pytestmark = pytest.mark.e2e  # starts Ray, a server or a real training run: `ma
 
 ROOT = Path(__file__).resolve().parents[1]
 # The MLflow client's own retries, lowered so that an outage outlasts them within a test.
-FAST_FAIL = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-             "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}  # fmt: skip
+FAST_FAIL = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
+}
 
 
 def test_epochs_trained_during_an_outage_are_delivered_once_each_when_the_server_is_back(tmp_path, monkeypatch):
@@ -32,7 +35,9 @@ def test_epochs_trained_during_an_outage_are_delivered_once_each_when_the_server
     history = [{"epoch": 1, "val_psnr": 20.0}]
     with mlflow_ui_running(store, tmp_path, port) as url:
         eid = experiment_id(MlflowClient(url), "outage")
-        delivery = Delivery(TrialRun(TrackingContext(uri=url, experiment_id=eid), "trial-x", {"lr": 1e-4}), retry_after_s=0)
+        delivery = Delivery(
+            TrialRun(TrackingContext(uri=url, experiment_id=eid), "trial-x", {"lr": 1e-4}), retry_after_s=0
+        )
         assert delivery.deliver(Durable(list(history)))
 
     for epoch in (2, 3):  # the server is gone: each attempt fails fast, the epochs wait
@@ -72,9 +77,23 @@ def test_a_sweep_finishes_through_a_tracking_outage_and_sync_delivers_the_rest(t
     spec.write_text(SPEC.format(source=prepared_sample, base=ROOT / "colorize_core" / "configs" / "demo.yaml"))
     store, port, storage = f"sqlite:///{tmp_path}/mlflow.db", free_port(), tmp_path / "storage"
     with mlflow_ui_running(store, tmp_path, port) as url:
-        sweep = subprocess.Popen([sys.executable, "-m", "chromasweep.cli", "sweep", str(spec), "--storage", str(storage),
-                                  "--tracking-uri", url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                 cwd=tmp_path)  # fmt: skip
+        sweep = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "chromasweep.cli",
+                "sweep",
+                str(spec),
+                "--storage",
+                str(storage),
+                "--tracking-uri",
+                url,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=tmp_path,
+        )
         client = MlflowClient(url)
         deadline = time.monotonic() + 600
         while True:  # the first trial's first epoch reached MLflow: now the server goes away
@@ -95,10 +114,17 @@ def test_a_sweep_finishes_through_a_tracking_outage_and_sync_delivers_the_rest(t
     with mlflow_ui_running(store, tmp_path, port) as url:
         client = MlflowClient(url)
         experiment = client.get_experiment_by_name("outage")
-        before = sum(len(client.get_metric_history(r.info.run_id, "val_psnr"))
-                     for r in client.search_runs([experiment.experiment_id]))  # fmt: skip
-        synced = subprocess.run([sys.executable, "-m", "chromasweep.cli", "sync", str(storage / "outage")],
-                                capture_output=True, text=True, timeout=600, cwd=tmp_path)  # fmt: skip
+        before = sum(
+            len(client.get_metric_history(r.info.run_id, "val_psnr"))
+            for r in client.search_runs([experiment.experiment_id])
+        )
+        synced = subprocess.run(
+            [sys.executable, "-m", "chromasweep.cli", "sync", str(storage / "outage")],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=tmp_path,
+        )
         assert synced.returncode == 0, synced.stderr[-3000:]
         assert "2 run(s) complete in MLflow" in synced.stdout
         runs = client.search_runs([experiment.experiment_id])
@@ -109,5 +135,7 @@ def test_a_sweep_finishes_through_a_tracking_outage_and_sync_delivers_the_rest(t
             assert child.data.tags["chromasweep.model_uri"]
             samples = {a.path for a in client.list_artifacts(child.info.run_id, "samples")}
             assert samples == {f"samples/epoch_{e:03d}.png" for e in (1, 2)}
-        print(f"outage of {outage:.0f} s survived; {2 * len(children) - before} of {2 * len(children)} epochs "
-              "delivered by sync")
+        print(
+            f"outage of {outage:.0f} s survived; {2 * len(children) - before} of {2 * len(children)} epochs "
+            "delivered by sync"
+        )

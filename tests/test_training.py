@@ -80,9 +80,7 @@ def test_in_process_training_writes_the_run_layout_and_resumes(tiny_config, caps
 
 
 def test_a_diverging_run_stops_with_a_diverged_status(tiny_config):
-    config = tiny_config.with_overrides(
-        {"optim.generator_lr": 1e8, "optim.critic_lr": 1e8, "steps_per_epoch": 30}
-    )
+    config = tiny_config.with_overrides({"optim.generator_lr": 1e8, "optim.critic_lr": 1e8, "steps_per_epoch": 30})
     result = prepare_trainer(config, progress=False).fit()
     assert result.status is RunStatus.DIVERGED
     assert "non-finite" in result.message and result.step <= 30
@@ -120,7 +118,9 @@ def test_bad_configs_are_refused_with_the_file_and_key(tmp_path):
 def test_mixed_precision_switch_trains_on_this_device(tiny_config):
     import keras
 
-    trainer = prepare_trainer(tiny_config.with_overrides({"mixed_precision": True, "steps_per_epoch": 2}), progress=False)
+    trainer = prepare_trainer(
+        tiny_config.with_overrides({"mixed_precision": True, "steps_per_epoch": 2}), progress=False
+    )
     # float16 where a GPU is present, bfloat16 on CPUs (no loss scaling needed there).
     assert keras.mixed_precision.dtype_policy().name in ("mixed_float16", "mixed_bfloat16")
     result = trainer.fit()

@@ -69,8 +69,12 @@ def tint(image: np.ndarray) -> np.ndarray:
 def serving(study: Path, *extra: str):
     """`chromasweep turing serve STUDY` as a user starts it; yields its URL and the process."""
     port = free_port()
-    server = subprocess.Popen([*CLI, "turing", "serve", str(study), "--port", str(port), *extra],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    server = subprocess.Popen(
+        [*CLI, "turing", "serve", str(study), "--port", str(port), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while True:
@@ -102,7 +106,9 @@ def snapshot(study: Path) -> dict[str, list[tuple]]:
     return {name: table(study, name) for name in ("participants", "trials", "answers")}
 
 
-def take_session(url: str, choose=lambda trial: random.choice(list(Side)), token: str | None = None) -> tuple[str, list[float]]:
+def take_session(
+    url: str, choose=lambda trial: random.choice(list(Side)), token: str | None = None
+) -> tuple[str, list[float]]:
     """One simulated participant through the JSON API; returns their id and each answer's latency."""
     http = requests.Session()
     reply = http.post(f"{url}/api/sessions", json={"token": token}, timeout=60)
@@ -126,8 +132,9 @@ def take_session(url: str, choose=lambda trial: random.choice(list(Side)), token
 @pytest.fixture(scope="module")
 def tinted_template(sample_photos, tmp_path_factory):
     study = tmp_path_factory.mktemp("studies") / "tinted"
-    settings = StudySettings(practice_trials=2, test_trials=6, attention_checks=2, max_attention_failures=1,
-                             control_arm=True, image_size=64)  # fmt: skip
+    settings = StudySettings(
+        practice_trials=2, test_trials=6, attention_checks=2, max_attention_failures=1, control_arm=True, image_size=64
+    )
     create_study(study, [Arm("tint", tint)], sorted(held_out(sample_photos).glob("*")), settings, log=lambda _: None)
     return study
 
@@ -168,7 +175,9 @@ def test_a_participant_never_sees_one_photo_twice(tinted_study):
     with connect(tinted_study, write=True) as db:
         for _ in range(40):
             sessions.start(db)
-        plans = db.execute("SELECT t.participant, p.photo, t.phase, p.kind FROM trials t JOIN pairs p ON p.id = t.pair").fetchall()
+        plans = db.execute(
+            "SELECT t.participant, p.photo, t.phase, p.kind FROM trials t JOIN pairs p ON p.id = t.pair"
+        ).fetchall()
     by_participant: dict[str, list[str]] = {}
     for row in plans:
         by_participant.setdefault(row["participant"], []).append(row["photo"])
@@ -193,8 +202,11 @@ def test_the_report_counts_only_included_test_trials(tinted_study, tmp_path):
                 trial = sessions.next_trial(db, participant)
                 if isinstance(trial, str):
                     break
-                row = db.execute("SELECT t.real_side, p.kind FROM trials t JOIN pairs p ON p.id = t.pair "
-                                 "WHERE t.participant = ? AND t.idx = ?", (participant, trial.idx)).fetchone()  # fmt: skip
+                row = db.execute(
+                    "SELECT t.real_side, p.kind FROM trials t JOIN pairs p ON p.id = t.pair "
+                    "WHERE t.participant = ? AND t.idx = ?",
+                    (participant, trial.idx),
+                ).fetchone()
                 real = Side(row[0])
                 if row[1] == "attention":
                     pick, failed = (real, failed + 1) if failed < fail_checks else (real.other, failed)
@@ -261,9 +273,12 @@ def test_real_and_fake_differ_only_in_their_pixels(tinted_study):
             assert set(trial) == {"done", "idx", "phase", "number", "of", "image"}
             image = requests.get(url + trial["image"], timeout=30)
             assert image.status_code == 200 and image.content[:2] == b"\xff\xd8"
-            seen_headers.add(tuple(sorted(k.lower() for k in image.headers if k.lower() not in ("date", "content-length"))))
-            reply = requests.post(f"{url}/api/s/{participant}/answer", json={"idx": trial["idx"], "choice": "left"},
-                                  timeout=30).json()  # fmt: skip
+            seen_headers.add(
+                tuple(sorted(k.lower() for k in image.headers if k.lower() not in ("date", "content-length")))
+            )
+            reply = requests.post(
+                f"{url}/api/s/{participant}/answer", json={"idx": trial["idx"], "choice": "left"}, timeout=30
+            ).json()
             if trial["phase"] == "test":
                 assert reply == {"stored": True}  # no feedback, no truth
             else:
@@ -280,8 +295,12 @@ def test_requests_that_do_not_fit_get_a_4xx_and_change_nothing(tinted_study, tmp
     with serving(study) as (url, _):
         participant = requests.post(f"{url}/api/sessions", json={}, timeout=30).json()["participant"]
         first = requests.get(f"{url}/api/s/{participant}/next", timeout=30).json()
-        assert requests.post(f"{url}/api/s/{participant}/answer", json={"idx": first["idx"], "choice": "right"},
-                             timeout=30).status_code == 200  # fmt: skip
+        assert (
+            requests.post(
+                f"{url}/api/s/{participant}/answer", json={"idx": first["idx"], "choice": "right"}, timeout=30
+            ).status_code
+            == 200
+        )
         before = snapshot(study)
 
         answer = f"{url}/api/s/{participant}/answer"
@@ -313,8 +332,14 @@ def test_requests_that_do_not_fit_get_a_4xx_and_change_nothing(tinted_study, tmp
 
 def test_a_study_can_require_its_link_token_and_binding_beyond_loopback_needs_allowed_hosts(sample_photos, tmp_path):
     study = tmp_path / "private"
-    settings = StudySettings(practice_trials=1, test_trials=2, attention_checks=0, max_attention_failures=0,
-                             image_size=64, require_token=True)  # fmt: skip
+    settings = StudySettings(
+        practice_trials=1,
+        test_trials=2,
+        attention_checks=0,
+        max_attention_failures=0,
+        image_size=64,
+        require_token=True,
+    )
     create_study(study, [Arm("tint", tint)], sorted(held_out(sample_photos).glob("*")), settings, log=lambda _: None)
     with connect(study) as db:
         token = read_meta(db, "token")
@@ -326,21 +351,45 @@ def test_a_study_can_require_its_link_token_and_binding_beyond_loopback_needs_al
         assert requests.get(f"{url}/?token={token}", timeout=30).status_code == 200
         take_session(url, token=token)
     assert len(table(study, "answers")) == 3
-    refused = subprocess.run([*CLI, "turing", "serve", str(study), "--host", "0.0.0.0"], capture_output=True, text=True,
-                             timeout=120, check=False)  # fmt: skip
+    refused = subprocess.run(
+        [*CLI, "turing", "serve", str(study), "--host", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert refused.returncode != 0 and "--allowed-host" in refused.stderr
 
 
 def test_bad_study_settings_name_the_option_and_write_nothing(sample_photos, tmp_path):
     study = tmp_path / "never"
     # Settings that contradict themselves are a usage mistake (2); a photo folder too small for them, a refusal (1).
-    for args, status, message in ((["--image-size", "100"], 2, "--image-size: Input should be a multiple of 16"),
-                                  (["--attention-checks", "2", "--max-attention-failures", "2"], 2,
-                                   "--max-attention-failures 2 excludes nobody with --attention-checks 2"),
-                                  (["--tests", "30"], 1, "24 usable colour photos (0 left out), but a session needs 44")):  # fmt: skip
-        proc = subprocess.run([*CLI, "turing", "create", str(study), "--model", "models:/colorizer@champion",
-                               "--images", str(held_out(sample_photos)), *args],
-                              capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    for args, status, message in (
+        (["--image-size", "100"], 2, "--image-size: Input should be a multiple of 16"),
+        (
+            ["--attention-checks", "2", "--max-attention-failures", "2"],
+            2,
+            "--max-attention-failures 2 excludes nobody with --attention-checks 2",
+        ),
+        (["--tests", "30"], 1, "24 usable colour photos (0 left out), but a session needs 44"),
+    ):
+        proc = subprocess.run(
+            [
+                *CLI,
+                "turing",
+                "create",
+                str(study),
+                "--model",
+                "models:/colorizer@champion",
+                "--images",
+                str(held_out(sample_photos)),
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         assert proc.returncode == status and message in proc.stderr, (args, proc.stderr[-2000:])
         assert not study.exists()
 
@@ -349,8 +398,9 @@ def test_bad_study_settings_name_the_option_and_write_nothing(sample_photos, tmp
 def test_fifty_participants_at_once_each_answer_stored_exactly_once(tmp_path):
     study = tmp_path / "crowd"
     photos = synthetic_photos(tmp_path / "photos", 44)
-    settings = StudySettings(practice_trials=0, test_trials=40, attention_checks=0, max_attention_failures=0,
-                             image_size=64)  # fmt: skip
+    settings = StudySettings(
+        practice_trials=0, test_trials=40, attention_checks=0, max_attention_failures=0, image_size=64
+    )
     create_study(study, [Arm("tint", tint)], photos, settings, log=lambda _: None)
     results, errors = [], []
 
@@ -375,8 +425,10 @@ def test_fifty_participants_at_once_each_answer_stored_exactly_once(tmp_path):
     assert {p for p, _ in results} == {a[0] for a in answers}
     latencies = sorted(x for _, lat in results for x in lat)
     p95 = latencies[int(0.95 * len(latencies)) - 1]
-    print(f"\n50 participants x 40 answers (each sent twice) in {elapsed:.1f} s; answer latency "
-          f"median {1000 * statistics.median(latencies):.0f} ms, p95 {1000 * p95:.0f} ms")
+    print(
+        f"\n50 participants x 40 answers (each sent twice) in {elapsed:.1f} s; answer latency "
+        f"median {1000 * statistics.median(latencies):.0f} ms, p95 {1000 * p95:.0f} ms"
+    )
 
 
 @pytest.mark.e2e
@@ -386,16 +438,24 @@ def test_a_killed_server_loses_no_committed_answer_and_the_participant_resumes(t
         participant = requests.post(f"{url}/api/sessions", json={}, timeout=30).json()["participant"]
         for _ in range(4):
             trial = requests.get(f"{url}/api/s/{participant}/next", timeout=30).json()
-            assert requests.post(f"{url}/api/s/{participant}/answer", json={"idx": trial["idx"], "choice": "left"},
-                                 timeout=30).status_code == 200  # fmt: skip
+            assert (
+                requests.post(
+                    f"{url}/api/s/{participant}/answer", json={"idx": trial["idx"], "choice": "left"}, timeout=30
+                ).status_code
+                == 200
+            )
         os.killpg(server.pid, signal.SIGKILL)
         server.wait(timeout=30)
     assert [a[1] for a in table(study, "answers")] == [0, 1, 2, 3]
     with serving(study) as (url, _):
         trial = requests.get(f"{url}/api/s/{participant}/next", timeout=30).json()
         assert trial["idx"] == 4  # where they stopped
-        assert requests.post(f"{url}/api/s/{participant}/answer", json={"idx": 4, "choice": "right"},
-                             timeout=30).status_code == 200  # fmt: skip
+        assert (
+            requests.post(
+                f"{url}/api/s/{participant}/answer", json={"idx": 4, "choice": "right"}, timeout=30
+            ).status_code
+            == 200
+        )
     assert [a[1] for a in table(study, "answers")] == [0, 1, 2, 3, 4]
 
 
@@ -425,7 +485,7 @@ def champion(tmp_path):
 @pytest.mark.e2e
 def test_a_person_takes_the_study_in_a_browser_and_the_fooling_rate_reaches_mlflow(
     champion, sample_photos, browser, tmp_path
-):  # fmt: skip
+):
     from mlflow import MlflowClient
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -433,11 +493,33 @@ def test_a_person_takes_the_study_in_a_browser_and_the_fooling_rate_reaches_mlfl
     uri, run_id, version = champion
     study = tmp_path / "champion-study"
     created = subprocess.run(
-        [*CLI, "turing", "create", str(study), "--model", "models:/colorizer@champion", "--images",
-         str(held_out(sample_photos)), "--practice", "2", "--tests", "4", "--attention-checks", "0",
-         "--max-attention-failures", "0", "--display-ms", "1500", "--tracking-uri", uri],
-        capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
+        [
+            *CLI,
+            "turing",
+            "create",
+            str(study),
+            "--model",
+            "models:/colorizer@champion",
+            "--images",
+            str(held_out(sample_photos)),
+            "--practice",
+            "2",
+            "--tests",
+            "4",
+            "--attention-checks",
+            "0",
+            "--max-attention-failures",
+            "0",
+            "--display-ms",
+            "1500",
+            "--tracking-uri",
+            uri,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert created.returncode == 0, created.stderr[-3000:]
     assert f"turing serve {study}" in created.stdout
     shots = ROOT / "runs" / "screenshots"
@@ -453,7 +535,9 @@ def test_a_person_takes_the_study_in_a_browser_and_the_fooling_rate_reaches_mlfl
         start.click()
         seen = {"practice": 0, "test": 0}
         while True:
-            wait.until(lambda b: b.find_element(By.ID, "pair").is_displayed() or b.find_element(By.ID, "end").is_displayed())
+            wait.until(
+                lambda b: b.find_element(By.ID, "pair").is_displayed() or b.find_element(By.ID, "end").is_displayed()
+            )
             if browser.find_element(By.ID, "end").is_displayed():
                 break
             progress = browser.find_element(By.ID, "progress").text
@@ -483,8 +567,13 @@ def test_a_person_takes_the_study_in_a_browser_and_the_fooling_rate_reaches_mlfl
         assert "models:/colorizer@champion" in text
         browser.save_screenshot(str(shots / "turing-report.png"))
 
-    reported = subprocess.run([*CLI, "turing", "report", str(study), "--tracking-uri", uri, "--json"],
-                              capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    reported = subprocess.run(
+        [*CLI, "turing", "report", str(study), "--tracking-uri", uri, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert reported.returncode == 0, reported.stderr[-3000:]
     arm = json.loads(reported.stdout)["arms"][0]
     assert arm["arm"] == "models:/colorizer@champion" and arm["run_id"] == run_id

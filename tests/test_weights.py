@@ -45,7 +45,9 @@ def test_encoder_weights_from_a_bucket_are_fetched_once_into_the_cache(tmp_path,
 
     generator = build_generator(32, 1.0, 10)
     load_vgg16_encoder_weights(generator, f"{bucket}/vgg/notop.weights.h5", 32)
-    for ours, theirs in zip(generator.get_layer("block4_conv3").get_weights(), vgg.get_layer("block4_conv3").get_weights()):
+    for ours, theirs in zip(
+        generator.get_layer("block4_conv3").get_weights(), vgg.get_layer("block4_conv3").get_weights()
+    ):
         np.testing.assert_array_equal(ours, theirs)
     cached = local_file(f"{bucket}/vgg/notop.weights.h5", "model.encoder_weights", top=False)
     assert cached.startswith(os.environ["CHROMASWEEP_CACHE"]) and not cached.endswith(".partial")
@@ -58,10 +60,26 @@ def test_imagenet_without_the_network_is_one_line_before_ray_starts(tmp_path, pr
     closed = "http://127.0.0.1:9"  # a proxy that refuses: no network, on any machine
     env = {**os.environ, "KERAS_HOME": str(tmp_path / "keras"), "HTTPS_PROXY": closed, "https_proxy": closed}
     proc = subprocess.run(
-        [sys.executable, "-m", "chromasweep.cli", "train", "--set", f"data.source={prepared_sample}",
-         "--set", "model.width=1", "--set", "model.encoder_weights=imagenet", "--out-dir", str(tmp_path)],
-        env=env, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "chromasweep.cli",
+            "train",
+            "--set",
+            f"data.source={prepared_sample}",
+            "--set",
+            "model.width=1",
+            "--set",
+            "model.encoder_weights=imagenet",
+            "--out-dir",
+            str(tmp_path),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "Error: model.encoder_weights: imagenet: Keras could not download" in proc.stderr
     assert "without the network give a local .h5 file or hed-bsds500" in proc.stderr
@@ -72,8 +90,9 @@ def test_named_sources_stay_names_on_their_way_to_the_workers():
     from colorize_core.config import demo_config
     from sweeps.ray_train import absolute_paths
 
-    config = demo_config().with_overrides({"model.encoder_weights": "hed-bsds500", "loss.semantic": "teacher",
-                                           "loss.teacher_weights": "imagenet"})  # fmt: skip
+    config = demo_config().with_overrides(
+        {"model.encoder_weights": "hed-bsds500", "loss.semantic": "teacher", "loss.teacher_weights": "imagenet"}
+    )
     moved = absolute_paths(config)
     assert (moved.model.encoder_weights, moved.loss.teacher_weights) == ("hed-bsds500", "imagenet")
     # Only the weights keys take names: a data folder called imagenet is a path like any other.
@@ -84,8 +103,10 @@ def test_named_sources_stay_names_on_their_way_to_the_workers():
 def test_a_sweep_over_weight_sources_checks_every_value_on_the_driver(tmp_path, prepared_sample):
     demo = Path(__file__).resolve().parents[1] / "colorize_core" / "configs" / "demo.yaml"
     storage = tmp_path / "storage"
-    for value, message in (("relative/vgg16.h5", "a searched weights file must be an absolute path"),
-                           (str(tmp_path / "absent.h5"), "absent.h5: no such file")):  # fmt: skip
+    for value, message in (
+        ("relative/vgg16.h5", "a searched weights file must be an absolute path"),
+        (str(tmp_path / "absent.h5"), "absent.h5: no such file"),
+    ):
         spec = tmp_path / "weights.yaml"
         spec.write_text(f"""
 name: weights
@@ -98,8 +119,13 @@ parameters:
 chromasweep:
   base: {demo}
 """)
-        proc = subprocess.run([sys.executable, "-m", "chromasweep.cli", "sweep", str(spec), "--storage", str(storage)],
-                              capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "-m", "chromasweep.cli", "sweep", str(spec), "--storage", str(storage)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
         (line,) = [x for x in proc.stderr.splitlines() if x.startswith("Error:")]
         assert "parameters.model.encoder_weights" in line and message in line, line

@@ -46,12 +46,18 @@ class Delivery:
         except Exception as err:  # noqa: BLE001  any failure to reach the store: keep training, retry later
             self._next_try = time.monotonic() + self.retry_after_s
             self.pending_since = self.pending_since or time.time()
-            print(f"[mlflow] tracking unreachable ({type(err).__name__}: {str(err)[:200]}); run {self.run.name}'s "
-                  f"record waits in its storage and is delivered when the server is back", flush=True)  # fmt: skip
+            print(
+                f"[mlflow] tracking unreachable ({type(err).__name__}: {str(err)[:200]}); run {self.run.name}'s "
+                f"record waits in its storage and is delivered when the server is back",
+                flush=True,
+            )
             return False
         if self.pending_since is not None:
-            print(f"[mlflow] run {self.run.name}: delivered what waited since "
-                  f"{time.strftime('%H:%M:%S', time.localtime(self.pending_since))}", flush=True)  # fmt: skip
+            print(
+                f"[mlflow] run {self.run.name}: delivered what waited since "
+                f"{time.strftime('%H:%M:%S', time.localtime(self.pending_since))}",
+                flush=True,
+            )
             self.pending_since = None
         return True
 
@@ -79,5 +85,7 @@ class Delivery:
         try:
             self.run.log_learning_curves()
         except Exception as err:  # noqa: BLE001  the next delivery draws it again
-            print(f"[mlflow] run {self.run.name}: no learning curves this time ({type(err).__name__}: "
-                  f"{str(err)[:200]})", flush=True)  # fmt: skip
+            print(
+                f"[mlflow] run {self.run.name}: no learning curves this time ({type(err).__name__}: {str(err)[:200]})",
+                flush=True,
+            )

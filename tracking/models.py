@@ -62,8 +62,15 @@ def model_ref(model_uri: str, tracking_uri: str) -> ModelRef:
     return ModelRef(client.get_logged_model(ref).source_run_id)
 
 
-def log_evaluation(run_id: str, tracking_uri: str, protocol: str, data: str, csv_text: str, mean: dict[str, float],
-                   intervals: Intervals | None = None) -> None:  # fmt: skip
+def log_evaluation(
+    run_id: str,
+    tracking_uri: str,
+    protocol: str,
+    data: str,
+    csv_text: str,
+    mean: dict[str, float],
+    intervals: Intervals | None = None,
+) -> None:
     """An evaluation's means as metrics ``eval_<protocol>_<score>`` and its per-photo table as
     ``evaluation/<protocol>/<data folder>.csv`` on the model's run. With ``intervals``, also each score's
     ``..._ci_low``/``..._ci_high``, each paired difference as ``eval_<protocol>_<score>_minus_<baseline>``

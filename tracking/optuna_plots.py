@@ -23,24 +23,36 @@ PLOTS = {
 }
 
 
-def study_from_trials(trials: list[dict], objective: str, mode: str, space: dict[str, BaseDistribution]) -> optuna.Study:
+def study_from_trials(
+    trials: list[dict], objective: str, mode: str, space: dict[str, BaseDistribution]
+) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize" if mode == "max" else "minimize")
     for t in trials:
         params = {k: t["params"][k] for k in space if k in t["params"]}
         value = t["metric"]
         scored = value is not None and math.isfinite(value) and RunStatus(t["status"]).ranked
-        steps = {int(h["epoch"]): h[objective] for h in t.get("history", []) if objective in h and math.isfinite(h[objective])}
-        study.add_trial(optuna.trial.create_trial(
-            params=params, distributions={k: space[k] for k in params},
-            value=value if scored else None, intermediate_values=steps,
-            state=optuna.trial.TrialState.COMPLETE if scored else optuna.trial.TrialState.FAIL,
-            user_attrs={"trial": t["name"], "status": t["status"]},
-        ))  # fmt: skip
+        steps = {
+            int(h["epoch"]): h[objective]
+            for h in t.get("history", [])
+            if objective in h and math.isfinite(h[objective])
+        }
+        study.add_trial(
+            optuna.trial.create_trial(
+                params=params,
+                distributions={k: space[k] for k in params},
+                value=value if scored else None,
+                intermediate_values=steps,
+                state=optuna.trial.TrialState.COMPLETE if scored else optuna.trial.TrialState.FAIL,
+                user_attrs={"trial": t["name"], "status": t["status"]},
+            )
+        )
     return study
 
 
-def write_plots(trials: list[dict], objective: str, mode: str, space: dict[str, BaseDistribution], out: Path) -> list[str]:
+def write_plots(
+    trials: list[dict], objective: str, mode: str, space: dict[str, BaseDistribution], out: Path
+) -> list[str]:
     """Write every plot that the trials support; returns a note for each one that they do not."""
     import matplotlib
 

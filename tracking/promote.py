@@ -40,8 +40,10 @@ def parse_goal(text: str) -> float:
     except ValueError:
         goal = float("nan")
     if not 0 < goal < 1:
-        raise PromotionError(f"--require-turing {text!r}: expected a fooling rate such as 10% or 0.10, or one of "
-                             f"{', '.join(f'{k} ({v:.0%})' for k, v in GOALS.items())}")  # fmt: skip
+        raise PromotionError(
+            f"--require-turing {text!r}: expected a fooling rate such as 10% or 0.10, or one of "
+            f"{', '.join(f'{k} ({v:.0%})' for k, v in GOALS.items())}"
+        )
     return goal
 
 
@@ -52,13 +54,17 @@ def turing_gate(trial, goal: float) -> str | None:
 
     metrics, study = trial.data.metrics, trial.data.tags.get(STUDY_TAG)
     if study is None or FOOLING_CI_LOW not in metrics:
-        return (f"no Turing study reported for {trial.info.run_name}'s model (run {trial.info.run_id}), and "
-                f"--require-turing {goal:.0%} asks for one: 'chromasweep turing create STUDY --model "
-                f"runs:/{trial.info.run_id}/model --images HELD_OUT', then 'chromasweep turing report STUDY'")  # fmt: skip
+        return (
+            f"no Turing study reported for {trial.info.run_name}'s model (run {trial.info.run_id}), and "
+            f"--require-turing {goal:.0%} asks for one: 'chromasweep turing create STUDY --model "
+            f"runs:/{trial.info.run_id}/model --images HELD_OUT', then 'chromasweep turing report STUDY'"
+        )
     low = metrics[FOOLING_CI_LOW]
     if low < goal:
-        return (f"study {study}: {metrics.get(FOOLING_RATE, float('nan')):.1%} fooled, the interval's lower end "
-                f"{low:.1%} is below the goal {goal:.0%}; more participants or a better model")  # fmt: skip
+        return (
+            f"study {study}: {metrics.get(FOOLING_RATE, float('nan')):.1%} fooled, the interval's lower end "
+            f"{low:.1%} is below the goal {goal:.0%}; more participants or a better model"
+        )
     return None
 
 
@@ -104,8 +110,9 @@ def trial_models(client: MlflowClient, sweep: str) -> list[tuple[str, str]]:
     sweep_run = find_sweep_run(client, sweep)
     found = [r for r in finished_trials(client, sweep_run) if MODEL_URI_TAG in r.data.tags]
     if not found:
-        raise PromotionError(f"sweep {sweep_run.info.run_name!r} ({sweep_run.info.run_id}) has no finished trial "
-                             "with a logged model")  # fmt: skip
+        raise PromotionError(
+            f"sweep {sweep_run.info.run_name!r} ({sweep_run.info.run_id}) has no finished trial with a logged model"
+        )
     keys = sorted({k for r in found for k in r.data.params})
     varied = [k for k in keys if len({r.data.params.get(k) for r in found}) > 1 and k != "name"]
     labels = [" ".join([r.info.run_name, *(f"{k}={r.data.params.get(k)}" for k in varied)]) for r in found]
@@ -135,9 +142,14 @@ def _fmt(value: float, metric: str) -> str:
 
 
 def promote(
-    sweep: str, metric: str = "auc_rebalanced", model_name: str = "colorizer", tracking_uri: str | None = None,
-    alias: str = "champion", max_images: int | None = None, require_turing: float | None = None,
-) -> Promotion:  # fmt: skip
+    sweep: str,
+    metric: str = "auc_rebalanced",
+    model_name: str = "colorizer",
+    tracking_uri: str | None = None,
+    alias: str = "champion",
+    max_images: int | None = None,
+    require_turing: float | None = None,
+) -> Promotion:
     """Register the sweep's best trial; ``alias`` moves to it if it beats the current holder on the
     held-out split and, with ``require_turing`` (a fooling rate), if its reported study's whole
     interval is at or above that rate."""
@@ -172,12 +184,16 @@ def promote(
         reason = f"no current {model_name}@{alias}; {label} {_fmt(candidate[metric], metric)}"
     elif _beats(candidate[metric], champion[metric], metric):
         promoted = True
-        reason = (f"{label} {_fmt(candidate[metric], metric)} beats {alias} v{champion_version}'s "
-                  f"{_fmt(champion[metric], metric)}")  # fmt: skip
+        reason = (
+            f"{label} {_fmt(candidate[metric], metric)} beats {alias} v{champion_version}'s "
+            f"{_fmt(champion[metric], metric)}"
+        )
     else:
         promoted = False
-        reason = (f"{label} {_fmt(candidate[metric], metric)} does not beat {alias} v{champion_version}'s "
-                  f"{_fmt(champion[metric], metric)}; {alias} stays on v{champion_version}")  # fmt: skip
+        reason = (
+            f"{label} {_fmt(candidate[metric], metric)} does not beat {alias} v{champion_version}'s "
+            f"{_fmt(champion[metric], metric)}; {alias} stays on v{champion_version}"
+        )
     if promoted and require_turing is not None:
         refused = turing_gate(trial, require_turing)
         if refused:
@@ -202,5 +218,6 @@ def promote(
     version = mlflow.register_model(model_uri, model_name, tags=tags)
     if promoted:
         client.set_registered_model_alias(model_name, alias, version.version)
-    return Promotion(model_name, version.version, promoted, reason, candidate, champion_version, champion,
-                     trial.info.run_name)  # fmt: skip
+    return Promotion(
+        model_name, version.version, promoted, reason, candidate, champion_version, champion, trial.info.run_name
+    )

@@ -18,12 +18,18 @@ def server_command(tracking_uri: str | None = None, host: str = "127.0.0.1", por
     return [
         str(mlflow_bin) if mlflow_bin.exists() else shutil.which("mlflow") or "mlflow",
         "server",
-        "--backend-store-uri", uri,
+        "--backend-store-uri",
+        uri,
         # New experiments made in the UI put artifacts where ours do: beside the sqlite file.
-        "--artifacts-destination", str(db.parent / ARTIFACTS_DIR),
-        "--host", host,
-        "--port", str(port),
+        "--artifacts-destination",
+        str(db.parent / ARTIFACTS_DIR),
+        "--host",
+        host,
+        "--port",
+        str(port),
         # The server refuses other Host headers: a page elsewhere cannot rebind a name to it.
-        "--allowed-hosts", f"{host}:{port},localhost:{port}",
-        "--workers", "1",
-    ]  # fmt: skip
+        "--allowed-hosts",
+        f"{host}:{port},localhost:{port}",
+        "--workers",
+        "1",
+    ]

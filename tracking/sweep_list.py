@@ -53,14 +53,22 @@ def list_sweeps(uri: str) -> list[SweepSummary]:
     for run in parents:
         statuses = [c.data.tags.get(STATUS_TAG, "") for c in _trials(client, run)]
         objective = run.data.params.get("metric.name", "")
-        out.append(SweepSummary(
-            name=run.info.run_name, run_id=run.info.run_id, state=run.info.status,
-            finished=statuses.count(RunStatus.FINISHED), stopped=statuses.count(RunStatus.STOPPED_EARLY),
-            failed=sum(s in (RunStatus.DIVERGED, RunStatus.ERROR) or s.startswith("lost") for s in statuses),
-            cap=run.data.tags.get(RUN_CAP_TAG) or run.data.params.get("run_cap", "-"), objective=objective,
-            best=run.data.metrics.get(f"best_{objective}"), best_trial=run.data.tags.get("best_trial"),
-            started=dt.datetime.fromtimestamp(run.info.start_time / 1000), storage=run.data.tags.get(SWEEP_PATH_TAG, ""),
-        ))  # fmt: skip
+        out.append(
+            SweepSummary(
+                name=run.info.run_name,
+                run_id=run.info.run_id,
+                state=run.info.status,
+                finished=statuses.count(RunStatus.FINISHED),
+                stopped=statuses.count(RunStatus.STOPPED_EARLY),
+                failed=sum(s in (RunStatus.DIVERGED, RunStatus.ERROR) or s.startswith("lost") for s in statuses),
+                cap=run.data.tags.get(RUN_CAP_TAG) or run.data.params.get("run_cap", "-"),
+                objective=objective,
+                best=run.data.metrics.get(f"best_{objective}"),
+                best_trial=run.data.tags.get("best_trial"),
+                started=dt.datetime.fromtimestamp(run.info.start_time / 1000),
+                storage=run.data.tags.get(SWEEP_PATH_TAG, ""),
+            )
+        )
     return out
 
 

@@ -37,8 +37,13 @@ def git_commit() -> str:
     here = Path(__file__).resolve().parent
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=10)  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
     if out.returncode:
@@ -74,9 +79,12 @@ class SweepRun:
 
     def context(self, sample_every: int, sample_images: int) -> TrackingContext:
         return TrackingContext(
-            uri=self.uri, experiment_id=self.experiment_id, parent_run_id=self.run_id,
-            sample_every=sample_every, sample_images=sample_images,
-        )  # fmt: skip
+            uri=self.uri,
+            experiment_id=self.experiment_id,
+            parent_run_id=self.run_id,
+            sample_every=sample_every,
+            sample_images=sample_images,
+        )
 
     def log_start(self, spec: dict, spec_yaml: str, data_source: str) -> None:
         """The spec as an artifact and as params; provenance as tags. Once: a resume keeps them."""
@@ -123,8 +131,9 @@ class SweepRun:
         name. Its run is deleted if it logged nothing, otherwise kept as KILLED and tagged lost."""
         query = children_of(self.run_id)
         closed = set()
-        for child in self.client.search_runs([self.experiment_id], query, max_results=10000,
-                                             order_by=["attributes.start_time DESC"]):  # fmt: skip
+        for child in self.client.search_runs(
+            [self.experiment_id], query, max_results=10000, order_by=["attributes.start_time DESC"]
+        ):
             name, run_id = child.data.tags.get(RUN_TAG), child.info.run_id
             if name in statuses:
                 if name not in closed:
@@ -134,12 +143,15 @@ class SweepRun:
             elif not child.data.metrics:
                 self.client.delete_run(run_id)
             else:
-                self.client.set_tag(run_id, STATUS_TAG, "lost: the sweep was interrupted before Ray Tune "
-                                    "recorded this trial, and resumed without it")  # fmt: skip
+                self.client.set_tag(
+                    run_id,
+                    STATUS_TAG,
+                    "lost: the sweep was interrupted before Ray Tune recorded this trial, and resumed without it",
+                )
                 self.client.set_terminated(run_id, "KILLED")
 
     @classmethod
-    def existing(cls, uri: str, run_id: str) -> "SweepRun":
+    def existing(cls, uri: str, run_id: str) -> SweepRun:
         """The sweep's run as it is, without creating or reopening anything (``chromasweep sync``)."""
         self = cls.__new__(cls)
         self.uri, self.client, self.run_id, self.resumed = uri, MlflowClient(uri), run_id, True
@@ -153,8 +165,12 @@ class SweepRun:
             return False
         self._close_children(statuses)
         finished = sum(s is RunStatus.FINISHED for s in statuses.values())
-        self.client.set_tag(self.run_id, STATUS_TAG, f"{finished} of {len(statuses)} trials finished "
-                            "(closed by chromasweep sync: no trials.csv or Optuna plots)")  # fmt: skip
+        self.client.set_tag(
+            self.run_id,
+            STATUS_TAG,
+            f"{finished} of {len(statuses)} trials finished "
+            "(closed by chromasweep sync: no trials.csv or Optuna plots)",
+        )
         self.client.set_terminated(self.run_id, "FINISHED")
         return True
 
@@ -173,6 +189,13 @@ def _table_csv(trials: list[dict], space: dict) -> str:
     keys = list(space)
     writer.writerow(["trial", "status", "epochs", "metric", *keys])
     for t in trials:
-        writer.writerow([t["name"], t["status"], t["epochs"], "" if t["metric"] is None else t["metric"],
-                         *(t["params"].get(k, "") for k in keys)])  # fmt: skip
+        writer.writerow(
+            [
+                t["name"],
+                t["status"],
+                t["epochs"],
+                "" if t["metric"] is None else t["metric"],
+                *(t["params"].get(k, "") for k in keys),
+            ]
+        )
     return out.getvalue()

@@ -33,7 +33,11 @@ def log_study_result(tracking_uri: str, study: str, ref: ModelRef, metrics: dict
         client.log_batch(ref.run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
         client.set_tag(ref.run_id, STUDY_TAG, study)
     if ref.registered_model and ref.registered_version:
-        tags = {"study": study, "summary": summary, **{k.removeprefix("turing_"): f"{v:.6g}" for k, v in metrics.items()}}
+        tags = {
+            "study": study,
+            "summary": summary,
+            **{k.removeprefix("turing_"): f"{v:.6g}" for k, v in metrics.items()},
+        }
         for key, value in tags.items():
             client.set_model_version_tag(ref.registered_model, ref.registered_version, VERSION_TAG_PREFIX + key, value)
 

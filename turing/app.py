@@ -58,9 +58,12 @@ def make_app(study: Path, allowed_hosts: list[str] | None = None) -> FastAPI:
     @app.get("/", response_class=HTMLResponse)
     def instructions(token: str | None = None) -> str:
         check_token(token)
-        return (page("index.html").replace("{{practice}}", str(settings.practice_trials))
-                .replace("{{tests}}", str(settings.test_trials + settings.attention_checks))
-                .replace("{{seconds}}", f"{settings.display_ms / 1000:g}"))  # fmt: skip
+        return (
+            page("index.html")
+            .replace("{{practice}}", str(settings.practice_trials))
+            .replace("{{tests}}", str(settings.test_trials + settings.attention_checks))
+            .replace("{{seconds}}", f"{settings.display_ms / 1000:g}")
+        )
 
     @app.post("/api/sessions", status_code=201)
     def new_session(body: NewSession) -> dict:
@@ -81,8 +84,17 @@ def make_app(study: Path, allowed_hosts: list[str] | None = None) -> FastAPI:
             trial = sessions.next_trial(db, participant)
         if isinstance(trial, str):
             return JSONResponse({"done": True, "code": trial}, headers=NO_STORE)
-        return JSONResponse({"done": False, "idx": trial.idx, "phase": trial.phase, "number": trial.number,
-                             "of": trial.of, "image": f"/img/{trial.image}"}, headers=NO_STORE)  # fmt: skip
+        return JSONResponse(
+            {
+                "done": False,
+                "idx": trial.idx,
+                "phase": trial.phase,
+                "number": trial.number,
+                "of": trial.of,
+                "image": f"/img/{trial.image}",
+            },
+            headers=NO_STORE,
+        )
 
     @app.post("/api/s/{participant}/answer")
     def answer(participant: str, body: Answer) -> JSONResponse:

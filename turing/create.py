@@ -50,7 +50,7 @@ def square(image: np.ndarray, side: int) -> np.ndarray:
     h, w = image.shape[:2]
     s = min(h, w)
     top, left = (h - s) // 2, (w - s) // 2
-    crop = Image.fromarray(image[top:top + s, left:left + s])
+    crop = Image.fromarray(image[top : top + s, left : left + s])
     return np.asarray(crop.resize((side, side), Image.Resampling.LANCZOS))
 
 
@@ -92,8 +92,9 @@ def colour_photos(paths: Sequence[Path], side: int) -> tuple[dict[str, np.ndarra
     return photos, skipped
 
 
-def usable_photos(study: Path, photo_paths: Sequence[Path], settings: StudySettings
-                  ) -> tuple[dict[str, np.ndarray], dict[Path, str]]:  # fmt: skip
+def usable_photos(
+    study: Path, photo_paths: Sequence[Path], settings: StudySettings
+) -> tuple[dict[str, np.ndarray], dict[Path, str]]:
     """The photos a study of ``settings`` would use, and those left out; refused before any model
     is loaded if the folder is taken or the photos are too few."""
     study = Path(study)
@@ -102,15 +103,22 @@ def usable_photos(study: Path, photo_paths: Sequence[Path], settings: StudySetti
     photos, skipped = colour_photos(photo_paths, settings.image_size)
     need = settings.practice_trials + settings.test_trials + settings.attention_checks
     if len(photos) < need:
-        raise StudyError(f"{len(photos)} usable colour photos ({len(skipped)} left out), but a session needs "
-                         f"{need}: {settings.practice_trials} practice + {settings.test_trials} test trials + "
-                         f"{settings.attention_checks} attention checks, each on its own photo; give more "
-                         "photos or fewer trials")  # fmt: skip
+        raise StudyError(
+            f"{len(photos)} usable colour photos ({len(skipped)} left out), but a session needs "
+            f"{need}: {settings.practice_trials} practice + {settings.test_trials} test trials + "
+            f"{settings.attention_checks} attention checks, each on its own photo; give more "
+            "photos or fewer trials"
+        )
     return photos, skipped
 
 
-def create_study(study: Path, arms: Sequence[Arm], photo_paths: Sequence[Path], settings: StudySettings,
-                 log: Callable[[str], None] = print) -> dict[Path, str]:  # fmt: skip
+def create_study(
+    study: Path,
+    arms: Sequence[Arm],
+    photo_paths: Sequence[Path],
+    settings: StudySettings,
+    log: Callable[[str], None] = print,
+) -> dict[Path, str]:
     """Write ``study`` (a new folder); returns the photos left out and why."""
     study = Path(study)
     names = [arm.name for arm in arms]
@@ -120,15 +128,16 @@ def create_study(study: Path, arms: Sequence[Arm], photo_paths: Sequence[Path], 
     rng = random.Random(settings.seed)
     order = sorted(photos)
     rng.shuffle(order)
-    practice, test = order[: settings.practice_trials], order[settings.practice_trials:]
+    practice, test = order[: settings.practice_trials], order[settings.practice_trials :]
 
     (study / IMAGES_DIR).mkdir(parents=True)
     initialise(study, settings, token=secrets.token_urlsafe(16), admin_token=secrets.token_urlsafe(16))
     used_names: set[str] = set()
 
     def write(real: np.ndarray, fake: np.ndarray) -> tuple[str, str]:
-        left, right = equal_length(side_by_side(real, fake, settings.jpeg_quality),
-                                   side_by_side(fake, real, settings.jpeg_quality))  # fmt: skip
+        left, right = equal_length(
+            side_by_side(real, fake, settings.jpeg_quality), side_by_side(fake, real, settings.jpeg_quality)
+        )
         files = []
         for data in (left, right):
             name = f"{secrets.token_hex(16)}.jpg"

@@ -28,8 +28,10 @@ CIC_RATE = 0.32  # Zhang, Isola, Efros (ECCV 2016), their colorization Turing te
 CHANCE = 0.50  # people guessing: the ceiling
 Z95 = 1.959963984540054
 BOOTSTRAP_DRAWS = 10_000
-INTERVAL = ("95% intervals: Wilson score over pooled test trials, and a bootstrap over participants "
-            f"({BOOTSTRAP_DRAWS} draws); goals are judged on the wider")
+INTERVAL = (
+    "95% intervals: Wilson score over pooled test trials, and a bootstrap over participants "
+    f"({BOOTSTRAP_DRAWS} draws); goals are judged on the wider"
+)
 
 
 class Verdict(StrEnum):
@@ -49,8 +51,9 @@ def wilson(successes: int, trials: int, z: float = Z95) -> tuple[float, float]:
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def participant_bootstrap(per_participant: list[tuple[int, int]], draws: int = BOOTSTRAP_DRAWS,
-                          seed: int = 0) -> tuple[float, float]:  # fmt: skip
+def participant_bootstrap(
+    per_participant: list[tuple[int, int]], draws: int = BOOTSTRAP_DRAWS, seed: int = 0
+) -> tuple[float, float]:
     """Percentile interval of the pooled rate when whole participants, (fooled, trials) each, are
     resampled with replacement; undefined for fewer than two participants."""
     if len(per_participant) < 2:
@@ -115,17 +118,26 @@ class ArmResult:
     def metrics(self) -> dict[str, float]:
         low, high = self.interval
         (wl, wh), (bl, bh) = self.wilson, self.bootstrap
-        return {FOOLING_RATE: self.rate, FOOLING_CI_LOW: low, "turing_fooling_ci_high": high,
-                "turing_wilson_low": wl, "turing_wilson_high": wh, "turing_bootstrap_low": bl,
-                "turing_bootstrap_high": bh,
-                "turing_participants": self.participants, "turing_trials": self.trials,
-                "turing_excluded": len(self.excluded)}  # fmt: skip
+        return {
+            FOOLING_RATE: self.rate,
+            FOOLING_CI_LOW: low,
+            "turing_fooling_ci_high": high,
+            "turing_wilson_low": wl,
+            "turing_wilson_high": wh,
+            "turing_bootstrap_low": bl,
+            "turing_bootstrap_high": bh,
+            "turing_participants": self.participants,
+            "turing_trials": self.trials,
+            "turing_excluded": len(self.excluded),
+        }
 
     def summary(self, study: str) -> str:
         """One line for the registered version's tags and promote's output."""
         low, high = self.interval
-        return (f"{100 * self.rate:.1f}% fooled [{100 * low:.1f}, {100 * high:.1f}] in study {study}, "
-                f"{self.trials} trials, {self.participants} participants")  # fmt: skip
+        return (
+            f"{100 * self.rate:.1f}% fooled [{100 * low:.1f}, {100 * high:.1f}] in study {study}, "
+            f"{self.trials} trials, {self.participants} participants"
+        )
 
 
 @dataclass
@@ -137,8 +149,10 @@ class StudyReport:
 
 def study_report(db: sqlite3.Connection) -> StudyReport:
     settings = read_settings(db)
-    results = {a["name"]: ArmResult(a["name"], a["kind"], a["run_id"], a["registered_model"], a["registered_version"])
-               for a in arms(db)}  # fmt: skip
+    results = {
+        a["name"]: ArmResult(a["name"], a["kind"], a["run_id"], a["registered_model"], a["registered_version"])
+        for a in arms(db)
+    }
     rows = db.execute(
         "SELECT p.id AS participant, pr.kind, pr.photo, t.real_side, a.choice "
         "FROM participants p JOIN trials t ON t.participant = p.id JOIN pairs pr ON pr.id = t.pair "
@@ -158,8 +172,10 @@ def study_report(db: sqlite3.Connection) -> StudyReport:
         checks = [r for r in trials if r["kind"] == PairKind.ATTENTION]
         failed = sum(r["choice"] == r["real_side"] for r in checks)
         if failed > settings.max_attention_failures:
-            result.excluded[participant] = (f"attention ({failed} of {len(checks)} checks failed; "
-                                            f"more than {settings.max_attention_failures} excludes)")  # fmt: skip
+            result.excluded[participant] = (
+                f"attention ({failed} of {len(checks)} checks failed; "
+                f"more than {settings.max_attention_failures} excludes)"
+            )
             continue
         tests = [r for r in trials if r["kind"] == PairKind.TEST]
         fooled = [r["choice"] == r["real_side"] for r in tests]  # the real photo was picked as the fake
@@ -175,22 +191,31 @@ def _pct(x: float) -> str:
 
 
 def format_report(report: StudyReport) -> str:
-    lines = [(f"study {report.study}: fooling rate = share of test trials where the real photo was picked as "
-              f"the fake; {INTERVAL}; chance is {_pct(CHANCE)}, CIC reported {_pct(CIC_RATE)}")]
+    lines = [
+        (
+            f"study {report.study}: fooling rate = share of test trials where the real photo was picked as "
+            f"the fake; {INTERVAL}; chance is {_pct(CHANCE)}, CIC reported {_pct(CIC_RATE)}"
+        )
+    ]
     for r in report.arms:
         low, high = r.interval
         goals = ", ".join(f"{name} {_pct(g)} {r.verdict(g)}" for name, g in GOALS.items())
         (wl, wh), (bl, bh) = r.wilson, r.bootstrap
-        lines.append(f"\n{r.arm}: {_pct(r.rate)} [{_pct(low)}, {_pct(high)}] fooled, {r.fooled} of {r.trials} test "
-                     f"trials, {r.participants} participants, {len(r.excluded)} excluded "
-                     f"(Wilson [{_pct(wl)}, {_pct(wh)}], participant bootstrap [{_pct(bl)}, {_pct(bh)}])")  # fmt: skip
+        lines.append(
+            f"\n{r.arm}: {_pct(r.rate)} [{_pct(low)}, {_pct(high)}] fooled, {r.fooled} of {r.trials} test "
+            f"trials, {r.participants} participants, {len(r.excluded)} excluded "
+            f"(Wilson [{_pct(wl)}, {_pct(wh)}], participant bootstrap [{_pct(bl)}, {_pct(bh)}])"
+        )
         if r.trials and r.kind == ArmKind.CONTROL:
             inside = "inside" if low <= CHANCE <= high else "outside"
-            lines.append(f"  control: real versus real should land near chance; {_pct(CHANCE)} is {inside} the interval")
+            lines.append(
+                f"  control: real versus real should land near chance; {_pct(CHANCE)} is {inside} the interval"
+            )
         elif r.trials:
             versus = {Verdict.MET: "above", Verdict.NOT_MET: "below", Verdict.UNDECIDED: "not distinguishable from"}
-            lines.append(f"  goals (judged on the interval): {goals}; {versus[r.verdict(CIC_RATE)]} CIC's "
-                         f"{_pct(CIC_RATE)}")  # fmt: skip
+            lines.append(
+                f"  goals (judged on the interval): {goals}; {versus[r.verdict(CIC_RATE)]} CIC's {_pct(CIC_RATE)}"
+            )
         reasons = Counter(why.split(" ", 1)[0] for why in r.excluded.values())
         for participant, why in sorted(r.excluded.items()):
             lines.append(f"  excluded {participant[:8]}: {why}")

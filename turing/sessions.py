@@ -51,8 +51,9 @@ def start(db: sqlite3.Connection) -> str:
 
     # The control arm has no colorizations of its own to practise on: it practises on the first model's.
     first_model = next(r["name"] for r in counts if r["kind"] == ArmKind.MODEL)
-    practice = pick(PairKind.PRACTICE, arm["name"] if arm["kind"] == ArmKind.MODEL else first_model,
-                    settings.practice_trials)  # fmt: skip
+    practice = pick(
+        PairKind.PRACTICE, arm["name"] if arm["kind"] == ArmKind.MODEL else first_model, settings.practice_trials
+    )
     tests = pick(PairKind.TEST, arm["name"], settings.test_trials)
     # Never a photo this participant also sees as a test: a check shows its real colours beside gray.
     seen = {r[0] for r in db.execute(f"SELECT photo FROM pairs WHERE id IN ({','.join('?' * len(tests))})", tests)}
@@ -60,11 +61,15 @@ def start(db: sqlite3.Connection) -> str:
     for pair in checks:
         tests.insert(rng.randint(1, len(tests)), pair)
     participant = secrets.token_urlsafe(16)
-    db.execute("INSERT INTO participants VALUES (?, ?, ?, ?, NULL)",
-               (participant, arm["name"], secrets.token_hex(4).upper(), time.time()))  # fmt: skip
+    db.execute(
+        "INSERT INTO participants VALUES (?, ?, ?, ?, NULL)",
+        (participant, arm["name"], secrets.token_hex(4).upper(), time.time()),
+    )
     plan = [(Phase.PRACTICE, p) for p in practice] + [(Phase.TEST, p) for p in tests]
-    db.executemany("INSERT INTO trials VALUES (?, ?, ?, ?, ?, NULL)",
-                   [(participant, i, pair, phase, rng.choice(list(Side))) for i, (phase, pair) in enumerate(plan)])  # fmt: skip
+    db.executemany(
+        "INSERT INTO trials VALUES (?, ?, ?, ?, ?, NULL)",
+        [(participant, i, pair, phase, rng.choice(list(Side))) for i, (phase, pair) in enumerate(plan)],
+    )
     return participant
 
 
@@ -93,12 +98,14 @@ def next_trial(db: sqlite3.Connection, participant: str) -> Trial | str:
             db.execute("UPDATE participants SET finished = ? WHERE id = ?", (time.time(), participant))
         return row["code"]
     if trial["shown_at"] is None:
-        db.execute("UPDATE trials SET shown_at = ? WHERE participant = ? AND idx = ?",
-                   (time.time(), participant, trial["idx"]))  # fmt: skip
+        db.execute(
+            "UPDATE trials SET shown_at = ? WHERE participant = ? AND idx = ?", (time.time(), participant, trial["idx"])
+        )
     pair = db.execute("SELECT real_left, real_right FROM pairs WHERE id = ?", (trial["pair"],)).fetchone()
     phase = Phase(trial["phase"])
-    first, count = db.execute("SELECT MIN(idx), COUNT(*) FROM trials WHERE participant = ? AND phase = ?",
-                              (participant, phase)).fetchone()  # fmt: skip
+    first, count = db.execute(
+        "SELECT MIN(idx), COUNT(*) FROM trials WHERE participant = ? AND phase = ?", (participant, phase)
+    ).fetchone()
     image = pair["real_left"] if trial["real_side"] == Side.LEFT else pair["real_right"]
     return Trial(trial["idx"], phase, trial["idx"] - first + 1, count, image)
 

@@ -22,6 +22,8 @@ class StudySettings(BaseModel):
     @model_validator(mode="after")
     def _failures_possible(self) -> StudySettings:
         if self.attention_checks and self.max_attention_failures >= self.attention_checks:
-            raise ValueError(f"--max-attention-failures {self.max_attention_failures} excludes nobody with "
-                             f"--attention-checks {self.attention_checks}; allow fewer failures or add checks")
+            raise ValueError(
+                f"--max-attention-failures {self.max_attention_failures} excludes nobody with "
+                f"--attention-checks {self.attention_checks}; allow fewer failures or add checks"
+            )
         return self

@@ -107,9 +107,15 @@ def initialise(study: Path, settings: StudySettings, token: str, admin_token: st
     try:
         db.execute("PRAGMA journal_mode = WAL")  # persistent: readers never wait for the writer
         db.executescript(SCHEMA)
-        db.executemany("INSERT INTO meta VALUES (?, ?)",
-                       [("settings", settings.model_dump_json()), ("token", token), ("admin_token", admin_token),
-                        ("name", Path(study).name)])  # fmt: skip
+        db.executemany(
+            "INSERT INTO meta VALUES (?, ?)",
+            [
+                ("settings", settings.model_dump_json()),
+                ("token", token),
+                ("admin_token", admin_token),
+                ("name", Path(study).name),
+            ],
+        )
     finally:
         db.close()
 

@@ -52,14 +52,19 @@ ERROR_LINE = re.compile(r"^\w[\w.]*(Error|Exception)\b")  # the last line of a P
 def start(spec: Path, storage: str, log: Path, env: dict, resume: bool) -> subprocess.Popen:
     command = [sys.executable, "-m", "chromasweep.cli", "sweep", str(spec), "--storage", storage, "--verbose"]
     with log.open("w") as out:
-        return subprocess.Popen(command + (["--resume"] if resume else []), stdout=out, stderr=subprocess.STDOUT,
-                                env=env, start_new_session=True)  # fmt: skip
+        return subprocess.Popen(
+            command + (["--resume"] if resume else []),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
 
 
 def last_traceback_line(text: str) -> str | None:
     if "Traceback" not in text:
         return None
-    tail = text[text.rindex("Traceback"):].splitlines()
+    tail = text[text.rindex("Traceback") :].splitlines()
     errors = [line for line in tail if ERROR_LINE.match(line)]
     return errors[0] if errors else tail[-1]
 
@@ -67,8 +72,11 @@ def last_traceback_line(text: str) -> str | None:
 def run_storm(args, name: str, kills: int, env: dict, storage: str) -> dict:
     out = args.out
     spec = out / f"{name}.yaml"
-    spec.write_text(SPEC.format(name=name, trials=args.trials, epochs=args.epochs,
-                                base=ROOT / "colorize_core" / "configs" / "demo.yaml"))  # fmt: skip
+    spec.write_text(
+        SPEC.format(
+            name=name, trials=args.trials, epochs=args.epochs, base=ROOT / "colorize_core" / "configs" / "demo.yaml"
+        )
+    )
     rng = random.Random(args.seed)
     started, events, attempt = time.monotonic(), [], 0
     while True:
@@ -84,12 +92,22 @@ def run_storm(args, name: str, kills: int, env: dict, storage: str) -> dict:
         else:
             killed = False
         text = log.read_text(errors="replace")
-        events.append({"attempt": attempt, "killed": killed, "after_s": round(wait, 1) if killed else None,
-                       "returncode": driver.returncode, "traceback": last_traceback_line(text),
-                       "restore_traceback": "_actor_task_resolved" in text})  # fmt: skip
-        print(f"  {name} attempt {attempt:2d}: " + (f"killed after {wait:5.1f} s" if killed else
-              f"exited {driver.returncode}") + (f"; traceback: {events[-1]['traceback']}" if events[-1]["traceback"] else ""),
-              flush=True)  # fmt: skip
+        events.append(
+            {
+                "attempt": attempt,
+                "killed": killed,
+                "after_s": round(wait, 1) if killed else None,
+                "returncode": driver.returncode,
+                "traceback": last_traceback_line(text),
+                "restore_traceback": "_actor_task_resolved" in text,
+            }
+        )
+        print(
+            f"  {name} attempt {attempt:2d}: "
+            + (f"killed after {wait:5.1f} s" if killed else f"exited {driver.returncode}")
+            + (f"; traceback: {events[-1]['traceback']}" if events[-1]["traceback"] else ""),
+            flush=True,
+        )
         attempt += 1
         if not killed and (driver.returncode == 0 or attempt >= kills + 5):
             break  # the end; a resume that failed is counted and tried again (a few times at most)
@@ -168,18 +186,37 @@ def storm(args, storage: str, extra_env: dict) -> int:
 
     print(f"\nkills survived: {kills} (resumes that failed and were retried: {len(failed_resumes)})")
     print(f"final table: {finished_rows} of {args.trials} trials finished")
-    print(f"MLflow: {found['parents']} parent run(s), {found['trials']} trial runs, {found['finished']} FINISHED, "
-          f"{found['running']} RUNNING; trials lost {found['lost']}, duplicated runs {found['duplicated']}, "
-          f"runs tagged lost (drawn again) {found['tagged_lost']}")  # fmt: skip
+    print(
+        f"MLflow: {found['parents']} parent run(s), {found['trials']} trial runs, {found['finished']} FINISHED, "
+        f"{found['running']} RUNNING; trials lost {found['lost']}, duplicated runs {found['duplicated']}, "
+        f"runs tagged lost (drawn again) {found['tagged_lost']}"
+    )
     print(f"epoch histories not exactly 1..{args.epochs}: {found['bad_history'] or 'none'}")
-    print(f"tracebacks in {len(tracebacks)} of {len(events)} drivers' output" + "".join(
-        f"\n  attempt {e['attempt']}: {e['traceback']}" for e in tracebacks))  # fmt: skip
-    print(f"Tune's restore traceback (actor_manager._actor_task_resolved) in {sum(e['restore_traceback'] for e in events)} "
-          f"of {len(events)} drivers' output")  # fmt: skip
-    print(f"stormed sweep: {stormed['seconds']:.0f} s wall" + (
-        f"; baseline {baseline:.0f} s; cost per kill {(stormed['seconds'] - baseline) / max(kills, 1):.1f} s" if baseline else ""))
-    ok = (found["lost"] == 0 and found["duplicated"] == 0 and found["running"] == 0 and not found["bad_history"]
-          and finished_rows == args.trials and found["parents"] == 1)  # fmt: skip
+    print(
+        f"tracebacks in {len(tracebacks)} of {len(events)} drivers' output"
+        + "".join(f"\n  attempt {e['attempt']}: {e['traceback']}" for e in tracebacks)
+    )
+    print(
+        "Tune's restore traceback (actor_manager._actor_task_resolved) in "
+        f"{sum(e['restore_traceback'] for e in events)} "
+        f"of {len(events)} drivers' output"
+    )
+    print(
+        f"stormed sweep: {stormed['seconds']:.0f} s wall"
+        + (
+            f"; baseline {baseline:.0f} s; cost per kill {(stormed['seconds'] - baseline) / max(kills, 1):.1f} s"
+            if baseline
+            else ""
+        )
+    )
+    ok = (
+        found["lost"] == 0
+        and found["duplicated"] == 0
+        and found["running"] == 0
+        and not found["bad_history"]
+        and finished_rows == args.trials
+        and found["parents"] == 1
+    )
     print("storm: " + ("nothing lost or duplicated" if ok else "FAILED"))
     return 0 if ok else 1
 

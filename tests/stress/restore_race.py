@@ -85,8 +85,12 @@ def main() -> int:
             f.unlink()
     for f in old.iterdir():
         shutil.copy2(f, experiment / f.name)
-    print(f"killed with Tune's stored list at 2 trials; put back the {'searcher' if older_side is SEARCHER else 'trial list'} "
-          f"from when it was 1: {sorted(f.name for f in old.iterdir())}", flush=True)  # fmt: skip
+    print(
+        "killed with Tune's stored list at 2 trials; put back the "
+        f"{'searcher' if older_side is SEARCHER else 'trial list'} "
+        f"from when it was 1: {sorted(f.name for f in old.iterdir())}",
+        flush=True,
+    )
 
     started = time.monotonic()
     resumed = start(spec, str(storage), args.out / "resumed.log", env, resume=True)
@@ -100,9 +104,12 @@ def main() -> int:
     text = (args.out / "resumed.log").read_text(errors="replace")
     table = text.split("sorted by", 1)[-1] if "sorted by" in text else ""
     finished = len(re.findall(rf"^[0-9a-f]{{8}}\s+{RunStatus.FINISHED}\s", table, re.MULTILINE))
-    print(f"resumed sweep: {outcome}; KeyError in its output: {'KeyError' in text}; "
-          f"_actor_task_resolved in its output: {'_actor_task_resolved' in text}; trials finished: {finished} of 3")
+    print(
+        f"resumed sweep: {outcome}; KeyError in its output: {'KeyError' in text}; "
+        f"_actor_task_resolved in its output: {'_actor_task_resolved' in text}; trials finished: {finished} of 3"
+    )
     return 0 if resumed.returncode == 0 and finished == 3 else 1
+
 
 if __name__ == "__main__":
     sys.exit(main())
