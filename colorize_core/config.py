@@ -113,6 +113,9 @@ class OptimConfig(_Strict):
     critic_lr: float = Field(2e-5, gt=0.0)
     beta1: float = Field(0.5, ge=0.0, lt=1.0)
     beta2: float = Field(0.999, ge=0.0, lt=1.0)
+    # Keras's default, as the reference. Adam's step is about lr * g / (|g| + epsilon): where |g| is far
+    # below epsilon it is linear in g, so a larger epsilon damps weights whose gradient is only noise.
+    epsilon: float = Field(1e-7, gt=0.0)
     critic_steps: int = Field(1, ge=1, description="Critic updates per generator update.")
 
 

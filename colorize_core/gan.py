@@ -29,6 +29,7 @@ import tensorflow as tf
 from colorize_core.cic import ab_bins, build_cic_generator, soft_encode
 from colorize_core.config import Generator, LossConfig, OptimConfig, TrainConfig
 from colorize_core.lab import AB_SCALE
+from colorize_core.metrics import predicted_ab
 from colorize_core.model import (
     build_critic,
     build_generator,
@@ -59,10 +60,10 @@ class AdversarialColorizer(keras.Model):
         self.loss_config: LossConfig = config.loss
         self.optim_config: OptimConfig = config.optim
         self.global_batch_size = global_batch_size
+        head = num_classes if config.loss.semantic != "off" else None  # a class head only for a semantic loss
         if self.family is Generator.CIC:
             if bin_weights is None:
                 raise ValueError("a cic generator trains with its rebalancing weights (cic.rebalancing_weights)")
-            head = num_classes if config.loss.semantic != "off" else None
             self.generator = build_cic_generator(m.image_size, m.width, m.temperature, head, m.bins)
             self.bin_centres = tf.constant(ab_bins(m.bins))
             if len(bin_weights) != len(self.bin_centres):  # a gather past the end reads 0 on a GPU, silently
@@ -73,15 +74,15 @@ class AdversarialColorizer(keras.Model):
             self.bin_weights = tf.constant(bin_weights, tf.float32)
             self.adversarial_weight = config.loss.cic_adversarial_weight
         else:
-            self.generator = build_generator(m.image_size, m.width, num_classes)
+            self.generator = build_generator(m.image_size, m.width, head)
             self.adversarial_weight = config.loss.adversarial_weight
         self.critic = build_critic(m.image_size, m.width)
         if m.encoder_weights:
             load_vgg16_encoder_weights(self.generator, m.encoder_weights, m.image_size)
         self.teacher = build_teacher(config.loss.teacher_weights) if config.loss.semantic == "teacher" else None
         o = config.optim
-        self.g_optimizer = keras.optimizers.Adam(o.generator_lr, beta_1=o.beta1, beta_2=o.beta2)
-        self.d_optimizer = keras.optimizers.Adam(o.critic_lr, beta_1=o.beta1, beta_2=o.beta2)
+        self.g_optimizer = keras.optimizers.Adam(o.generator_lr, beta_1=o.beta1, beta_2=o.beta2, epsilon=o.epsilon)
+        self.d_optimizer = keras.optimizers.Adam(o.critic_lr, beta_1=o.beta1, beta_2=o.beta2, epsilon=o.epsilon)
         if loss_scaling:
             self.g_optimizer = keras.optimizers.LossScaleOptimizer(self.g_optimizer)
             self.d_optimizer = keras.optimizers.LossScaleOptimizer(self.d_optimizer)
@@ -92,7 +93,7 @@ class AdversarialColorizer(keras.Model):
         self.d_optimizer.build(self.critic.trainable_variables)
 
     def call(self, L, training=False):
-        return self.generator(L, training=training)[0]
+        return predicted_ab(self.generator(L, training=training))
 
     # -- losses -----------------------------------------------------------------------------
     def _batch_mean(self, per_example: tf.Tensor) -> tf.Tensor:
@@ -167,9 +168,10 @@ class AdversarialColorizer(keras.Model):
     def _generate(self, L):
         """(ab, class logits or None, bin logits or None) of the generator in training mode."""
         out = self.generator(L, training=True)
+        out = out if isinstance(out, (list, tuple)) else [out]  # Keras returns a lone output unwrapped
         if self.family is Generator.CIC:
             return out[0], (out[2] if len(out) > 2 else None), out[1]
-        return out[0], out[1], None
+        return out[0], (out[1] if len(out) > 1 else None), None
 
     def train_step(self, batch) -> dict[str, tf.Tensor]:
         L, real_ab, labels = batch["L"], batch["ab"], batch["label"]

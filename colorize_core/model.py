@@ -49,7 +49,9 @@ def _conv_bn(x, filters, strides=1, name=None):
     return layers.BatchNormalization(momentum=BN_MOMENTUM, synchronized=True, name=name and f"{name}_bn")(x)
 
 
-def build_generator(image_size: int, width: float, num_classes: int) -> keras.Model:
+def build_generator(image_size: int, width: float, num_classes: int | None) -> keras.Model:
+    """Outputs [ab (S x S, normalised)] and, with ``num_classes``, the class logits: without a semantic
+    loss the class head (102.8 M of the full-size model's weights) would get no gradient."""
     S = image_size
     L = keras.Input((S, S, 1), name="L")
     x = GrayToVGGInput(name="vgg_input")(L)
@@ -70,10 +72,12 @@ def build_generator(image_size: int, width: float, num_classes: int) -> keras.Mo
     # Linear dense layers, as the reference's.
     for units in (1024, 512, 256):
         fusion_vec = layers.Dense(_ch(units, width))(fusion_vec)
-    c = g
-    for units in (4096, 4096):
-        c = layers.Dense(_ch(units, width))(c)
-    class_logits = layers.Dense(num_classes, dtype="float32", name="class_logits")(c)
+    outputs = []
+    if num_classes:
+        c = g
+        for units in (4096, 4096):
+            c = layers.Dense(_ch(units, width))(c)
+        outputs.append(layers.Dense(num_classes, dtype="float32", name="class_logits")(c))
 
     m = _conv_bn(encoded, _ch(512, width), name="mid_conv1")
     m = _conv_bn(m, _ch(256, width), name="mid_conv2")
@@ -91,7 +95,7 @@ def build_generator(image_size: int, width: float, num_classes: int) -> keras.Mo
     d = layers.Conv2D(_ch(32, width), 3, padding="same", activation="relu")(d)
     d = layers.Conv2D(2, 3, padding="same", activation="tanh", dtype="float32")(d)
     ab = layers.UpSampling2D(2, interpolation="bilinear", dtype="float32", name="ab")(d)
-    return keras.Model(L, [ab, class_logits], name="chromagan_generator")
+    return keras.Model(L, [ab, *outputs], name="chromagan_generator")
 
 
 def build_critic(image_size: int, width: float) -> keras.Model:

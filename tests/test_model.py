@@ -45,3 +45,28 @@ def test_teacher_classifies_gray_inputs_of_any_size(tmp_path):
     probs = teacher(np.zeros((2, 64, 64, 1), np.float32)).numpy()
     assert probs.shape == (2, 1000)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-4)
+
+
+@pytest.mark.parametrize("family", ["chromagan", "cic"])
+def test_without_a_semantic_loss_there_is_no_class_head_and_every_weight_learns(family):
+    """`loss.semantic: off` builds no class head (102.8 M weights of the full-size ChromaGAN), so a
+    step computes a gradient for every trainable weight of the generator."""
+    import tensorflow as tf
+
+    from colorize_core.cic import ab_bins
+    from colorize_core.config import demo_config
+    from colorize_core.gan import AdversarialColorizer
+
+    config = demo_config().with_overrides(
+        {"model.generator": family, "model.image_size": 32, "loss.semantic": "off", "data.batch_size": 2}
+    )
+    bins = len(ab_bins(config.model.bins)) if family == "cic" else None
+    gan = AdversarialColorizer(config, 10, 2, bin_weights=None if bins is None else np.ones(bins, np.float32))
+    assert "class_logits" not in [layer.name for layer in gan.generator.layers]
+    L, ab = tf.zeros((2, 32, 32, 1)), tf.random.uniform((2, 32, 32, 2), -0.5, 0.5, seed=0)
+    with tf.GradientTape() as tape:
+        fake_ab, class_logits, bin_logits = gan._generate(L)
+        loss = gan.bin_cross_entropy(ab, bin_logits) if family == "cic" else gan.ab_mse(ab, fake_ab)
+    assert class_logits is None
+    grads = tape.gradient(loss, gan.generator.trainable_variables)
+    assert [v.path for v, g in zip(gan.generator.trainable_variables, grads) if g is None] == []

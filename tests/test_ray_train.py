@@ -66,11 +66,19 @@ def test_two_workers_train_and_the_loss_falls(cluster, tiny_config, tmp_path):
 def test_one_and_two_workers_make_the_same_first_update(cluster, tiny_config, tmp_path, generator):
     """Global batch 8 on one worker, or 4 + 4 on two: the same examples, synchronised batch-norm
     statistics and summed gradients, so the same step up to float summation order. The one worker
-    runs the same loop in this process (``--in-process``), sparing a worker group's start-up."""
+    runs the same loop in this process (``--in-process``), sparing a worker group's start-up.
+
+    Adam's first step is lr * g / (|g| + epsilon). At Keras's epsilon (1e-7) that is lr * sign(g), and
+    where g is only summation noise its sign flips with the order: 0.1-1.7% of the weights flipped in
+    fresh-clone runs, so a bound on their share held by luck (issue 29). With epsilon 1e-3 the step is
+    a smooth function of g (slope at most lr / epsilon): gradients equal up to float order give steps
+    equal to far below the tolerance on every weight, while unsynchronised workers (each stepping on
+    its own half batch) differ by about the step itself. Measured in one process: the largest step
+    0.99 lr (chromagan) and 0.94 lr (cic), the median 0.002 and 0.008 lr."""
     from sweeps.in_process import train_in_process
 
     config = tiny_config.with_overrides(
-        {"epochs": 1, "steps_per_epoch": 1, "data.batch_size": 8, "model.generator": generator}
+        {"epochs": 1, "steps_per_epoch": 1, "data.batch_size": 8, "model.generator": generator, "optim.epsilon": 1e-3}
     )
     initial = _weights(prepare_trainer(config, progress=False))
     updates, losses = {}, {}
@@ -92,14 +100,10 @@ def test_one_and_two_workers_make_the_same_first_update(cluster, tiny_config, tm
     one, two = np.concatenate([u.ravel() for u in updates[1]]), np.concatenate([u.ravel() for u in updates[2]])
     lr = config.optim.generator_lr
     assert np.abs(one).max() > 0.5 * lr  # the step did move the weights
-    # Adam's first step is about lr * sign(gradient). Where a gradient is ~0 the summation order
-    # (and oneDNN's choice of kernels under load) flips its sign: 0.1-0.3% of the weights in
-    # repeated runs. Unsynchronised workers (each stepping on its own half batch) disagree on far
-    # more, and turn the two updates' directions apart.
-    close = np.abs(one - two) <= 0.01 * lr
-    assert close.mean() > 0.99, f"{(~close).sum()} of {close.size} weights differ"
+    far = np.abs(one - two) > 1e-3 * lr + 1e-2 * np.abs(one)
+    assert far.mean() < 1e-4, f"{far.sum()} of {far.size} weights differ"
     cosine = one @ two / (np.linalg.norm(one) * np.linalg.norm(two))
-    assert cosine > 0.98
+    assert cosine > 0.999
 
 
 def test_a_lost_worker_node_costs_only_the_work_since_the_last_checkpoint(
