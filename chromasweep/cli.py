@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
+from colorize_core.errors import ChromasweepError
 from colorize_core.metric_registry import HELD_OUT_SCORES
 from colorize_core.model_files import MODEL_FILE
 
@@ -66,7 +67,17 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, object]:
     return overrides
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The root group: any ChromasweepError a command did not handle becomes one line and exit status 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ChromasweepError as err:
+            raise click.ClickException(str(err)) from None
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--verbose",
     "-v",
@@ -125,11 +136,11 @@ def tracking_option(command):
 
 def _connect(tracking_uri: str | None, *, create: bool = True) -> str:
     """``create=False`` where the command reads what a sweep wrote: no empty store is made here."""
-    from tracking.store import TrackingUnavailable, connect
+    from tracking.store import connect
 
     try:
         return connect(tracking_uri, create=create)
-    except TrackingUnavailable as err:
+    except ChromasweepError as err:
         raise _fail(err) from None
 
 
@@ -157,11 +168,10 @@ def data_imagenet_sample(src: Path, out: Path, seed: int) -> None:
     Kaggle's ILSVRC layout: a seeded split of 200 held out (OUT/heldout, for evaluate), 80 val and the
     rest train. Then: chromasweep data prepare OUT PREPARED."""
     from colorize_core.imagenet_sample import build_imagenet_sample
-    from colorize_core.sources import DatasetError
 
     try:
         split = build_imagenet_sample(src, out, seed)
-    except DatasetError as err:
+    except ChromasweepError as err:
         raise _fail(err) from None
     for name, reason in sorted(split.held_out_skipped.items()):
         click.echo(f"held out, skipped {name}: {reason}", err=True)
@@ -181,11 +191,10 @@ def data_imagenet_sample(src: Path, out: Path, seed: int) -> None:
 def data_prepare(src: Path, out: str, val_fraction: float, seed: int, workers: int) -> None:
     """Check every image under SRC and write train/val TFRecord shards to OUT (a folder or gs:// URI)."""
     from colorize_core.shards import prepare
-    from colorize_core.sources import DatasetError
 
     try:
         meta = prepare(src, out, val_fraction, seed, workers)
-    except DatasetError as err:
+    except ChromasweepError as err:
         raise _fail(err) from None
     skipped = f", skipped {len(meta.skipped)}" if meta.skipped else ""
     click.echo(
@@ -254,15 +263,12 @@ def train(
           --gpus-per-worker 1 --cpus-per-worker 8 --storage gs://my-bucket/runs
     Re-running with the same run name (config `name`) and storage resumes from its latest checkpoint.
     """
-    from colorize_core.config import ConfigError, demo_config, load_config
-    from colorize_core.sources import DatasetError
+    from colorize_core.config import demo_config, load_config
     from colorize_core.status import RunStatus
-    from colorize_core.weights import WeightsError
 
     overrides = _parse_sets(sets)
     if out_dir:
         overrides["out_dir"] = out_dir
-    from sweeps.checkpoint_store import LayoutError
     from sweeps.ray_train import RayOptions
 
     try:
@@ -286,7 +292,7 @@ def train(
             tracking = train_context(_connect(tracking_uri), experiment, config.name, restart)
             result = launch(config, options, restart=restart, tracking=tracking)
             click.echo(f"Ray Train run took {result.seconds:.1f} s")
-    except (ConfigError, DatasetError, WeightsError, LayoutError, FileNotFoundError) as err:
+    except (ChromasweepError, FileNotFoundError) as err:
         raise _fail(err) from None
     if result.status is RunStatus.DIVERGED:
         click.echo(f"training diverged: {result.metrics.get('message', '')}", err=True)
@@ -347,18 +353,14 @@ def sweep(
     The spec is W&B's sweep configuration (README, "Sweeps"). Tracked in MLflow: a parent run for the
     sweep (experiment = the sweep's name), a child per trial.
     """
-    from colorize_core.config import ConfigError
-    from colorize_core.sources import DatasetError
-    from colorize_core.weights import WeightsError
-    from sweeps.checkpoint_store import LayoutError
-    from sweeps.spec import SpecError, load_spec
+    from sweeps.spec import load_spec
 
     samples_given = click.get_current_context().get_parameter_source("samples") is not ParameterSource.DEFAULT
     if samples_given and not dry_run:
         raise click.UsageError("--samples goes with --dry-run (it draws trials to print); a sweep draws its own")
     try:
         spec, base = load_spec(spec_file)  # refused here, before any cluster time is spent
-    except SpecError as err:
+    except ChromasweepError as err:
         raise _fail(err) from None
     if dry_run:
         from sweeps.plan import describe, draw, quiet_optuna
@@ -369,9 +371,7 @@ def sweep(
             click.echo(json.dumps(trial))
         return
     from sweeps.console import SweepConsole
-    from sweeps.search import WarmStartError
-    from sweeps.sweep_lock import SweepLocked
-    from sweeps.tune_sweep import SpecChangedError, SweepResourcesError, run_sweep
+    from sweeps.tune_sweep import run_sweep
 
     console = None if verbose else SweepConsole(spec)
     try:
@@ -387,16 +387,7 @@ def sweep(
                 spec_yaml=spec_file.read_text(),
                 console=console,
             )
-    except (
-        SweepResourcesError,
-        SpecChangedError,
-        WarmStartError,
-        DatasetError,
-        WeightsError,
-        ConfigError,
-        LayoutError,
-        SweepLocked,
-    ) as err:
+    except ChromasweepError as err:
         raise click.ClickException(f"{spec_file}: {err}") from None
     metric = spec.objectives[0]
     click.echo(
@@ -519,14 +510,13 @@ def predict(model_path: str, images: tuple[Path, ...], out_dir: Path, tracking_u
     resolution into --out as PNG, upright as viewers show them. Exit status 1 if any could not be."""
     from colorize_core.inference import Colorizer, colorize_files
     from tracking.models import is_mlflow_uri, load_generator
-    from tracking.store import TrackingUnavailable
 
     try:
         if is_mlflow_uri(model_path):
             colorizer = Colorizer(load_generator(model_path, tracking_uri))
         else:
             colorizer = Colorizer.load(model_path)
-    except (FileNotFoundError, ValueError, OSError, TrackingUnavailable) as err:
+    except (ChromasweepError, ValueError, OSError) as err:
         raise _fail(err) from None
     # A folder gives every file directly in it but hidden ones: a non-image is reported, not passed over.
     paths = [
@@ -597,14 +587,12 @@ def evaluate(
         table,
     )
     from colorize_core.inference import Colorizer
-    from colorize_core.sources import DatasetError
     from tracking.models import (
         is_mlflow_uri,
         load_generator,
         log_evaluation,
         model_ref,
     )
-    from tracking.store import TrackingUnavailable
 
     if (model_path is None) == (sweep_name is None):
         raise click.UsageError("give one of --model (one model) or --sweep (every trial's model of a sweep)")
@@ -618,7 +606,7 @@ def evaluate(
         else:
             colorizer = Colorizer.load(model_path)
         result = evaluate_photos(colorizer, paths, Protocol(protocol))
-    except (FileNotFoundError, ValueError, OSError, TrackingUnavailable, DatasetError) as err:
+    except (ChromasweepError, ValueError, OSError) as err:
         raise _fail(err) from None
     rows = table(result)
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -656,16 +644,14 @@ def _evaluate_sweep(sweep_name: str, data_dir: Path, protocol, out_file: Path | 
 
     from colorize_core.evaluate_photos import comparison, evaluate_images, intervals, photo_paths, read_photos, table
     from colorize_core.inference import Colorizer
-    from colorize_core.sources import DatasetError
     from tracking.models import load_generator, log_evaluation, model_ref
-    from tracking.promote import PromotionError, trial_models
-    from tracking.store import TrackingUnavailable
+    from tracking.promote import trial_models
 
     uri = _connect(tracking_uri, create=False)
     try:
         models = trial_models(MlflowClient(uri), sweep_name)
         images, skipped = read_photos(photo_paths(data_dir))
-    except (PromotionError, TrackingUnavailable, DatasetError) as err:
+    except ChromasweepError as err:
         raise _fail(err) from None
     for path, reason in skipped.items():
         click.echo(f"skipped {path}: {reason}", err=True)
@@ -673,7 +659,7 @@ def _evaluate_sweep(sweep_name: str, data_dir: Path, protocol, out_file: Path | 
     for name, model_uri in models:
         try:
             result = evaluate_images(Colorizer(load_generator(model_uri, uri)), images, protocol, skipped)
-        except (FileNotFoundError, ValueError, OSError, TrackingUnavailable) as err:
+        except (ChromasweepError, ValueError, OSError) as err:
             raise _fail(err) from None
         spread = intervals(result)
         text = io.StringIO()
@@ -697,11 +683,11 @@ def _evaluate_sweep(sweep_name: str, data_dir: Path, protocol, out_file: Path | 
 
 
 def _goal(ctx, param, value: str | None) -> float | None:
-    from tracking.promote import PromotionError, parse_goal
+    from tracking.promote import parse_goal
 
     try:
         return None if value is None else parse_goal(value)
-    except PromotionError as err:
+    except ChromasweepError as err:
         raise click.BadParameter(str(err).removeprefix(f"--require-turing {value!r}: "), ctx, param) from None
 
 
@@ -737,13 +723,11 @@ def promote(
     With --require-turing, people decide too: the trial's model needs a reported Turing study
     (chromasweep turing create/report) whose interval lies wholly at or above the goal.
     """
-    from tracking.promote import PromotionError
     from tracking.promote import promote as promote_best
-    from tracking.store import TrackingUnavailable
 
     try:
         result = promote_best(sweep_name, metric, model_name, tracking_uri, alias, require_turing=require_turing)
-    except (PromotionError, TrackingUnavailable, FileNotFoundError) as err:
+    except (ChromasweepError, FileNotFoundError) as err:
         raise _fail(err) from None
     s = result.candidate_scores
     click.echo(
@@ -818,10 +802,8 @@ def turing_create(study: Path, models: tuple[str, ...], images: Path, tracking_u
     import_tensorflow()
     from colorize_core.evaluate_photos import photo_paths
     from colorize_core.inference import Colorizer
-    from colorize_core.sources import DatasetError
     from tracking.models import is_mlflow_uri, load_generator
     from turing.create import Arm, create_study, usable_photos
-    from turing.store import StudyError
 
     try:
         paths = photo_paths(images)
@@ -838,7 +820,7 @@ def turing_create(study: Path, models: tuple[str, ...], images: Path, tracking_u
             else:
                 arms.append(Arm(model, Colorizer.load(model).colorize))
         skipped = create_study(study, arms, paths, settings, log=lambda line: click.echo(line, err=True))
-    except (FileNotFoundError, DatasetError, StudyError) as err:
+    except (ChromasweepError, FileNotFoundError) as err:
         raise _fail(err) from None
     for path, why in skipped.items():
         click.echo(f"left out {path}: {why}", err=True)
@@ -868,7 +850,7 @@ def turing_serve(study: Path, host: str, port: int, allowed_hosts: tuple[str, ..
     import uvicorn
 
     from turing.app import LOOPBACK_HOSTS, make_app
-    from turing.store import StudyError, connect, read_meta
+    from turing.store import connect, read_meta
 
     if host not in LOOPBACK_HOSTS and not allowed_hosts:
         raise click.UsageError(
@@ -879,7 +861,7 @@ def turing_serve(study: Path, host: str, port: int, allowed_hosts: tuple[str, ..
         app = make_app(study, list(allowed_hosts) or LOOPBACK_HOSTS)
         with connect(study) as db:
             admin = read_meta(db, "admin_token")
-    except StudyError as err:
+    except ChromasweepError as err:
         raise _fail(err) from None
     click.echo(f"study {study} on http://{host}:{port}/ ; report at /admin/{admin}/report", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
@@ -895,12 +877,12 @@ def turing_report(study: Path, as_json: bool, tracking_uri: str | None) -> None:
     import dataclasses
 
     from turing.report import format_report, study_report
-    from turing.store import StudyError, connect
+    from turing.store import connect
 
     try:
         with connect(study) as db:
             report = study_report(db)
-    except StudyError as err:
+    except ChromasweepError as err:
         raise _fail(err) from None
     if as_json:
         click.echo(
@@ -959,17 +941,15 @@ def turing_observe(study: Path, names: tuple[str, ...], tracking_uri: str | None
     """Machine observers (programs, not people) answer every test pair of STUDY: fooling rate per
     observer and arm, kept in STUDY/machine-observers.json, never among the participants' answers;
     models from MLflow get turing_machine_* metrics on their run (never the human figures)."""
-    from observers.base import ObserverError
     from observers.results import NOTE, write_results
     from observers.study import OBSERVERS, observe
-    from turing.store import StudyError
 
     unknown = sorted(set(names) - set(OBSERVERS))
     if unknown:
         raise click.BadParameter(f"{unknown}: known machine observers are {sorted(OBSERVERS)}", param_hint="--observer")
     try:
         name, results = observe(study, [OBSERVERS[n] for n in names] if names else tuple(OBSERVERS.values()))
-    except (StudyError, ObserverError) as err:
+    except ChromasweepError as err:
         raise _fail(err) from None
     click.echo(f"study {name}: {NOTE}")
     for result in results:
@@ -996,14 +976,18 @@ def ui(port: int, tracking_uri: str | None) -> None:
     import subprocess
 
     from tracking.server import server_command
-    from tracking.store import TrackingUnavailable
 
     _connect(tracking_uri)  # creates the store if this is the first command run here
     try:
         command = server_command(tracking_uri, "127.0.0.1", port)
-    except TrackingUnavailable as err:
+    except ChromasweepError as err:
         raise _fail(err) from None
     click.echo(f"MLflow UI: http://127.0.0.1:{port}  (store {command[3]}; Ctrl-C stops it)", err=True)
+    click.echo(
+        "  a sweep's runs and charts: switch the UI to 'Model training' once (top of the page; the "
+        "browser keeps it), or open the link the sweep printed",
+        err=True,
+    )
     try:
         sys.exit(subprocess.call(command))
     except KeyboardInterrupt:

@@ -13,6 +13,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from colorize_core.errors import ChromasweepError
+
 
 class _Strict(BaseModel):
     # Unknown keys are typos more often than not; refuse them instead of silently ignoring.
@@ -175,7 +177,7 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
     return flat
 
 
-class ConfigError(ValueError):
+class ConfigError(ChromasweepError, ValueError):
     """A configuration that cannot be used, with the file and key that are wrong."""
 
 

@@ -18,6 +18,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from colorize_core.buckets import fetched, is_uri
 from colorize_core.cic import AnnealedMeanAB  # noqa: F401  registers the custom layers for loading
+from colorize_core.errors import ChromasweepError
 from colorize_core.lab import AB_SCALE, lab_to_rgb, normalize_lab, rgb_to_lab
 from colorize_core.metrics import predicted_ab
 from colorize_core.model import GrayToVGGInput  # noqa: F401
@@ -73,7 +74,7 @@ MAX_PIXELS = 50_000_000
 _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I")
 
 
-class UnreadablePhoto(ValueError):
+class UnreadablePhoto(ChromasweepError, ValueError):
     """A file that cannot be colorized, with the reason."""
 
 

@@ -36,6 +36,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from colorize_core.buckets import filesystem, is_uri
+from colorize_core.errors import ChromasweepError
 from colorize_core.sources import Catalog, DatasetError, ImageItem, catalog
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ class PreparedMeta:
         return Counter(s.reason for s in self.skipped)
 
 
-class UnusableImage(Exception):
+class UnusableImage(ChromasweepError):
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason

@@ -14,6 +14,8 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from colorize_core.errors import ChromasweepError
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 NO_LABEL = -1
 
@@ -34,7 +36,7 @@ class Catalog:
     val: list[ImageItem] = field(default_factory=list)
 
 
-class DatasetError(ValueError):
+class DatasetError(ChromasweepError, ValueError):
     """A dataset that cannot be used, naming the path and what was expected."""
 
 

@@ -23,6 +23,7 @@ from tqdm import tqdm
 from colorize_core.cic import bin_counts, rebalancing_weights
 from colorize_core.config import Generator, TrainConfig, check_batch_split
 from colorize_core.datasets import PreparedDataset, resolve_dataset
+from colorize_core.errors import ChromasweepError
 from colorize_core.gan import AdversarialColorizer
 from colorize_core.metrics import evaluate, make_scorer
 from colorize_core.model_files import MODEL_FILE, MODEL_INFO
@@ -34,7 +35,7 @@ from colorize_core.status import RunStatus
 log = logging.getLogger(__name__)
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(ChromasweepError, RuntimeError):
     def __init__(self, first: int, step: int, losses: dict[str, float]):
         bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
         steps = f"step {step}" if first == step else f"steps {first}-{step}"

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from colorize_core.buckets import is_uri
+from colorize_core.errors import ChromasweepError
 
 
 class Named(StrEnum):
@@ -28,7 +29,7 @@ class Named(StrEnum):
     HED_BSDS500 = "hed-bsds500"
 
 
-class WeightsError(ValueError):
+class WeightsError(ChromasweepError, ValueError):
     """A weights source that cannot be used, naming the config key and the value."""
 
 

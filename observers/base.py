@@ -11,12 +11,13 @@ from typing import ClassVar
 
 import numpy as np
 
+from colorize_core.errors import ChromasweepError
 from turing.store import Side
 
 NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")  # printed as is; '-' becomes '_' in metric names
 
 
-class ObserverError(ValueError):
+class ObserverError(ChromasweepError, ValueError):
     """An observer that cannot answer as asked (nothing to fit on, an image that is not a pair)."""
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import pyarrow.fs as pafs
 
 from colorize_core.buckets import filesystem, is_uri
+from colorize_core.errors import ChromasweepError
 from colorize_core.model_files import MODEL_DIR
 
 COMPLETE = ".complete"
@@ -34,7 +35,7 @@ METRICS_LOG = "metrics.jsonl"
 OLD_LAYOUT_SIGNS = ("checkpoints", METRICS_LOG, MODEL_DIR)
 
 
-class LayoutError(ValueError):
+class LayoutError(ChromasweepError, ValueError):
     """A run folder that this version cannot continue without mixing two layouts."""
 
 

@@ -15,11 +15,12 @@ from ray.tune.search import ConcurrencyLimiter, Searcher, SearchGenerator
 from ray.tune.search.optuna import OptunaSearch
 from ray.tune.utils.util import flatten_dict
 
+from colorize_core.errors import ChromasweepError
 from sweeps.plan import TRIAL_CAP, sampler, search_space
 from sweeps.spec import SweepSpec
 
 
-class WarmStartError(ValueError):
+class WarmStartError(ChromasweepError, ValueError):
     pass
 
 

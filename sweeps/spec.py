@@ -53,10 +53,11 @@ from colorize_core.config import (
     load_config,
     replicas,
 )
+from colorize_core.errors import ChromasweepError
 from colorize_core.metric_registry import OBJECTIVES, REGISTRY, Goal
 
 
-class SpecError(ValueError):
+class SpecError(ChromasweepError, ValueError):
     """A sweep spec that cannot run, naming the file, the key and what was expected."""
 
 

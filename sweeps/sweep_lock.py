@@ -21,6 +21,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from colorize_core.buckets import is_uri
+from colorize_core.errors import ChromasweepError
 from sweeps.checkpoint_store import CheckpointStore
 
 OWNER_FILE = "driver.json"
@@ -28,7 +29,7 @@ LOCK_FILE = ".driver.lock"
 HEARTBEAT_S, STALE_S = 15.0, 60.0
 
 
-class SweepLocked(RuntimeError):
+class SweepLocked(ChromasweepError, RuntimeError):
     """Another driver is running this sweep."""
 
 

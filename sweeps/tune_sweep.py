@@ -29,6 +29,7 @@ from ray.tune.integration.ray_train import TuneReportCallback
 
 from colorize_core.buckets import is_uri, ray_storage
 from colorize_core.config import TrainConfig
+from colorize_core.errors import ChromasweepError
 from colorize_core.status import RunStatus
 from colorize_core.weights import WEIGHT_KEYS, check_searched, check_sources
 from sweeps.checkpoint_store import CheckpointStore
@@ -55,7 +56,7 @@ TRIAL_DRIVER_SHARE = 0.01
 KEEP_CHECKPOINTS = 2
 
 
-class TrialDiverged(RuntimeError):
+class TrialDiverged(ChromasweepError, RuntimeError):
     pass
 
 
@@ -69,11 +70,11 @@ class EpochReportCallback(TuneReportCallback):
         super().after_report(run_context, metrics, checkpoint)
 
 
-class SweepResourcesError(ValueError):
+class SweepResourcesError(ChromasweepError, ValueError):
     pass
 
 
-class SpecChangedError(ValueError):
+class SpecChangedError(ChromasweepError, ValueError):
     pass
 
 

@@ -526,7 +526,7 @@ def test_a_run_without_validation_scores_gets_no_curves(isolated_tracking):
     assert client.get_metric_history(run.run_id, "images_seen") == []  # no batch size, no images seen
 
 
-def test_experiments_open_in_mlflows_training_view(isolated_tracking):
+def test_experiments_carry_mlflows_model_training_mark(isolated_tracking):
     from tracking.store import EXPERIMENT_KIND, experiment_id
 
     client = MlflowClient(isolated_tracking)

@@ -14,6 +14,7 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from colorize_core.errors import ChromasweepError
 from colorize_core.metric_registry import HELD_OUT_SCORES as METRICS
 from colorize_core.metric_registry import Goal
 from colorize_core.model_files import MODEL_INFO
@@ -25,7 +26,7 @@ from tracking.turing_results import STUDY_TAG
 UNITS = {"psnr": " dB"}
 
 
-class PromotionError(ValueError):
+class PromotionError(ChromasweepError, ValueError):
     """Nothing can be promoted: no such sweep, no finished trial with a model, a bad metric."""
 
 

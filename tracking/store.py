@@ -14,11 +14,13 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
+from colorize_core.errors import ChromasweepError
+
 DEFAULT_URI = "sqlite:///mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
 
 
-class TrackingUnavailable(RuntimeError):
+class TrackingUnavailable(ChromasweepError, RuntimeError):
     """The tracking store cannot be reached or opened; names the URI tried."""
 
 
@@ -84,9 +86,11 @@ def connect(uri: str | None = None, timeout: float = 10.0, *, create: bool = Tru
     return uri
 
 
-# MLflow 3's UI opens an experiment without this tag in its GenAI view (traces, an assistant); this
-# value is its own for model training: runs, metric charts, nested trials.
+# MLflow's own mark of a model-training experiment. MLflow 3.17's UI does not read it yet: it opens
+# every experiment in the view of the browser's GenAI / Model training switch (GenAI until flipped,
+# then remembered), so the links we print ask for the training view (TRAINING_VIEW).
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+TRAINING_VIEW = "workflowType=machine_learning"
 
 
 def experiment_id(client: MlflowClient, name: str) -> str:

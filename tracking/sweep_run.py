@@ -19,7 +19,7 @@ from mlflow.entities import Param
 
 from colorize_core.config import flatten
 from colorize_core.status import RunStatus
-from tracking.store import children_of, experiment_id, latest_run
+from tracking.store import TRAINING_VIEW, children_of, experiment_id, latest_run
 from tracking.trial_run import (
     KIND_TAG,
     RUN_TAG,
@@ -180,7 +180,8 @@ class SweepRun:
 
     @property
     def url_path(self) -> str:
-        return f"#/experiments/{self.experiment_id}/runs/{self.run_id}"
+        """The sweep's experiment in the UI's training view: its runs, this one with its trials folded under it."""
+        return f"#/experiments/{self.experiment_id}?{TRAINING_VIEW}"
 
 
 def _table_csv(trials: list[dict], space: dict) -> str:

@@ -13,10 +13,11 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
+from colorize_core.errors import ChromasweepError
 from turing.store import ArmKind, PairKind, Phase, Side, read_settings
 
 
-class Refused(Exception):
+class Refused(ChromasweepError):
     """A request that does not fit the study; ``status`` is the HTTP status that says why."""
 
     def __init__(self, status: int, message: str):

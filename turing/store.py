@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 
+from colorize_core.errors import ChromasweepError
 from turing.settings import StudySettings
 
 DB_FILE = "study.sqlite"
@@ -68,7 +69,7 @@ class ArmKind(StrEnum):
 CONTROL_ARM = "real-vs-real"
 
 
-class StudyError(ValueError):
+class StudyError(ChromasweepError, ValueError):
     """A study folder that cannot be used as asked: missing, already there, not a study."""
 
 

@@ -1,0 +1,55 @@
+"""Every error chromasweep raises on purpose is a ChromasweepError: the command line catches that one
+type and prints its message as one line."""
+
+import importlib
+import inspect
+import pkgutil
+import subprocess
+import sys
+
+import pytest
+
+from colorize_core.errors import ChromasweepError
+
+PACKAGES = ["colorize_core", "sweeps", "tracking", "turing", "observers", "chromasweep"]
+
+
+def defined_exceptions():
+    for package in PACKAGES:
+        for info in pkgutil.walk_packages(importlib.import_module(package).__path__, f"{package}."):
+            module = importlib.import_module(info.name)
+            for _, cls in inspect.getmembers(module, inspect.isclass):
+                if issubclass(cls, BaseException) and cls.__module__ == info.name:
+                    yield cls
+
+
+def test_every_error_class_of_ours_belongs_to_the_one_family():
+    found = list(defined_exceptions())
+    assert len(found) >= 15  # the walk did find them
+    assert [f"{c.__module__}.{c.__qualname__}" for c in found if not issubclass(c, ChromasweepError)] == []
+
+
+@pytest.mark.parametrize("name", ["ConfigError", "DatasetError", "SpecError"])
+def test_a_family_error_keeps_its_builtin_base(name):
+    from colorize_core.config import ConfigError
+    from colorize_core.sources import DatasetError
+    from sweeps.spec import SpecError
+
+    assert issubclass(
+        {"ConfigError": ConfigError, "DatasetError": DatasetError, "SpecError": SpecError}[name], ValueError
+    )
+
+
+def test_an_error_no_command_handles_is_still_one_line(tmp_path):
+    """The root command turns any ChromasweepError into 'Error: <message>' and exit status 1."""
+    script = (
+        "import click, sys\n"
+        "from chromasweep.cli import cli\n"
+        "from colorize_core.errors import ChromasweepError\n"
+        "@cli.command('boom')\n"
+        "def boom():\n"
+        "    raise ChromasweepError('x.yaml: key: expected a number')\n"
+        "cli(['boom'])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 1 and proc.stderr.strip() == "Error: x.yaml: key: expected a number", proc.stderr
