@@ -398,8 +398,16 @@ def test_the_mlflow_ui_shows_the_sweep_its_trials_and_a_sample_grid(tracked_swee
     experiment = MlflowClient(tracked_sweep["uri"]).get_experiment_by_name("tracked")
     wait = WebDriverWait(browser, 60)
 
-    # The experiment's training runs: the sweep's parent run, its children folded under it.
-    browser.get(f"{mlflow_ui}/#/experiments/{experiment.experiment_id}/runs")
+    # MLflow 3.17 takes the view from the browser's GenAI/Model training switch (GenAI until a user
+    # flips it), not from the experiment's mlflow.experimentKind tag: the link asks for training.
+    browser.get(f"{mlflow_ui}/#/experiments/{experiment.experiment_id}?workflowType=machine_learning")
+    # The training view: the experiment opens on its runs, the sidebar without GenAI pages.
+    runs_page = "//a[@aria-current='page'][normalize-space()='Runs']"
+    wait.until(lambda b: b.find_elements(By.XPATH, runs_page))
+    assert f"/experiments/{experiment.experiment_id}/runs" in browser.current_url
+    assert not browser.find_elements(By.XPATH, "//a[normalize-space()='Evaluation runs']")
+
+    # The sweep's parent run, its children folded under it.
     parent_link = "//a[span[text()='tracked']]"
     wait.until(lambda b: b.find_elements(By.XPATH, parent_link))
     trial_links = "//a[span[starts-with(text(), 'trial-')]]"
@@ -410,9 +418,22 @@ def test_the_mlflow_ui_shows_the_sweep_its_trials_and_a_sample_grid(tracked_swee
     names = sorted(a.text for a in children)
     assert len(names) == 2 and all(re.fullmatch(r"trial-[0-9a-f]{8}", n) for n in names)
     browser.save_screenshot(str(shots / "mlflow-sweep-runs.png"))
+    trial_urls = [a.get_attribute("href") for a in children]  # the chart view re-renders the table
+
+    # One click away: the metric charts, a card per metric with a line per run.
+    browser.find_element(By.XPATH, "//label[.//input[@name='runs-view-mode'][@value='CHART']]").click()
+    cards = "//div[@data-testid='experiment-view-compare-runs-card'][.//*[contains(@class, 'js-plotly-plot')]]"
+    wait.until(lambda b: b.find_elements(By.XPATH, cards))
+    # Cards below the fold are not drawn until scrolled to: the charts' search brings up the objective's.
+    browser.find_element(By.CSS_SELECTOR, "input[placeholder='Search metric charts']").send_keys("val_psnr")
+    val_psnr = f"{cards}[.//h4[@title='val_psnr']]"
+    legend = lambda c: c.get_attribute("textContent")  # noqa: E731 - the legend scrolls: .text misses runs out of view
+    chart = wait.until(lambda b: [c for c in b.find_elements(By.XPATH, val_psnr) if all(n in legend(c) for n in names)])
+    assert chart[0].is_displayed()
+    browser.save_screenshot(str(shots / "mlflow-sweep-training-view.png"))
 
     # A child's artifacts: its last sample grid rendered as an image.
-    browser.get(children[0].get_attribute("href") + "/artifacts/samples/epoch_002.png")
+    browser.get(trial_urls[0] + "/artifacts/samples/epoch_002.png")
     wait.until(lambda b: "samples/epoch_002.png" in b.find_element(By.TAG_NAME, "body").text)
     grid = wait.until(
         lambda b: [
