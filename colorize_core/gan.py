@@ -22,6 +22,8 @@ weight; its critic, trained only when ``loss.cic_adversarial_weight`` > 0, judge
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -43,6 +45,30 @@ def to_reference_units(L: tf.Tensor, ab: tf.Tensor) -> tuple[tf.Tensor, tf.Tenso
     return (L + 1.0) / 2.0, (ab * AB_SCALE + 128.0) / 255.0
 
 
+@dataclass
+class LossWeights:
+    """The loss's scalar weights as variables: the compiled step reads them, so a later run of the
+    same shape assigns its own weights instead of tracing the step anew."""
+
+    ab: tf.Variable  # chromagan's ab MSE
+    adversarial: tf.Variable  # the critic's term: loss.adversarial_weight, or cic_adversarial_weight for cic
+    semantic: tf.Variable
+    gradient_penalty: tf.Variable
+
+    @classmethod
+    def of(cls, loss: LossConfig, family: Generator) -> LossWeights:
+        adversarial = loss.cic_adversarial_weight if family is Generator.CIC else loss.adversarial_weight
+        values = dict(ab=loss.ab_weight, adversarial=adversarial, semantic=loss.semantic_weight)
+        values["gradient_penalty"] = loss.gradient_penalty
+        return cls(
+            **{k: tf.Variable(v, dtype=tf.float32, trainable=False, name=f"{k}_weight") for k, v in values.items()}
+        )
+
+    def assign(self, other: LossWeights) -> None:
+        for f in fields(self):
+            getattr(self, f.name).assign(getattr(other, f.name))
+
+
 class AdversarialColorizer(keras.Model):
     def __init__(
         self,
@@ -60,6 +86,9 @@ class AdversarialColorizer(keras.Model):
         self.loss_config: LossConfig = config.loss
         self.optim_config: OptimConfig = config.optim
         self.global_batch_size = global_batch_size
+        self.loss_weights = LossWeights.of(config.loss, m.generator)
+        # A structural choice, not a weight: CIC with weight 0 (the paper's model) has no critic to train.
+        self.trains_critic = self.family is Generator.CHROMAGAN or config.loss.cic_adversarial_weight > 0
         head = num_classes if config.loss.semantic != "off" else None  # a class head only for a semantic loss
         if self.family is Generator.CIC:
             if bin_weights is None:
@@ -71,11 +100,10 @@ class AdversarialColorizer(keras.Model):
                     f"{len(bin_weights)} rebalancing weights for model.bins {m.bins}, which has "
                     f"{len(self.bin_centres)} bins"
                 )
-            self.bin_weights = tf.constant(bin_weights, tf.float32)
-            self.adversarial_weight = config.loss.cic_adversarial_weight
+            # A variable, not a constant: each run's training split and rebalance_mix give its own.
+            self.bin_weights = tf.Variable(bin_weights, dtype=tf.float32, trainable=False, name="bin_weights")
         else:
             self.generator = build_generator(m.image_size, m.width, head)
-            self.adversarial_weight = config.loss.adversarial_weight
         self.critic = build_critic(m.image_size, m.width)
         if m.encoder_weights:
             load_vgg16_encoder_weights(self.generator, m.encoder_weights, m.image_size)
@@ -91,6 +119,22 @@ class AdversarialColorizer(keras.Model):
         """Create optimizer slots now, so a checkpoint can be restored into them before step 1."""
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.critic.trainable_variables)
+
+    def take_state_of(self, fresh: AdversarialColorizer) -> None:
+        """Become ``fresh`` in every value while keeping this model's variables (and so the steps
+        compiled on them): weights, optimizer state and learning rates, loss weights, bin weights.
+        ``fresh`` must have the same architecture (``colorize_core.warm.architecture``)."""
+        self.generator.set_weights(fresh.generator.get_weights())
+        self.critic.set_weights(fresh.critic.get_weights())
+        for mine, theirs in ((self.g_optimizer, fresh.g_optimizer), (self.d_optimizer, fresh.d_optimizer)):
+            if [v.shape for v in mine.variables] != [v.shape for v in theirs.variables]:
+                raise ValueError("take_state_of: the optimizers' variables differ; build both, of the same shape")
+            for a, b in zip(mine.variables, theirs.variables):
+                a.assign(b)  # iterations, learning rate, Adam's moments (and a loss scale's state)
+        self.loss_weights.assign(fresh.loss_weights)
+        if self.family is Generator.CIC:
+            self.bin_weights.assign(fresh.bin_weights)
+        self.loss_config, self.optim_config = fresh.loss_config, fresh.optim_config
 
     def call(self, L, training=False):
         return predicted_ab(self.generator(L, training=training))
@@ -175,9 +219,8 @@ class AdversarialColorizer(keras.Model):
 
     def train_step(self, batch) -> dict[str, tf.Tensor]:
         L, real_ab, labels = batch["L"], batch["ab"], batch["label"]
-        lc = self.loss_config
-        # CIC with weight 0 is the paper's model: no critic to train.
-        train_critic = self.family is Generator.CHROMAGAN or self.adversarial_weight > 0
+        w = self.loss_weights
+        train_critic = self.trains_critic
         wasserstein = gp = critic_loss = tf.constant(0.0)
 
         # Critic updates reuse the step's batch: one batch per step keeps the data position a
@@ -186,7 +229,7 @@ class AdversarialColorizer(keras.Model):
             with tf.GradientTape() as tape:
                 fake_ab, _, _ = self._generate(L)
                 wasserstein, gp = self.critic_losses(L, real_ab, fake_ab, batch["gp_alpha"])
-                critic_loss = wasserstein + lc.gradient_penalty * gp
+                critic_loss = wasserstein + w.gradient_penalty * gp
                 scaled = self._scale(self.d_optimizer, critic_loss)
             grads = tape.gradient(scaled, self.critic.trainable_variables)
             self.d_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
@@ -202,8 +245,8 @@ class AdversarialColorizer(keras.Model):
             if self.family is Generator.CIC:
                 losses["cross_entropy"] = colour = self.bin_cross_entropy(real_ab, bin_logits)
             else:
-                colour = lc.ab_weight * ab_mse
-            generator_loss = colour + self.adversarial_weight * adversarial + lc.semantic_weight * semantic
+                colour = w.ab * ab_mse
+            generator_loss = colour + w.adversarial * adversarial + w.semantic * semantic
             scaled = self._scale(self.g_optimizer, generator_loss)
         grads = tape.gradient(scaled, self.generator.trainable_variables)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))

@@ -8,6 +8,8 @@ baseline (ab = 0) is scored the same way, so every figure has its floor beside i
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import tensorflow as tf
 
@@ -101,7 +103,7 @@ def make_scorer(generator):
     return scores
 
 
-def evaluate(generator, dataset: tf.data.Dataset, scorer=None) -> dict[str, float]:
+def evaluate(generator, dataset: Iterable[dict[str, tf.Tensor]], scorer=None) -> dict[str, float]:
     """Mean of every score over ``dataset`` (batches of L, ab), the generator in inference mode."""
     scores = scorer or make_scorer(generator)
     collected: dict[str, list] = {}

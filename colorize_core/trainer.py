@@ -31,6 +31,7 @@ from colorize_core.pipeline import make_dataset
 from colorize_core.samples import sample_grid
 from colorize_core.sources import DatasetError
 from colorize_core.status import RunStatus
+from colorize_core.warm import Compiled, WarmCache, architecture
 
 log = logging.getLogger(__name__)
 
@@ -91,13 +92,15 @@ def prepare_trainer(
     strategy: tf.distribute.Strategy | None = None,
     worker_index: int = 0,
     progress: bool = True,
+    warm: WarmCache | None = None,
 ) -> Trainer:
     """The steps before a run, in order: the dataset (prepared and cached on first use), the
-    precision policy, the seed (same seed, same initial weights), then the trainer."""
+    precision policy, the seed (same seed, same initial weights), then the trainer. ``warm``: a
+    long-lived process's compiled steps and validation batches, taken over when the shape matches."""
     dataset = resolve_dataset(config.data, config.seed, progress=progress and worker_index == 0)
     policy = set_precision(config.mixed_precision)
     keras.utils.set_random_seed(config.seed)
-    return Trainer(config, dataset, strategy, worker_index, progress, policy=policy)
+    return Trainer(config, dataset, strategy, worker_index, progress, policy=policy, warm=warm)
 
 
 class Trainer:
@@ -112,6 +115,7 @@ class Trainer:
         worker_index: int = 0,
         progress: bool = True,
         policy: str = "float32",
+        warm: WarmCache | None = None,
     ):
         self.config = config
         self.strategy = strategy or tf.distribute.get_strategy()
@@ -136,15 +140,26 @@ class Trainer:
             bins = config.model.bins
             bin_weights, _ = rebalancing_weights(bin_counts(self.prepared, bins), config.loss.rebalance_mix, bins)
         with self.strategy.scope():
-            self.gan = AdversarialColorizer(
+            # Built from the seed in any case: a warm start copies these values, so a run starts from
+            # the same state whether or not its architecture was compiled before in this process.
+            gan = AdversarialColorizer(
                 config,
                 self.num_classes,
                 self.global_batch,
                 loss_scaling=policy == "mixed_float16",
                 bin_weights=bin_weights,
             )
-            self.gan.build_optimizers()
+            gan.build_optimizers()
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        # Only the default strategy's steps are kept: a distributed run owns its worker processes.
+        self._warm = warm if self.strategy is tf.distribute.get_strategy() else None
+        if self._warm is None:
+            self.compiled = self._compile(gan)
+        else:
+            key = architecture(config, self.num_classes, self.global_batch, policy)
+            self.compiled = self._warm.compiled(key, gan, self._compile)
+        self.gan, self.train_step, self._scorer = self.compiled.gan, self.compiled.train_step, self.compiled.scorer
+        self._val: list | None = None
         self.checkpoint = tf.train.Checkpoint(
             generator=self.gan.generator,
             critic=self.gan.critic,
@@ -152,8 +167,9 @@ class Trainer:
             d_optimizer=self.gan.d_optimizer,
             step=self.step,
         )
-        self.train_step = compile_distributed_step(self.strategy, self.gan)
-        self._scorer = make_scorer(self.gan.generator)
+
+    def _compile(self, gan: AdversarialColorizer) -> Compiled:
+        return Compiled(gan, compile_distributed_step(self.strategy, gan), make_scorer(gan.generator))
 
     def _num_classes(self) -> int:
         if self.config.loss.semantic == "teacher":
@@ -184,17 +200,18 @@ class Trainer:
 
         return self.strategy.distribute_datasets_from_function(dataset_fn)
 
-    def val_batches(self):
-        split = "val" if self.meta.counts.get("val") else "train"
-        c = self.config
-        return make_dataset(
-            self.prepared,
-            split,
-            c.model.image_size,
-            min(c.data.batch_size, 32),
-            training=False,
-            take=c.data.max_val_images,
-        )
+    def val_batches(self) -> list[dict[str, tf.Tensor]]:
+        """The validation batches (deterministic centre crops), decoded once and kept."""
+        if self._val is None:
+            split = "val" if self.meta.counts.get("val") else "train"
+            c = self.config
+            shape = (self.prepared, split, c.model.image_size, min(c.data.batch_size, 32), c.data.max_val_images)
+
+            def build():
+                return make_dataset(*shape[:4], training=False, take=shape[4])
+
+            self._val = self._warm.val_batches(json.dumps(shape), build) if self._warm else list(build())
+        return self._val
 
     def sample_grid(self, count: int = 4) -> np.ndarray:
         """``count`` validation images spread evenly over the split (centre crops, the same ones

@@ -7,6 +7,9 @@ here (``benchmarks/RESULTS.md``, section 4). Here the trial runs the same loop
 reuses trial actors, so TensorFlow is imported once per actor, not three times per trial. Its run
 folder (``storage/<trial>``) has the same layout as every other run's; Tune retries a crashed trial
 and ``Tuner.restore`` a killed sweep's, both from the latest checkpoint there.
+
+A reused actor also keeps its compiled steps and validation batches (``colorize_core.warm``): a trial
+of the architecture it ran before starts from its own seed's fresh state without tracing again.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from ray import tune
 from colorize_core.config import TrainConfig
 from sweeps.checkpoint_store import CheckpointStore
 from sweeps.worker_loop import RunResult, read_result, run_worker
+
+_warm = None  # this actor's WarmCache, for the trials it runs one after another (Tune's reuse_actors)
 
 
 class TuneSession:
@@ -35,10 +40,11 @@ class TuneSession:
 
 def train_in_trial(config: TrainConfig, storage: str, tracking, keep_checkpoints: int) -> RunResult:
     """Train ``config`` here, resuming from its checkpoints under ``storage/<config.name>``."""
-    import keras
+    global _warm
+    from colorize_core.warm import WarmCache  # TensorFlow: only in the trial's process, never the driver's
 
-    keras.backend.clear_session()  # a reused trial actor: free the previous trial's models and graphs
+    _warm = _warm or WarmCache()
     store = CheckpointStore.for_run(storage, config.name, keep=keep_checkpoints)
     store.check_layout()
-    run_worker(config, tracking, TuneSession(store))
+    run_worker(config, tracking, TuneSession(store), warm=_warm)
     return read_result(store, 0.0)

@@ -30,12 +30,19 @@ from sweeps.epoch_end import (
 )
 
 if TYPE_CHECKING:
+    from colorize_core.warm import WarmCache
     from tracking.trial_run import TrackingContext
 
 
-def run_worker(config: TrainConfig, tracking: TrackingContext | None, session: Session, progress: bool = False) -> dict:
+def run_worker(
+    config: TrainConfig,
+    tracking: TrackingContext | None,
+    session: Session,
+    progress: bool = False,
+    warm: WarmCache | None = None,
+) -> dict:
     """Train ``config``; returns the last metrics reported (``diverged`` set if so). ``tracking``
-    makes rank 0 log an MLflow run."""
+    makes rank 0 log an MLflow run; ``warm``: the process's compiled steps, when it runs many."""
     import tensorflow as tf
 
     rank, world = session.rank, session.world
@@ -52,7 +59,7 @@ def run_worker(config: TrainConfig, tracking: TrackingContext | None, session: S
             _deliver_end(delivery, session, RunStatus.DIVERGED)
             session.notify(metrics)
             return metrics
-        trainer = prepare_trainer(config, strategy, worker_index=rank, progress=progress)
+        trainer = prepare_trainer(config, strategy, worker_index=rank, progress=progress, warm=warm)
         final_step = config.epochs * trainer.steps_per_epoch
         resumed_from, last_metrics, history = 0, None, []
         if found:
