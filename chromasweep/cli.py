@@ -40,9 +40,10 @@ class ModelLocation(click.ParamType):
     name = "MODEL"
 
     def convert(self, value, param, ctx) -> str:
+        from colorize_core.locations import is_uri
         from tracking.models import is_mlflow_uri
 
-        if is_mlflow_uri(value) or "://" in str(value) or Path(value).exists():
+        if is_mlflow_uri(value) or is_uri(value) or Path(value).exists():
             return str(value)
         self.fail(
             f"{value}: no such folder or file; expected a model folder written by train (holding "
@@ -449,7 +450,7 @@ def sync(path: str, tracking_uri: str | None) -> None:
 
     chromasweep sync runs/sweeps/demo-sweep
     """
-    from colorize_core.buckets import is_uri
+    from colorize_core.locations import is_uri
     from sweeps.run_record import sync_sweep
 
     if not is_uri(path) and not ((Path(path) / "trials").is_dir() or (Path(path) / "tracking.json").is_file()):

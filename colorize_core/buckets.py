@@ -18,15 +18,12 @@ from contextlib import contextmanager
 
 import pyarrow.fs as pafs
 
+from colorize_core.locations import is_uri
+
 EMULATOR_VARIABLE = "STORAGE_EMULATOR_HOST"
 # An emulator that stops answering should fail a test in a minute, not after the 15 minutes of
 # retries Google's client allows a real bucket.
 EMULATOR_RETRY_LIMIT = datetime.timedelta(seconds=60)
-
-
-def is_uri(path: str) -> bool:
-    """A bucket or other remote URI (gs://, s3://) rather than a local path."""
-    return "://" in path
 
 
 def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:

@@ -9,8 +9,9 @@ from typing import NamedTuple
 
 from filelock import FileLock
 
-from colorize_core.buckets import is_uri, tensorflow_cannot_read
+from colorize_core.buckets import tensorflow_cannot_read
 from colorize_core.config import DataConfig
+from colorize_core.locations import is_uri
 from colorize_core.sample_data import SPLIT_VERSION, build_sample_dataset
 from colorize_core.shards import (
     PreparedMeta,

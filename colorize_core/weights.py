@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from colorize_core.buckets import is_uri
 from colorize_core.errors import ChromasweepError
+from colorize_core.locations import is_uri
 
 
 class Named(StrEnum):

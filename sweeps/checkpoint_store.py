@@ -23,8 +23,9 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
-from colorize_core.buckets import filesystem, is_uri
+from colorize_core.buckets import filesystem
 from colorize_core.errors import ChromasweepError
+from colorize_core.locations import is_uri
 from colorize_core.model_files import MODEL_DIR
 
 COMPLETE = ".complete"

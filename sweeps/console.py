@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from colorize_core.buckets import is_uri
+from colorize_core.locations import is_uri
 from colorize_core.status import RunStatus
 from sweeps.checkpoint_store import CheckpointStore
 from sweeps.spec import SweepSpec

@@ -38,12 +38,26 @@ class TuneSession:
             tune.report(metrics)
 
 
+def _threads_for_reserved_cpus() -> None:
+    """TensorFlow's op threads as many as the CPUs Ray reserved for this trial (by default it takes
+    every core, so two trials at a time would each run twice the threads the machine has)."""
+    import ray
+    import tensorflow as tf
+
+    cpus = int(ray.get_runtime_context().get_assigned_resources().get("CPU", 0))
+    if cpus >= 1:
+        tf.config.threading.set_intra_op_parallelism_threads(cpus)
+        tf.config.threading.set_inter_op_parallelism_threads(cpus)
+
+
 def train_in_trial(config: TrainConfig, storage: str, tracking, keep_checkpoints: int) -> RunResult:
     """Train ``config`` here, resuming from its checkpoints under ``storage/<config.name>``."""
     global _warm
     from colorize_core.warm import WarmCache  # TensorFlow: only in the trial's process, never the driver's
 
-    _warm = _warm or WarmCache()
+    if _warm is None:  # this actor's first trial: TensorFlow's runtime starts now
+        _threads_for_reserved_cpus()
+        _warm = WarmCache()
     store = CheckpointStore.for_run(storage, config.name, keep=keep_checkpoints)
     store.check_layout()
     run_worker(config, tracking, TuneSession(store), warm=_warm)

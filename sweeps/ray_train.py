@@ -23,8 +23,9 @@ import ray.train
 from pydantic import BaseModel, ConfigDict, Field
 from ray.train import FailureConfig, RunConfig, ScalingConfig
 
-from colorize_core.buckets import is_uri, ray_storage
+from colorize_core.buckets import ray_storage
 from colorize_core.config import TrainConfig, check_batch_split, replicas
+from colorize_core.locations import is_uri
 from colorize_core.weights import check_sources, is_named
 from sweeps.checkpoint_store import CheckpointStore
 from sweeps.worker_loop import RunResult, read_result, run_worker

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from colorize_core.buckets import is_uri
 from colorize_core.errors import ChromasweepError
+from colorize_core.locations import is_uri
 from sweeps.checkpoint_store import CheckpointStore
 
 OWNER_FILE = "driver.json"

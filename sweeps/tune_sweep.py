@@ -27,9 +27,10 @@ import ray
 from ray import tune
 from ray.tune.integration.ray_train import TuneReportCallback
 
-from colorize_core.buckets import is_uri, ray_storage
+from colorize_core.buckets import ray_storage
 from colorize_core.config import TrainConfig
 from colorize_core.errors import ChromasweepError
+from colorize_core.locations import is_uri
 from colorize_core.status import RunStatus
 from colorize_core.weights import WEIGHT_KEYS, check_searched, check_sources
 from sweeps.checkpoint_store import CheckpointStore

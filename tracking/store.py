@@ -15,6 +15,7 @@ from mlflow import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from colorize_core.errors import ChromasweepError
+from colorize_core.locations import is_uri
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
@@ -32,7 +33,7 @@ def resolve_uri(uri: str | None = None) -> str:
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         uri = "sqlite:///" + str(Path(uri.removeprefix("sqlite:///")).resolve())
-    elif "://" not in uri:
+    elif not is_uri(uri):
         raise TrackingUnavailable(
             f"tracking URI {uri!r}: MLflow 3 refuses a plain folder store; use sqlite:///path/mlflow.db "
             "or a server address such as http://127.0.0.1:5000"
