@@ -689,7 +689,7 @@ def _goal(ctx, param, value: str | None) -> float | None:
     try:
         return None if value is None else parse_goal(value)
     except ChromasweepError as err:
-        raise click.BadParameter(str(err).removeprefix(f"--require-turing {value!r}: "), ctx, param) from None
+        raise click.BadParameter(str(err), ctx, param) from None
 
 
 @cli.command()

@@ -41,10 +41,8 @@ def parse_goal(text: str) -> float:
     except ValueError:
         goal = float("nan")
     if not 0 < goal < 1:
-        raise PromotionError(
-            f"--require-turing {text!r}: expected a fooling rate such as 10% or 0.10, or one of "
-            f"{', '.join(f'{k} ({v:.0%})' for k, v in GOALS.items())}"
-        )
+        names = ", ".join(f"{k} ({v:.0%})" for k, v in GOALS.items())
+        raise PromotionError(f"expected a fooling rate such as 10% or 0.10, or one of {names}; got {text!r}")
     return goal
 
 
