@@ -787,19 +787,19 @@ def turing_create(study: Path, models: tuple[str, ...], images: Path, tracking_u
     """Colorize held-out photos with each model and write the study folder STUDY."""
     from pydantic import ValidationError
 
+    from colorize_core.errors import describe_invalid
     from turing.settings import StudySettings
 
     options = {"practice_trials": "--practice", "test_trials": "--tests", "control_arm": "--control"}
     try:
         settings = StudySettings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as err:
-        raise click.UsageError(
-            "; ".join(
-                (f"{options.get(e['loc'][0], '--' + str(e['loc'][0]).replace('_', '-'))}: " if e["loc"] else "")
-                + e["msg"].removeprefix("Value error, ")
-                for e in err.errors()
-            )
-        ) from None
+
+        def option(error: dict) -> str:  # the flag the user typed, not the settings field
+            field = str(error["loc"][0]) if error["loc"] else ""
+            return options.get(field, "--" + field.replace("_", "-")) if field else ""
+
+        raise click.UsageError(describe_invalid(err, place=option)) from None
     import_tensorflow()
     from colorize_core.evaluate_photos import photo_paths
     from colorize_core.inference import Colorizer

@@ -13,7 +13,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from colorize_core.errors import ChromasweepError
+from colorize_core.errors import ChromasweepError, describe_invalid
 
 
 class _Strict(BaseModel):
@@ -219,21 +219,13 @@ def load_config(path: str | Path | None = None, overrides: dict[str, object] | N
     try:
         config = TrainConfig.model_validate(tree)
     except ValidationError as err:
-        raise ConfigError(f"{path or 'config'}: {_describe(err)}") from None
+        raise ConfigError(f"{path or 'config'}: {describe_invalid(err, show_input=True)}") from None
     if overrides:
         try:
             config = config.with_overrides(overrides)
         except ValidationError as err:
-            raise ConfigError(f"overrides: {_describe(err)}") from None
+            raise ConfigError(f"overrides: {describe_invalid(err, show_input=True)}") from None
     return config
-
-
-def _describe(err: ValidationError) -> str:
-    parts = []
-    for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        parts.append(f"{where}: {e['msg']} (got {e.get('input')!r})")
-    return "; ".join(parts)
 
 
 def demo_config() -> TrainConfig:

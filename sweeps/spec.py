@@ -53,7 +53,7 @@ from colorize_core.config import (
     load_config,
     replicas,
 )
-from colorize_core.errors import ChromasweepError
+from colorize_core.errors import ChromasweepError, describe_invalid, key_path
 from colorize_core.metric_registry import OBJECTIVES, REGISTRY, Goal
 
 
@@ -591,7 +591,7 @@ def _parameter(key: str, p: Any) -> Parameter:
     try:
         param = Parameter.model_validate(p)
     except ValidationError as err:
-        raise ValueError(f"{key}: " + "; ".join(_describe(e, top="") for e in err.errors())) from None
+        raise ValueError(f"{key}: {describe_invalid(err)}") from None
     if param.distribution is Distribution.INT_UNIFORM and "distribution" not in p:
         # W&B infers int_uniform only from integer-typed bounds; 1.0 stays a float.
         if not all(isinstance(p[b], int) for b in ("min", "max")):
@@ -619,7 +619,7 @@ def load_spec(path: str | Path) -> tuple[SweepSpec, TrainConfig]:
     try:
         spec = SweepSpec.model_validate(raw)
     except ValidationError as err:
-        raise SpecError(f"{path}: " + "; ".join(_describe(e) for e in err.errors())) from None
+        raise SpecError(f"{path}: {describe_invalid(err, place=_spec_place)}") from None
     base = _base_config(spec, path)
     try:
         check_against_config(spec, base)
@@ -687,9 +687,7 @@ def _fits(base: TrainConfig, where: str, key: str, value: Any) -> None:
     except ConfigError as err:
         raise ConfigError(f"{where}: {err}") from None
     except ValidationError as err:
-        raise ConfigError(
-            f"{where}: {value!r}: " + "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())
-        ) from None
+        raise ConfigError(f"{where}: {value!r}: {describe_invalid(err, place=lambda e: '')}") from None
 
 
 def _fits_together(base: TrainConfig, where: str, point: dict[str, Any]) -> None:
@@ -697,9 +695,7 @@ def _fits_together(base: TrainConfig, where: str, point: dict[str, Any]) -> None
         base.with_overrides(point)
     except ValidationError as err:
         given = ", ".join(f"{k}: {v!r}" for k, v in point.items())
-        raise ConfigError(
-            f"{where}: {{{given}}} together: " + "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())
-        ) from None
+        raise ConfigError(f"{where}: {{{given}}} together: {describe_invalid(err, place=lambda e: '')}") from None
 
 
 def _field_type(path: str) -> Any:
@@ -732,15 +728,14 @@ def _base_config(spec: SweepSpec, path: Path) -> TrainConfig:
     except ConfigError as err:
         raise SpecError(f"{path}: chromasweep.base: {err}") from None
     except ValidationError as err:
-        raise SpecError(f"{path}: chromasweep.base: " + "; ".join(_describe(e) for e in err.errors())) from None
+        raise SpecError(f"{path}: chromasweep.base: {describe_invalid(err, place=_spec_place)}") from None
 
 
-def _describe(error: dict, top: str = "") -> str:
-    """One error as 'key.path: what was expected'; whole-spec checks name their keys themselves."""
-    where = ".".join(str(p) for p in error["loc"] if not str(p).startswith(("function-", "Parameter")))
+def _spec_place(error: dict) -> str:
+    """Where a spec error is: its key path, except that a check of one parameter names it first
+    thing in its message, continued from 'parameters.'."""
+    where = key_path(error)
     message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        message = "unknown key"
     if where == "parameters" and not message.startswith("expected") and error["type"] != "missing":
-        return f"parameters.{message}"  # the message starts with the parameter's path
-    return f"{where}: {message}" if where else f"{top}{message}"
+        return "parameters."
+    return where

@@ -53,3 +53,17 @@ def test_an_error_no_command_handles_is_still_one_line(tmp_path):
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 1 and proc.stderr.strip() == "Error: x.yaml: key: expected a number", proc.stderr
+
+
+def test_a_config_with_several_mistakes_is_refused_once_naming_each(tmp_path):
+    from colorize_core.config import ConfigError, load_config
+
+    path = tmp_path / "my.yaml"
+    path.write_text("epochs: 0\nloss: {adversarial_weight: -1, adversarial_wait: 2}\n")
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    message = str(refused.value)
+    assert message.startswith(f"{path}: ") and message.count("; ") == 2
+    assert "epochs: Input should be greater than 0 (got 0)" in message
+    assert "loss.adversarial_weight: Input should be greater than or equal to 0 (got -1)" in message
+    assert "loss.adversarial_wait: unknown key (got 2)" in message
