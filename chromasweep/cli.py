@@ -17,10 +17,6 @@ from colorize_core.errors import ChromasweepError
 from colorize_core.metric_registry import HELD_OUT_SCORES
 from colorize_core.model_files import MODEL_FILE
 
-# TensorFlow's C++ log lines bury our own messages. Without an NVIDIA device its one error line is
-# the expected failed cuInit, which users take for a fault: level 3 there, 2 (errors shown) elsewhere.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if Path("/dev/nvidiactl").exists() else "3")
-
 
 # Exit status: 2 when the command line itself is wrong (an unknown flag, a bad value, a path it names
 # that is not there, options that do not go together), before any TensorFlow import; 1 when the work
@@ -90,8 +86,11 @@ class _Commands(click.Group):
 def cli(ctx: click.Context, verbose: bool) -> None:
     """Train a ChromaGAN colorizer and sweep its hyperparameters on Ray, tracked in MLflow."""
     ctx.obj = {"verbose": verbose}
-    if verbose:
-        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+    # TensorFlow's C++ log lines bury our own messages. Without an NVIDIA device its one error line is
+    # the expected failed cuInit, which users take for a fault: level 3 there, 2 (errors shown) elsewhere.
+    # Set here, when a command runs, not when this module is imported; a level the user set stays.
+    quiet = "2" if Path("/dev/nvidiactl").exists() else "3"
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0" if verbose else os.environ.get("TF_CPP_MIN_LOG_LEVEL", quiet)
 
 
 def import_tensorflow() -> None:
