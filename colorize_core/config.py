@@ -121,6 +121,19 @@ class OptimConfig(_Strict):
     critic_steps: int = Field(1, ge=1, description="Critic updates per generator update.")
 
 
+# Fields only one generator family reads, which the other's trials silently ignore: a sweep that
+# searches one across both families would spend trials on a value that changes nothing
+# (sweeps/spec.py refuses it). model.encoder_weights is not here: cic refuses it outright.
+FAMILY_ONLY: dict[str, Generator] = {
+    "loss.ab_weight": Generator.CHROMAGAN,
+    "loss.adversarial_weight": Generator.CHROMAGAN,
+    "model.temperature": Generator.CIC,
+    "model.bins": Generator.CIC,
+    "loss.cic_adversarial_weight": Generator.CIC,
+    "loss.rebalance_mix": Generator.CIC,
+}
+
+
 class TrainConfig(_Strict):
     name: str = "chromagan"
     seed: int = 0

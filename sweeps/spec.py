@@ -46,7 +46,9 @@ from pydantic import (
 )
 
 from colorize_core.config import (
+    FAMILY_ONLY,
     ConfigError,
+    Generator,
     TrainConfig,
     check_batch_split,
     demo_config,
@@ -663,6 +665,7 @@ def check_against_config(spec: SweepSpec, base: TrainConfig) -> None:
             if kind is int and p.distribution in INTEGER:
                 value = int(value)
             _fits(base, where, key, value)
+    _searched_where_read(spec, base)
     for i, point in enumerate(spec.chromasweep.warm_start):
         where = f"chromasweep.warm_start[{i}]"
         if set(point) != set(spec.searched):
@@ -679,6 +682,24 @@ def check_against_config(spec: SweepSpec, base: TrainConfig) -> None:
     batches = spec.searched.get("data.batch_size")
     for batch in batches.choices if batches is not None else [base.with_overrides(spec.constants).data.batch_size]:
         check_batch_split(batch, count, over=f"chromasweep.resources.workers ({count} replicas)")
+
+
+def _searched_where_read(spec: SweepSpec, base: TrainConfig) -> None:
+    """A parameter only one generator family reads is searched only in a sweep of that family."""
+    if "model.generator" in spec.searched:
+        families = {Generator(v) for v in spec.searched["model.generator"].choices}
+    else:
+        families = {base.with_overrides(spec.constants).model.generator}
+    for key in spec.searched:
+        family = FAMILY_ONLY.get(key)
+        if family is None or families == {family}:
+            continue
+        others = " and ".join(sorted(f.value for f in families - {family}))
+        own = {"loss.adversarial_weight": "; cic's critic weight is loss.cic_adversarial_weight"}.get(key, "")
+        raise ConfigError(
+            f"parameters.{key}: only {family.value} trials read it, so this sweep's {others} trials would "
+            f"draw it for nothing; search it in a sweep of {family.value} trials alone{own}"
+        )
 
 
 def _fits(base: TrainConfig, where: str, key: str, value: Any) -> None:

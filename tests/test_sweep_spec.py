@@ -531,3 +531,20 @@ def test_a_searcher_restored_newer_than_tunes_trial_list_does_not_wait_for_a_tri
     search = restored(spec, state)
     assert isinstance(search.searcher.suggest("third"), dict)
     assert search._counter == 1  # "second" never ran: run_cap 4 still draws three more
+
+
+def test_a_weight_only_one_family_reads_is_searched_only_in_a_sweep_of_that_family(tmp_path):
+    both = edit(("parameters:\n", "parameters:\n  model.generator: {values: [chromagan, cic]}\n"))
+    message = refused(tmp_path, both)
+    assert message.endswith(
+        "parameters.loss.adversarial_weight: only chromagan trials read it, so this sweep's cic trials would "
+        "draw it for nothing; search it in a sweep of chromagan trials alone; cic's critic weight is "
+        "loss.cic_adversarial_weight"
+    )
+    cic_only = edit(
+        ("loss.adversarial_weight:", "loss.cic_adversarial_weight:"),
+        ("parameters:\n", "parameters:\n  model.generator: {value: cic}\n"),
+    )
+    spec, _ = load_spec(spec_file(tmp_path, cic_only))  # cic trials do read their own weight
+    assert "loss.cic_adversarial_weight" in spec.searched
+    load_spec(spec_file(tmp_path, SPEC))  # the demo's base is chromagan: its weight is read
