@@ -282,7 +282,25 @@ def summary_line(s) -> str:
     return "- Summary (generated from this run): " + "; ".join(parts) + "."
 
 
-def render(results: dict) -> str:
+def provenance_lines(key: str, run: dict, root: Path) -> list[str]:
+    """The command and commit of a section's run, and whether what it measured has changed since."""
+    from benchmarks.provenance import changed_since, dependencies
+
+    commit = run.get("commit")
+    if not commit:
+        return ["_Commit and command not recorded (run before they were); whether it is stale is unknown._", ""]
+    dirty = " with uncommitted changes" if run.get("dirty") else ""
+    lines = [f"Command: `{run.get('command', '?')}` at commit {commit[:10]}{dirty}.", ""]
+    files = dependencies(key, root)
+    changed = changed_since(commit, files, root)
+    if changed is None:
+        lines += [f"_Whether it is stale is unknown: git here does not know commit {commit[:10]}._", ""]
+    elif changed:
+        lines += [f"**Stale: changed since this run: {', '.join(changed)}.** Re-run it to refresh.", ""]
+    return lines
+
+
+def render(results: dict, root: Path = HERE.parent) -> str:
     from benchmarks.common import Section
 
     lines = header()
@@ -297,12 +315,14 @@ def render(results: dict) -> str:
         if warn:
             lines += [f"**{warn}**", ""]
         m, v = run["machine"], run["versions"]
+        clock = f", {m['clock']}" if m.get("clock") else ""
+        during = f", during {run['load_during']}" if run.get("load_during") else ""
         lines.append(
             f"Run {run['date']} ({'--quick' if run['quick'] else 'full'}), {s.seconds:.0f} s. "
-            f"Machine: {m['cpu']}, {m['cores']} cores ({m['cpu_flags']}), {m['memory']} RAM, "
-            f"load average at start {m['load_at_start']}. " + ", ".join(f"{k} {x}" for k, x in v.items()) + "."
+            f"Machine: {m['cpu']}, {m['cores']} cores{clock} ({m['cpu_flags']}), {m['memory']} RAM, "
+            f"load average at start {m['load_at_start']}{during}. " + ", ".join(f"{k} {x}" for k, x in v.items()) + "."
         )
-        lines += ["", s.setup, ""]
+        lines += ["", *provenance_lines(key, run, root), s.setup, ""]
         if s.figures:
             lines += [
                 "| figure | median | spread (min-max) | 95% CI | n | unit | note |",
@@ -443,6 +463,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from benchmarks.common import FULL, QUICK, SMOKE, MachineBusy, check_load, machine, versions
+    from benchmarks.provenance import LoadWatch, code_state, command_line
 
     preset = SMOKE if args.smoke else QUICK if args.quick else FULL
     names = args.names or NAMES
@@ -463,13 +484,17 @@ def main(argv: list[str] | None = None) -> int:
                 print_table(done, runs)
             return 2
         info = machine()  # per benchmark, so the load recorded is this benchmark's start
-        section, _ = run_one(name, preset, log_dir)
+        with LoadWatch() as load:
+            section, _ = run_one(name, preset, log_dir)
         run = {
             "section": section,
             "machine": info,
             "versions": vers,
             "quick": preset == QUICK,
             "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "command": command_line(argv),
+            "load_during": load.summary(),
+            **code_state(),
         }
         if flag:
             run["load_flag"] = flag

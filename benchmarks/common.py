@@ -241,9 +241,11 @@ def machine() -> dict[str, str]:
                 break
     except OSError:
         pass
-    flags = ""
+    flags, clock = "", "?"
     try:
         text = Path("/proc/cpuinfo").read_text()
+        mhz = [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("cpu MHz")]
+        clock = f"{float(mhz[0]):.0f} MHz" if mhz else "?"
         have = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f" {f}" in text]
         flags = " ".join(have)
     except OSError:
@@ -257,6 +259,7 @@ def machine() -> dict[str, str]:
         "cores": str(os.cpu_count()),
         "memory": mem,
         "cpu_flags": flags,
+        "clock": clock,
         "os": f"{platform.system()} {platform.release()}",
         "load_at_start": load,
     }

@@ -65,3 +65,45 @@ def test_reading_cli_stores_the_reading_for_the_current_run(tmp_path):
     stored = json.loads((tmp_path / "results.json").read_text())
     assert stored["readings"]["pipeline"] == {"run": DATE, "text": "Read by hand.\n"}
     assert "Read by hand." in md.read_text()
+
+
+def _repo(tmp_path):
+    """A git repository holding the pipeline benchmark and the module it imports; its first commit."""
+    import subprocess
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True, text=True).stdout
+
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "colorize_core").mkdir()
+    (tmp_path / "benchmarks" / "pipeline.py").write_text("from colorize_core.pipeline import make_dataset\n")
+    (tmp_path / "benchmarks" / "common.py").write_text("")
+    (tmp_path / "colorize_core" / "pipeline.py").write_text("def make_dataset(): ...\n")
+    (tmp_path / "colorize_core" / "lab.py").write_text("")
+    git("init", "-q")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "x", "--allow-empty")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "first")
+    return git, git("rev-parse", "HEAD").strip()
+
+
+def test_each_section_names_its_command_and_commit_and_says_when_its_code_changed_since(tmp_path):
+    git, first = _repo(tmp_path)
+    run = {"command": "python -m benchmarks pipeline --quick", "commit": first, "dirty": False}
+    md = render(_results(**run), root=tmp_path)
+    assert f"Command: `python -m benchmarks pipeline --quick` at commit {first[:10]}." in md
+    assert "Stale" not in md
+
+    (tmp_path / "colorize_core" / "lab.py").write_text("# a module the benchmark does not import\n")
+    assert "Stale" not in render(_results(**run), root=tmp_path)
+    (tmp_path / "colorize_core" / "pipeline.py").write_text("def make_dataset(): return 1\n")
+    stale = "**Stale: changed since this run: colorize_core/pipeline.py.**"
+    assert stale in render(_results(**run), root=tmp_path)  # uncommitted counts too
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "second")
+    assert stale in render(_results(**run), root=tmp_path)
+    now = git("rev-parse", "HEAD").strip()
+    assert "Stale" not in render(_results(**{**run, "commit": now}), root=tmp_path)
+
+
+def test_a_run_recorded_before_commits_were_says_so():
+    assert "Commit and command not recorded" in render(_results())
