@@ -1,6 +1,6 @@
 """Benchmark 3's trainable: a Tune trial that trains in its own process, keeping every report.
 
-It was the prototype of the product's in-trial training (``sweeps/in_trial.py``, which benchmark 4
+It was the prototype of the product's in-trial training (``runner/in_trial.py``, which benchmark 4
 now measures as shipped). It stays as the search benchmark's lean trainable: same spec compilation
 (``sweeps.plan.search_space``, ``sweeps.search.searcher/scheduler``, ``sweeps.tune_sweep.trial_config``),
 same metrics each epoch, no

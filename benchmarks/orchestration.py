@@ -3,7 +3,7 @@
 Both sides are ``sweeps.tune_sweep.run_sweep`` on ``sweeps/specs/demo.yaml`` (one worker per trial),
 at least 8 trials, 3 sweeps a side in one invocation, alternating (A B B A A B), each timed from
 before Ray starts to the outcome:
-- as shipped: each trial trains in its Tune trial's own process (``sweeps.in_trial``), actors reused;
+- as shipped: each trial trains in its Tune trial's own process (``runner.in_trial``), actors reused;
 - ``resources.train_in_trial: false``: each trial fits its own Ray Train ``TensorflowTrainer`` (what
   every trial did before, and what trials of several workers still do).
 
@@ -113,7 +113,7 @@ def run_side(spec, base, storage: str) -> dict:
     import ray
 
     from colorize_core.status import RunStatus
-    from sweeps.ray_train import connect
+    from runner.ray_train import connect
     from sweeps.tune_sweep import run_sweep
 
     t0, t0_clock = time.perf_counter(), time.time()

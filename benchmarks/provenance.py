@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("colorize_core", "sweeps", "tracking", "turing", "observers", "benchmarks", "chromasweep")
+PACKAGES = ("colorize_core", "runner", "sweeps", "tracking", "turing", "observers", "benchmarks", "chromasweep")
 
 
 def _git(root: Path, *args: str) -> str | None:

@@ -269,7 +269,7 @@ def train(
     overrides = _parse_sets(sets)
     if out_dir:
         overrides["out_dir"] = out_dir
-    from sweeps.ray_train import RayOptions
+    from runner.ray_train import RayOptions
 
     try:
         config = load_config(config_file, overrides) if config_file else demo_config().with_overrides(overrides)
@@ -282,11 +282,11 @@ def train(
             max_failures=max_failures,
         )
         if in_process:
-            from sweeps.in_process import train_in_process
+            from runner.in_process import train_in_process
 
             result = train_in_process(config, options.storage_path(config), restart=restart)
         else:
-            from sweeps.ray_train import launch
+            from runner.ray_train import launch
             from tracking.trial_run import train_context
 
             tracking = train_context(_connect(tracking_uri), experiment, config.name, restart)
@@ -450,7 +450,7 @@ def sync(path: str, tracking_uri: str | None) -> None:
     chromasweep sync runs/sweeps/demo-sweep
     """
     from colorize_core.locations import is_uri
-    from sweeps.run_record import sync_sweep
+    from runner.run_record import sync_sweep
 
     if not is_uri(path) and not ((Path(path) / "trials").is_dir() or (Path(path) / "tracking.json").is_file()):
         raise click.ClickException(

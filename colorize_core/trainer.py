@@ -1,7 +1,7 @@
 """The training loop: epochs of distributed GAN steps, evaluation, checkpoints, the final model.
 
 Plain TensorFlow, so it runs in a notebook: ``prepare_trainer(config).fit()``. Every launcher
-(``sweeps.worker_loop``: in this process, a Tune trial or a Ray Train worker) passes its strategy, its
+(``runner.worker_loop``: in this process, a Tune trial or a Ray Train worker) passes its strategy, its
 worker's place and an ``on_report`` hook; the loop is the same.
 """
 

@@ -7,7 +7,7 @@ variables. So a run that finds its architecture here takes over the compiled mod
 freshly built models of the run in every value (``AdversarialColorizer.take_state_of``), and it starts
 from exactly the state a fresh process would, without tracing.
 
-Plain TensorFlow; whoever owns a long-lived process (``sweeps.in_trial``) holds one ``WarmCache``
+Plain TensorFlow; whoever owns a long-lived process (``runner.in_trial``) holds one ``WarmCache``
 and hands it to ``prepare_trainer``.
 """
 

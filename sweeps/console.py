@@ -23,7 +23,8 @@ from rich.table import Table
 
 from colorize_core.locations import is_uri
 from colorize_core.status import RunStatus
-from sweeps.checkpoint_store import CheckpointStore
+from runner.checkpoint_store import CheckpointStore
+from sweeps.outcome import error_status
 from sweeps.spec import SweepSpec
 
 LOG_FILE = "console.log"
@@ -212,8 +213,6 @@ class _Listener(Callback):
 def _error_status(trial) -> RunStatus:
     """DIVERGED or ERROR, from the error Tune pickled for ``trial`` just before telling callbacks."""
     import pickle
-
-    from sweeps.tune_sweep import error_status
 
     path = trial.pickled_error_file
     if not path or not os.path.isfile(path):

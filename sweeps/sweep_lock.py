@@ -22,7 +22,7 @@ from filelock import FileLock, Timeout
 
 from colorize_core.errors import ChromasweepError
 from colorize_core.locations import is_uri
-from sweeps.checkpoint_store import CheckpointStore
+from runner.checkpoint_store import CheckpointStore
 
 OWNER_FILE = "driver.json"
 LOCK_FILE = ".driver.lock"

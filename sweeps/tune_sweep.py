@@ -33,14 +33,15 @@ from colorize_core.errors import ChromasweepError
 from colorize_core.locations import is_uri
 from colorize_core.status import RunStatus
 from colorize_core.weights import WEIGHT_KEYS, check_searched, check_sources
-from sweeps.checkpoint_store import CheckpointStore
+from runner.checkpoint_store import CheckpointStore
+from runner.ray_train import TRAIN_ENV, absolute_paths, build_trainer, connect
+from runner.worker_loop import read_result
 from sweeps.naming import trial_name
+from sweeps.outcome import TrialDiverged, error_status
 from sweeps.plan import changed_keys, raised_cap, record, search_space
-from sweeps.ray_train import TRAIN_ENV, absolute_paths, build_trainer, connect
 from sweeps.search import SPEC_RECORD, earlier_trials, scheduler, search_algorithm
 from sweeps.spec import SweepSpec
 from sweeps.sweep_lock import sweep_lock
-from sweeps.worker_loop import read_result
 
 if TYPE_CHECKING:
     from sweeps.console import SweepConsole
@@ -55,10 +56,6 @@ TRIAL_DRIVER_CPUS = 0.1
 TRIAL_DRIVER_RESOURCE = "chromasweep_trial_driver"
 TRIAL_DRIVER_SHARE = 0.01
 KEEP_CHECKPOINTS = 2
-
-
-class TrialDiverged(ChromasweepError, RuntimeError):
-    pass
 
 
 class EpochReportCallback(TuneReportCallback):
@@ -111,7 +108,7 @@ def run_trial(
     config = trial_config(spec, shared, params, name, storage)
     r = spec.chromasweep.resources
     if runs_in_trial(spec):
-        from sweeps.in_trial import train_in_trial
+        from runner.in_trial import train_in_trial
 
         result = train_in_trial(config, storage, tracking, keep_checkpoints=KEEP_CHECKPOINTS)
     else:
@@ -188,22 +185,6 @@ class SweepOutcome:
     experiment_path: str
     seconds: float
     incomplete: list[str] = field(default_factory=list)  # runs MLflow could not be brought up to date on
-
-
-def is_diverged(error: BaseException | None) -> bool:
-    """Whether a trial's error is its divergence, however Ray wrapped it (RayTaskError, TuneError)."""
-    seen = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, TrialDiverged):
-            return True
-        seen.add(id(error))
-        error = getattr(error, "cause", None) or error.__cause__ or error.__context__
-    return False
-
-
-def error_status(error: BaseException) -> RunStatus:
-    """How a trial that raised ``error`` ended: the sweep's closing table and its live one both ask."""
-    return RunStatus.DIVERGED if is_diverged(error) else RunStatus.ERROR
 
 
 def trial_status(result, epochs_per_trial: int) -> RunStatus:
@@ -407,7 +388,7 @@ def _deliver_outcome(
 ) -> list[str]:
     """Each trial's final status into its store, then whatever MLflow has not heard (each trial's
     record, the sweep's outcome); returns the runs MLflow could not be brought up to date on."""
-    from sweeps.run_record import reachable, sync_run, write_status
+    from runner.run_record import reachable, sync_run, write_status
 
     incomplete = []
     for row in rows:

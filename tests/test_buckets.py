@@ -11,7 +11,7 @@ import pytest
 
 from colorize_core.buckets import filesystem
 from colorize_core.model_files import MODEL_DIR, MODEL_FILE
-from sweeps.checkpoint_store import CheckpointStore, LayoutError
+from runner.checkpoint_store import CheckpointStore, LayoutError
 
 
 @pytest.fixture(params=["folder", "bucket"])

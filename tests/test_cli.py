@@ -50,7 +50,7 @@ def test_a_run_killed_in_process_continues_through_ray_in_one_bucket_layout(
     import signal
     import time
 
-    from sweeps.checkpoint_store import METRICS_LOG, CheckpointStore
+    from runner.checkpoint_store import METRICS_LOG, CheckpointStore
 
     config = tmp_path / "tiny.yaml"
     config.write_text(

@@ -10,8 +10,8 @@ from colorize_core.config import demo_config
 from colorize_core.metric_registry import unknown
 from colorize_core.model_files import MODEL_DIR, MODEL_FILE
 from colorize_core.trainer import Report
-from sweeps.checkpoint_store import CheckpointStore, LayoutError
-from sweeps.epoch_end import EpochEnd, report_diverged
+from runner.checkpoint_store import CheckpointStore, LayoutError
+from runner.epoch_end import EpochEnd, report_diverged
 from tracking.delivery import Delivery
 
 CONFIG = demo_config().with_overrides({"epochs": 2})

@@ -14,8 +14,8 @@ from ray.cluster_utils import Cluster
 from colorize_core.model_files import MODEL_FILE
 from colorize_core.status import RunStatus
 from colorize_core.trainer import prepare_trainer
-from sweeps.checkpoint_store import COMPLETE
-from sweeps.ray_train import RayOptions, launch
+from runner.checkpoint_store import COMPLETE
+from runner.ray_train import RayOptions, launch
 
 pytestmark = pytest.mark.e2e  # starts Ray, a server or a real training run: `make test`, not `make test-fast`
 
@@ -75,7 +75,7 @@ def test_one_and_two_workers_make_the_same_first_update(cluster, tiny_config, tm
     equal to far below the tolerance on every weight, while unsynchronised workers (each stepping on
     its own half batch) differ by about the step itself. Measured in one process: the largest step
     0.99 lr (chromagan) and 0.94 lr (cic), the median 0.002 and 0.008 lr."""
-    from sweeps.in_process import train_in_process
+    from runner.in_process import train_in_process
 
     config = tiny_config.with_overrides(
         {"epochs": 1, "steps_per_epoch": 1, "data.batch_size": 8, "model.generator": generator, "optim.epsilon": 1e-3}

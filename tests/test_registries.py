@@ -69,7 +69,7 @@ def test_statuses_rank_and_map_to_mlflow_states():
 def test_divergence_is_recognised_by_type_through_rays_wrapping():
     from ray.exceptions import RayTaskError
 
-    from sweeps.tune_sweep import TrialDiverged, is_diverged
+    from sweeps.outcome import TrialDiverged, is_diverged
 
     wrapped = RayTaskError("run_trial", "Traceback ...", TrialDiverged("diverged at step 3")).as_instanceof_cause()
     assert is_diverged(wrapped)

@@ -65,7 +65,7 @@ def test_a_failed_trial_shows_whether_it_diverged_or_errored(monkeypatch, tmp_pa
     import cloudpickle
     from ray.exceptions import RayTaskError
 
-    from sweeps.tune_sweep import TrialDiverged
+    from sweeps.outcome import TrialDiverged
 
     view = SweepConsole(SPEC)
     monkeypatch.setattr(console_module, "_active", view)

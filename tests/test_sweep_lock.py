@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sweeps.checkpoint_store import CheckpointStore
+from runner.checkpoint_store import CheckpointStore
 from sweeps.sweep_lock import OWNER_FILE, SweepLocked, sweep_lock
 
 ROOT = Path(__file__).resolve().parents[1]

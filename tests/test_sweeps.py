@@ -188,7 +188,7 @@ def test_a_diverging_trial_is_marked_and_the_sweep_goes_on_in_a_bucket(tmp_path,
     assert f"best trial: {diverged}" not in proc.stdout
     assert proc.returncode == 0
 
-    from sweeps.checkpoint_store import CheckpointStore
+    from runner.checkpoint_store import CheckpointStore
 
     finished = next(t for t in rows if t != diverged)
     trials = f"{storage}/tiny/trials"

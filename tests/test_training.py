@@ -12,7 +12,7 @@ from colorize_core.model_files import MODEL_DIR, MODEL_FILE
 from colorize_core.pipeline import make_dataset
 from colorize_core.status import RunStatus
 from colorize_core.trainer import prepare_trainer
-from sweeps.in_process import train_in_process
+from runner.in_process import train_in_process
 
 pytestmark = pytest.mark.e2e  # starts Ray, a server or a real training run: `make test`, not `make test-fast`
 

@@ -88,7 +88,7 @@ def test_imagenet_without_the_network_is_one_line_before_ray_starts(tmp_path, pr
 
 def test_named_sources_stay_names_on_their_way_to_the_workers():
     from colorize_core.config import demo_config
-    from sweeps.ray_train import absolute_paths
+    from runner.ray_train import absolute_paths
 
     config = demo_config().with_overrides(
         {"model.encoder_weights": "hed-bsds500", "loss.semantic": "teacher", "loss.teacher_weights": "imagenet"}

@@ -1,7 +1,7 @@
 """Bringing a run's MLflow record up to what its store durably holds: every epoch's metrics once, in
 order, its sample grids, its model and its final status, whenever the server can be reached.
 
-Training never waits on tracking: the store is written first (``sweeps.epoch_end``), MLflow is told
+Training never waits on tracking: the store is written first (``runner.epoch_end``), MLflow is told
 after, and what it does not hear now it hears at the next delivery (the next epoch, the sweep's end,
 or ``chromasweep sync``). What MLflow already holds is read back before anything is sent, so a
 delivery that is repeated (a crash after sending, a lost reply) adds nothing twice.

@@ -27,8 +27,8 @@ from colorize_core.buckets import ray_storage
 from colorize_core.config import TrainConfig, check_batch_split, replicas
 from colorize_core.locations import is_uri
 from colorize_core.weights import check_sources, is_named
-from sweeps.checkpoint_store import CheckpointStore
-from sweeps.worker_loop import RunResult, read_result, run_worker
+from runner.checkpoint_store import CheckpointStore
+from runner.worker_loop import RunResult, read_result, run_worker
 
 if TYPE_CHECKING:
     from ray.train.tensorflow import TensorflowTrainer
@@ -150,7 +150,7 @@ def connect(address: str | None) -> None:
     if ray.is_initialized():
         return
     env_vars = {**WORKER_ENV, **{key: os.environ.get(key, value) for key, value in TRACKING_RETRY_ENV.items()}}
-    runtime_env = {"env_vars": env_vars, "worker_process_setup_hook": "sweeps.ray_train.pin_ray_address"}
+    runtime_env = {"env_vars": env_vars, "worker_process_setup_hook": "runner.ray_train.pin_ray_address"}
     ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
 
 

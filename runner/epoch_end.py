@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Protocol
 from colorize_core.config import TrainConfig
 from colorize_core.model_files import MODEL_DIR
 from colorize_core.status import RunStatus
-from sweeps.checkpoint_store import METRICS_LOG, CheckpointStore
-from sweeps.run_record import durable, save_sample, write_status
+from runner.checkpoint_store import METRICS_LOG, CheckpointStore
+from runner.run_record import durable, save_sample, write_status
 
 if TYPE_CHECKING:
     from colorize_core.trainer import Report, Trainer

@@ -7,8 +7,8 @@ from __future__ import annotations
 import time
 
 from colorize_core.config import TrainConfig
-from sweeps.checkpoint_store import CheckpointStore
-from sweeps.worker_loop import RunResult, read_result, run_worker
+from runner.checkpoint_store import CheckpointStore
+from runner.worker_loop import RunResult, read_result, run_worker
 
 
 class LocalSession:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from colorize_core.status import RunStatus
-from sweeps.checkpoint_store import METRICS_LOG, CheckpointStore
+from runner.checkpoint_store import METRICS_LOG, CheckpointStore
 from tracking.delivery import Delivery, Durable
 from tracking.trial_run import SAMPLES_DIR, TrackingContext, TrialRun, sample_name
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 from ray import tune
 
 from colorize_core.config import TrainConfig
-from sweeps.checkpoint_store import CheckpointStore
-from sweeps.worker_loop import RunResult, read_result, run_worker
+from runner.checkpoint_store import CheckpointStore
+from runner.worker_loop import RunResult, read_result, run_worker
 
 _warm = None  # this actor's WarmCache, for the trials it runs one after another (Tune's reuse_actors)
 

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 from colorize_core.config import TrainConfig
 from colorize_core.model_files import MODEL_DIR
 from colorize_core.status import RunStatus
-from sweeps.checkpoint_store import CheckpointStore
-from sweeps.epoch_end import (
+from runner.checkpoint_store import CheckpointStore
+from runner.epoch_end import (
     DIVERGED_MARKER,
     HISTORY_FILE,
     METRICS_FILE,
@@ -97,7 +97,7 @@ def _open_tracking(tracking: TrackingContext | None, config: TrainConfig, store:
     with a store); where the run is tracked is written to its store first, for ``chromasweep sync``."""
     if tracking is None:
         return None
-    from sweeps.run_record import write_address
+    from runner.run_record import write_address
     from tracking.delivery import Delivery
     from tracking.trial_run import TrialRun
 
@@ -108,7 +108,7 @@ def _open_tracking(tracking: TrackingContext | None, config: TrainConfig, store:
 
 def _deliver_end(delivery, session: Session, status: RunStatus) -> None:
     if delivery:
-        from sweeps.run_record import durable, write_status
+        from runner.run_record import durable, write_status
 
         write_status(session.store, status)
         delivery.deliver(durable(session.store, status), force=True)
