@@ -1,8 +1,8 @@
 """Single-worker sweep trials train in the Tune trial's own process.
 
 A trial of one worker gains nothing from a nested Ray Train run but its start-up: a controller
-actor and a worker actor, each importing TensorFlow, 17 s per trial of the demo sweep against 1 s
-here (``benchmarks/RESULTS.md``, section 4). Here the trial runs the same loop
+actor and a worker actor, each importing TensorFlow (``benchmarks/RESULTS.md``, section 4, measures
+both ways). Here the trial runs the same loop
 (``worker_loop.run_worker``) itself, with the trial's CPUs and GPUs reserved for it; the sweep
 reuses trial actors, so TensorFlow is imported once per actor, not three times per trial. Its run
 folder (``storage/<trial>``) has the same layout as every other run's; Tune retries a crashed trial
