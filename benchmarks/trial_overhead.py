@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -27,6 +28,8 @@ import time
 from pathlib import Path
 
 import yaml
+
+from benchmarks.provenance import code_state
 
 HERE = Path(__file__).resolve().parents[1]
 SMALL, LARGE = 2, 8
@@ -122,8 +125,10 @@ def main() -> None:
             result = measure(trees[label], args.concurrent)
             runs[label].append(result)
             print(f"{label} #{len(runs[label])}: {json.dumps({k: v for k, v in result.items() if k != 'sweeps'})}")
-    commit = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    print(f"commit {commit.stdout.strip()}; {' '.join(sys.argv)}; {args.concurrent} trial(s) at a time")
+    state = code_state(HERE)
+    dirty = " with uncommitted changes" if state["dirty"] else ""
+    command = shlex.join(["python", "-m", "benchmarks.trial_overhead", *sys.argv[1:]])
+    print(f"commit {(state['commit'] or '?')[:10]}{dirty}; {command}; {args.concurrent} trial(s) at a time")
     for label in labels:
         print(summary(label, runs[label]))
     if args.json:

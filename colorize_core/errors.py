@@ -17,13 +17,19 @@ def describe_invalid(err, place=None, show_input: bool = False) -> str:
     out; one ending in '.' is continued by the message); ``show_input`` adds the value that was refused."""
     parts = []
     for error in err.errors():
-        message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"].removeprefix("Value error, ")
+        message = error_message(error)
         if show_input and error["type"] != "missing":
             message += f" (got {error.get('input')!r})"
         where = (place or key_path)(error)
         # A place ending in '.' is a prefix of a path the message itself begins with.
         parts.append(f"{where}{message}" if where.endswith(".") else f"{where}: {message}" if where else message)
     return "; ".join(parts)
+
+
+def error_message(error: dict) -> str:
+    """What one pydantic error says was expected, without pydantic's 'Value error, ' prefix; a key
+    no field takes is an 'unknown key'."""
+    return "unknown key" if error["type"] == "extra_forbidden" else error["msg"].removeprefix("Value error, ")
 
 
 def key_path(error: dict) -> str:

@@ -45,6 +45,12 @@ def to_reference_units(L: tf.Tensor, ab: tf.Tensor) -> tuple[tf.Tensor, tf.Tenso
     return (L + 1.0) / 2.0, (ab * AB_SCALE + 128.0) / 255.0
 
 
+def trains_critic(config: TrainConfig) -> bool:
+    """Whether the step updates a critic: always for chromagan; for cic only with a critic weight
+    (weight 0 is the paper's model). A structural choice, not a weight: it shapes the compiled step."""
+    return config.model.generator is Generator.CHROMAGAN or config.loss.cic_adversarial_weight > 0
+
+
 @dataclass
 class LossWeights:
     """The loss's scalar weights as variables: the compiled step reads them, so a later run of the
@@ -87,8 +93,7 @@ class AdversarialColorizer(keras.Model):
         self.optim_config: OptimConfig = config.optim
         self.global_batch_size = global_batch_size
         self.loss_weights = LossWeights.of(config.loss, m.generator)
-        # A structural choice, not a weight: CIC with weight 0 (the paper's model) has no critic to train.
-        self.trains_critic = self.family is Generator.CHROMAGAN or config.loss.cic_adversarial_weight > 0
+        self.trains_critic = trains_critic(config)
         head = num_classes if config.loss.semantic != "off" else None  # a class head only for a semantic loss
         if self.family is Generator.CIC:
             if bin_weights is None:

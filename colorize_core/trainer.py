@@ -204,13 +204,17 @@ class Trainer:
         """The validation batches (deterministic centre crops), decoded once and kept."""
         if self._val is None:
             split = "val" if self.meta.counts.get("val") else "train"
-            c = self.config
-            shape = (self.prepared, split, c.model.image_size, min(c.data.batch_size, 32), c.data.max_val_images)
+            size, batch, take = (
+                self.config.model.image_size,
+                min(self.config.data.batch_size, 32),
+                self.config.data.max_val_images,
+            )
 
             def build():
-                return make_dataset(*shape[:4], training=False, take=shape[4])
+                return make_dataset(self.prepared, split, size, batch, training=False, take=take)
 
-            self._val = self._warm.val_batches(json.dumps(shape), build) if self._warm else list(build())
+            key = json.dumps([self.prepared, split, size, batch, take])
+            self._val = self._warm.val_batches(key, build) if self._warm else list(build())
         return self._val
 
     def sample_grid(self, count: int = 4) -> np.ndarray:

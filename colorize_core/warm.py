@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from colorize_core.config import Generator, TrainConfig
-from colorize_core.gan import AdversarialColorizer
+from colorize_core.config import TrainConfig
+from colorize_core.gan import AdversarialColorizer, trains_critic
 
 # Fields whose values a compiled step reads from variables, so they do not shape the trace. Every
 # other field of these sections is part of the architecture: a new field traces anew until it is
@@ -40,8 +40,7 @@ def architecture(config: TrainConfig, num_classes: int, global_batch: int, polic
         section: getattr(config, section).model_dump(mode="json", exclude=excluded)
         for section, excluded in _ASSIGNED_PER_RUN.items()
     }
-    # CIC with weight 0 (the paper's model) trains no critic: the step has no critic update at all.
-    shape["trains_critic"] = config.model.generator is Generator.CHROMAGAN or config.loss.cic_adversarial_weight > 0
+    shape["trains_critic"] = trains_critic(config)  # with no critic, the step has no critic update at all
     shape.update(num_classes=num_classes, global_batch=global_batch, policy=policy)
     return json.dumps(shape, sort_keys=True)
 

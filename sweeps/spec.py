@@ -55,7 +55,7 @@ from colorize_core.config import (
     load_config,
     replicas,
 )
-from colorize_core.errors import ChromasweepError, describe_invalid, key_path
+from colorize_core.errors import ChromasweepError, describe_invalid, error_message, key_path
 from colorize_core.metric_registry import OBJECTIVES, REGISTRY, Goal
 
 
@@ -756,7 +756,7 @@ def _spec_place(error: dict) -> str:
     """Where a spec error is: its key path, except that a check of one parameter names it first
     thing in its message, continued from 'parameters.'."""
     where = key_path(error)
-    message = error["msg"].removeprefix("Value error, ")
+    message = error_message(error)
     if where == "parameters" and not message.startswith("expected") and error["type"] != "missing":
         return "parameters."
     return where

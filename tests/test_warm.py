@@ -33,10 +33,6 @@ print(json.dumps(result.history[-1]))
 """
 
 
-def weights(trainer):
-    return trainer.gan.generator.get_weights() + trainer.gan.critic.get_weights()
-
-
 def test_a_run_of_a_shape_seen_before_does_not_trace_and_trains_as_in_a_fresh_process(tmp_path):
     warm = WarmCache()
     first = prepare_trainer(tiny(seed=1), progress=False, warm=warm)
@@ -71,8 +67,8 @@ def test_a_run_of_a_shape_seen_before_does_not_trace_and_trains_as_in_a_fresh_pr
     fresh_start, fresh_end = arrays[: len(start)], arrays[len(start) :]
     # Initial weights: the same seed's draws, copied exactly.
     assert all(np.array_equal(a, b) for a, b in zip(start, fresh_start))
-    # After three updates: the same graph on the same batches. On this CPU they agree to float32
-    # round-off; the bound is a hundredth of the smallest update any weight array made.
+    # After three updates: the same graph on the same batches. The bound, per weight array, is a
+    # hundredth of the largest update the fresh process made to it.
     end = second.gan.generator.get_weights()
     for a, b, s in zip(end, fresh_end, fresh_start):
         moved = np.abs(b - s).max()
