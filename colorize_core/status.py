@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+# Why a trial is LOST, for the places that tell the user (its MLflow tag, the sweep's console).
+LOST_WHY = "the sweep was interrupted before Ray Tune recorded this trial, and resumed without it"
+
 
 class RunStatus(StrEnum):
     FINISHED = "finished"
@@ -13,6 +16,9 @@ class RunStatus(StrEnum):
     ERROR = "error"
     RUNNING = "running"
     NOT_RUN = "not run"
+    # started by a sweep that was killed before Ray Tune recorded the trial; the resumed sweep drew
+    # its configuration afresh under another name
+    LOST = "lost"
 
     @property
     def ranked(self) -> bool:

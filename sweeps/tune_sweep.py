@@ -31,7 +31,7 @@ from colorize_core.buckets import ray_storage
 from colorize_core.config import TrainConfig
 from colorize_core.errors import ChromasweepError
 from colorize_core.locations import is_uri
-from colorize_core.status import RunStatus
+from colorize_core.status import LOST_WHY, RunStatus
 from colorize_core.weights import WEIGHT_KEYS, check_searched, check_sources
 from runner.checkpoint_store import CheckpointStore
 from runner.ray_train import TRAIN_ENV, absolute_paths, build_trainer, connect
@@ -379,15 +379,46 @@ def _run_held(
             raise
         rows = _rows(results, spec, trials_storage)
         best = next((r for r in rows if r.status.ranked and r.metric is not None), None)
-        incomplete = _deliver_outcome(parent, spec, rows, results, best, trials_storage) if parent else []
+        lost = _set_aside_lost(trials_storage, rows, say)
+        incomplete = _deliver_outcome(parent, spec, rows, results, best, trials_storage, lost) if parent else []
     return SweepOutcome(rows, best, experiment, time.perf_counter() - started, incomplete)
 
 
+def _set_aside_lost(trials_storage: str, rows: list[TrialRow], say) -> list[CheckpointStore]:
+    """The folders of trials Tune does not know: started by a sweep killed before Tune saved its
+    state, whose configuration the resumed sweep drew afresh under another name. One that saved no
+    checkpoint is deleted (its MLflow run, which logged no epoch, is deleted too); one that did is
+    kept, marked lost, and returned, so that its record still reaches MLflow."""
+    from runner.run_record import write_status
+
+    known = {trial_name(row.trial_id) for row in rows}
+    kept = []
+    for name in CheckpointStore(trials_storage, keep=1).subfolders():
+        store = CheckpointStore.for_run(trials_storage, name, keep=KEEP_CHECKPOINTS)
+        if name in known:
+            continue
+        if store.complete():
+            write_status(store, RunStatus.LOST)
+            kept.append(store)
+            say(f"{name}: {RunStatus.LOST} ({LOST_WHY}); its folder is kept, marked lost")
+        else:
+            store.delete()
+            say(f"{name}: {RunStatus.LOST} before its first checkpoint ({LOST_WHY}); its folder is removed")
+    return kept
+
+
 def _deliver_outcome(
-    parent, spec: SweepSpec, rows: list[TrialRow], results, best: TrialRow | None, trials_storage: str
+    parent,
+    spec: SweepSpec,
+    rows: list[TrialRow],
+    results,
+    best: TrialRow | None,
+    trials_storage: str,
+    lost: list[CheckpointStore],
 ) -> list[str]:
     """Each trial's final status into its store, then whatever MLflow has not heard (each trial's
-    record, the sweep's outcome); returns the runs MLflow could not be brought up to date on."""
+    record, the lost trials' too, the sweep's outcome); returns the runs MLflow could not be brought
+    up to date on."""
     from runner.run_record import reachable, sync_run, write_status
 
     incomplete = []
@@ -397,6 +428,7 @@ def _deliver_outcome(
             write_status(store, row.status)
         if sync_run(store) is False:  # None: never tracked (not run)
             incomplete.append(trial_name(row.trial_id))
+    incomplete += [store.uri.rsplit("/", 1)[-1] for store in lost if sync_run(store) is False]
     if not reachable(parent.uri):
         return [*incomplete, f"sweep run {parent.run_id}"]
     try:

@@ -60,7 +60,7 @@ def list_sweeps(uri: str) -> list[SweepSummary]:
                 state=run.info.status,
                 finished=statuses.count(RunStatus.FINISHED),
                 stopped=statuses.count(RunStatus.STOPPED_EARLY),
-                failed=sum(s in (RunStatus.DIVERGED, RunStatus.ERROR) or s.startswith("lost") for s in statuses),
+                failed=sum(s.startswith((RunStatus.DIVERGED, RunStatus.ERROR, RunStatus.LOST)) for s in statuses),
                 cap=run.data.tags.get(RUN_CAP_TAG) or run.data.params.get("run_cap", "-"),
                 objective=objective,
                 best=run.data.metrics.get(f"best_{objective}"),

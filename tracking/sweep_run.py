@@ -18,7 +18,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Param
 
 from colorize_core.config import flatten
-from colorize_core.status import RunStatus
+from colorize_core.status import LOST_WHY, RunStatus
 from tracking.store import TRAINING_VIEW, children_of, experiment_id, latest_run
 from tracking.trial_run import (
     KIND_TAG,
@@ -135,20 +135,15 @@ class SweepRun:
             [self.experiment_id], query, max_results=10000, order_by=["attributes.start_time DESC"]
         ):
             name, run_id = child.data.tags.get(RUN_TAG), child.info.run_id
-            if name in statuses:
-                if name not in closed:
-                    closed.add(name)
-                    self.client.set_tag(run_id, STATUS_TAG, statuses[name])
-                    self.client.set_terminated(run_id, mlflow_state(statuses[name]))
-            elif not child.data.metrics:
+            status = statuses.get(name, RunStatus.LOST)
+            if name in closed:
+                continue
+            if status is RunStatus.LOST and not child.data.metrics:
                 self.client.delete_run(run_id)
-            else:
-                self.client.set_tag(
-                    run_id,
-                    STATUS_TAG,
-                    "lost: the sweep was interrupted before Ray Tune recorded this trial, and resumed without it",
-                )
-                self.client.set_terminated(run_id, "KILLED")
+                continue
+            closed.add(name)
+            self.client.set_tag(run_id, STATUS_TAG, f"{status}: {LOST_WHY}" if status is RunStatus.LOST else status)
+            self.client.set_terminated(run_id, mlflow_state(status))
 
     @classmethod
     def existing(cls, uri: str, run_id: str) -> SweepRun:

@@ -40,8 +40,11 @@ def sample_name(epoch: int) -> str:
 
 
 def mlflow_state(status: RunStatus) -> str:
-    """The MLflow run state a run ends in: a trial stopped early by the scheduler was killed, not failed."""
-    return {RunStatus.FINISHED: "FINISHED", RunStatus.STOPPED_EARLY: "KILLED"}.get(status, "FAILED")
+    """The MLflow run state a run ends in: a trial stopped early by the scheduler, or lost to an
+    interrupted sweep, was killed, not failed."""
+    return {RunStatus.FINISHED: "FINISHED", RunStatus.STOPPED_EARLY: "KILLED", RunStatus.LOST: "KILLED"}.get(
+        status, "FAILED"
+    )
 
 
 class TrackingContext(BaseModel):
