@@ -38,25 +38,33 @@ class TuneSession:
             tune.report(metrics)
 
 
-def _threads_for_reserved_cpus() -> None:
-    """TensorFlow's op threads as many as the CPUs Ray reserved for this trial (by default it takes
-    every core, so two trials at a time would each run twice the threads the machine has)."""
+def _set_op_threads(side_by_side: int) -> None:
+    """TensorFlow's op threads: this node's CPUs shared among the trials that may run at once, and
+    never fewer than the CPUs Ray reserved for this one. By default TensorFlow takes every core, so
+    two trials at a time would each run as many threads as the machine has; held to its one reserved
+    CPU, a trial that runs alone would leave the other cores idle."""
     import ray
     import tensorflow as tf
 
-    cpus = int(ray.get_runtime_context().get_assigned_resources().get("CPU", 0))
-    if cpus >= 1:
-        tf.config.threading.set_intra_op_parallelism_threads(cpus)
-        tf.config.threading.set_inter_op_parallelism_threads(cpus)
+    context = ray.get_runtime_context()
+    reserved = int(context.get_assigned_resources().get("CPU", 0))
+    node = next((n for n in ray.nodes() if n["NodeID"] == context.get_node_id()), {})
+    threads = max(reserved, int(node.get("Resources", {}).get("CPU", 0)) // side_by_side)
+    if threads >= 1:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
-def train_in_trial(config: TrainConfig, storage: str, tracking, keep_checkpoints: int) -> RunResult:
-    """Train ``config`` here, resuming from its checkpoints under ``storage/<config.name>``."""
+def train_in_trial(
+    config: TrainConfig, storage: str, tracking, keep_checkpoints: int, side_by_side: int
+) -> RunResult:
+    """Train ``config`` here, resuming from its checkpoints under ``storage/<config.name>``;
+    ``side_by_side``: how many trials the sweep runs at once."""
     global _warm
     from colorize_core.warm import WarmCache  # TensorFlow: only in the trial's process, never the driver's
 
     if _warm is None:  # this actor's first trial: TensorFlow's runtime starts now
-        _threads_for_reserved_cpus()
+        _set_op_threads(side_by_side)
         _warm = WarmCache()
     store = CheckpointStore.for_run(storage, config.name, keep=keep_checkpoints)
     store.check_layout()

@@ -110,7 +110,13 @@ def run_trial(
     if runs_in_trial(spec):
         from runner.in_trial import train_in_trial
 
-        result = train_in_trial(config, storage, tracking, keep_checkpoints=KEEP_CHECKPOINTS)
+        result = train_in_trial(
+            config,
+            storage,
+            tracking,
+            keep_checkpoints=KEEP_CHECKPOINTS,
+            side_by_side=spec.chromasweep.budget.max_concurrent,
+        )
     else:
         trainer = build_trainer(
             config,
