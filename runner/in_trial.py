@@ -55,9 +55,7 @@ def _set_op_threads(side_by_side: int) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
-def train_in_trial(
-    config: TrainConfig, storage: str, tracking, keep_checkpoints: int, side_by_side: int
-) -> RunResult:
+def train_in_trial(config: TrainConfig, storage: str, tracking, keep_checkpoints: int, side_by_side: int) -> RunResult:
     """Train ``config`` here, resuming from its checkpoints under ``storage/<config.name>``;
     ``side_by_side``: how many trials the sweep runs at once."""
     global _warm

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +26,7 @@ from ray.train import FailureConfig, RunConfig, ScalingConfig
 
 from colorize_core.buckets import ray_storage
 from colorize_core.config import TrainConfig, check_batch_split, replicas
+from colorize_core.errors import ChromasweepError
 from colorize_core.locations import is_uri
 from colorize_core.weights import check_sources, is_named
 from runner.checkpoint_store import CheckpointStore
@@ -146,12 +148,44 @@ def pin_ray_address() -> None:
     os.environ.setdefault("RAY_ADDRESS", ray.get_runtime_context().gcs_address)
 
 
+class RayUnreachable(ChromasweepError, ConnectionError):
+    """The Ray cluster named by ``--address`` could not be joined."""
+
+
+def check_address(address: str | None) -> None:
+    """Refuse a HOST:PORT where nothing listens at once: Ray itself retries such an address for minutes."""
+    host, _, port = (address or "").rpartition(":")
+    if not host or "://" in address or not port.isdigit():
+        return  # none, auto, local, or a ray:// client address: Ray's own checks
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as err:
+        raise RayUnreachable(
+            f"--address {address}: nothing answers there ({err.strerror or err}); is the cluster up? "
+            f"(`ray status --address {address}`)"
+        ) from err
+
+
 def connect(address: str | None) -> None:
+    """Join the cluster at ``address`` (``auto``: the one running here), or start a Ray of our own."""
     if ray.is_initialized():
         return
     env_vars = {**WORKER_ENV, **{key: os.environ.get(key, value) for key, value in TRACKING_RETRY_ENV.items()}}
     runtime_env = {"env_vars": env_vars, "worker_process_setup_hook": "runner.ray_train.pin_ray_address"}
-    ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
+    check_address(address)
+    try:
+        ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
+    except (ConnectionError, RuntimeError) as err:
+        if address is None:
+            raise
+        if "auth" in str(err).lower():
+            why = (
+                "it refused this client's token: set RAY_AUTH_MODE=token and give the cluster's token in "
+                "~/.ray/auth_token or RAY_AUTH_TOKEN (cluster/README.md)"
+            )
+        else:
+            why = f"is it running? (`ray status --address {address}`)"
+        raise RayUnreachable(f"--address {address}: no Ray cluster could be joined there; {why}") from err
 
 
 def _warn_if_storage_is_not_shared(storage: str) -> None:

@@ -34,7 +34,7 @@ from colorize_core.locations import is_uri
 from colorize_core.status import LOST_WHY, RunStatus
 from colorize_core.weights import WEIGHT_KEYS, check_searched, check_sources
 from runner.checkpoint_store import CheckpointStore
-from runner.ray_train import TRAIN_ENV, absolute_paths, build_trainer, connect
+from runner.ray_train import TRAIN_ENV, absolute_paths, build_trainer, check_address, connect
 from runner.worker_loop import read_result
 from sweeps.naming import trial_name
 from sweeps.outcome import TrialDiverged, error_status
@@ -324,6 +324,7 @@ def run_sweep(
     """Run (or continue) the sweep; with ``tracking_uri`` (already checked by ``tracking.store.connect``)
     it is a parent MLflow run with a child per trial; with ``console``, a live table stands in for
     everything Ray, Tune and the trials print, which goes to the sweep's log."""
+    check_address(address)  # before the live table: a cluster that is not there is one line
     storage = storage if is_uri(storage) else str(Path(storage).resolve())
     shared = _shared_config(spec, base)
     experiment = f"{storage}/{spec.name}"

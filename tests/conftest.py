@@ -7,7 +7,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
-from servers import free_port, serving  # noqa: E402
+from servers import free_port, ray_head, serving  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -31,6 +31,17 @@ def unmarked_tests_start_no_ray(request, monkeypatch):
             raise RuntimeError(f"{request.node.nodeid} starts Ray: mark it @pytest.mark.e2e")
 
         monkeypatch.setattr("ray.init", refuse)
+
+
+@pytest.fixture(scope="session")
+def shared_ray(tmp_path_factory):
+    """One Ray cluster (2 CPUs, like this machine) for the session's sweeps that can share one, on
+    purpose: a test joins it by passing ``shared_ray.args()`` (``--address``) and ``shared_ray.env()``,
+    and saves a Ray start and stop (about 10 s a sweep). Tests that kill their driver's process group,
+    or whose Ray workers need the test's own environment (a bucket emulator's address), start their own."""
+    log = tmp_path_factory.mktemp("ray-head") / "ray-head.log"
+    with ray_head(str(Path(sys.executable).parent / "ray"), log, cpus=2) as head:
+        yield head
 
 
 @pytest.fixture(autouse=True)

@@ -204,18 +204,20 @@ def test_encoder_weights_are_refused_for_cic(tiny_config):
 # -- both families in one sweep, as a user runs sweeps/specs/families.yaml -----------------------
 
 
-def chromasweep(*args, uri, cwd):
+def chromasweep(*args, uri, cwd, ray=None):
+    """A command tracked in ``uri``; a sweep on the session's shared Ray cluster if ``ray``."""
     return subprocess.run(
-        [sys.executable, "-m", "chromasweep.cli", *map(str, args), "--tracking-uri", uri],
+        [sys.executable, "-m", "chromasweep.cli", *map(str, args), "--tracking-uri", uri, *(ray.args() if ray else [])],
         capture_output=True,
         text=True,
         timeout=1500,
         cwd=cwd,
+        env=ray.env() if ray else None,
     )
 
 
 @pytest.mark.e2e
-def test_the_families_sweep_compares_both_generators_and_each_model_predicts(prepared_sample, tmp_path):
+def test_the_families_sweep_compares_both_generators_and_each_model_predicts(prepared_sample, tmp_path, shared_ray):
     from mlflow import MlflowClient
     from PIL import Image
 
@@ -230,7 +232,7 @@ def test_the_families_sweep_compares_both_generators_and_each_model_predicts(pre
         .replace('loss.semantic: {values: [labels, "off"]}', 'loss.semantic: {value: "off"}')  # 2 trials, not 4
     )
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    proc = chromasweep("sweep", spec, "--storage", tmp_path / "storage", uri=uri, cwd=tmp_path)
+    proc = chromasweep("sweep", spec, "--storage", tmp_path / "storage", uri=uri, cwd=tmp_path, ray=shared_ray)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     client = MlflowClient(uri)

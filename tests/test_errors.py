@@ -67,3 +67,28 @@ def test_a_config_with_several_mistakes_is_refused_once_naming_each(tmp_path):
     assert "epochs: Input should be greater than 0 (got 0)" in message
     assert "loss.adversarial_weight: Input should be greater than or equal to 0 (got -1)" in message
     assert "loss.adversarial_wait: unknown key (got 2)" in message
+
+
+def test_an_address_where_no_ray_cluster_answers_is_one_line_at_once(tmp_path):
+    """Ray itself retries an address where nothing listens for minutes; the command says so in seconds."""
+    from servers import free_port
+
+    address = f"127.0.0.1:{free_port()}"
+    (tmp_path / "spec.yaml").write_text(
+        "name: nowhere\nmethod: random\nmetric: {name: val_psnr, goal: maximize}\n"
+        "parameters:\n  loss.adversarial_weight: {values: [0.1]}\nrun_cap: 1\n"
+    )
+    for command in (["sweep", "spec.yaml", "--storage", "st"], ["train", "--out-dir", "out"]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "chromasweep.cli", *command, "--address", address],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+        assert proc.stderr.strip().splitlines()[-1] == (
+            f"Error: {'spec.yaml: ' if command[0] == 'sweep' else ''}--address {address}: nothing answers there "
+            f"(Connection refused); is the cluster up? (`ray status --address {address}`)"
+        )
+        assert "sweep nowhere" not in proc.stdout  # refused before the live table

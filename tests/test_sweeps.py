@@ -59,12 +59,14 @@ def cli(*args):
     )
 
 
-def sweep(*args, **kwargs):
+def sweep(*args, ray=None, **kwargs):
+    """``chromasweep sweep ARGS``, on the session's shared Ray cluster if ``ray``, else on its own."""
     return subprocess.run(
-        [sys.executable, "-m", "chromasweep.cli", "sweep", *map(str, args)],
+        [sys.executable, "-m", "chromasweep.cli", "sweep", *map(str, args), *(ray.args() if ray else [])],
         capture_output=True,
         text=True,
         timeout=1500,
+        env=ray.env() if ray else None,
         **kwargs,
     )
 
@@ -93,17 +95,17 @@ def table(stdout):
     return rows
 
 
-def test_refused_before_the_first_trial_when_the_cluster_can_never_place_one(tmp_path, prepared_sample):
+def test_refused_before_the_first_trial_when_the_cluster_can_never_place_one(tmp_path, prepared_sample, shared_ray):
     text = GOOD.format(base=DEMO_CONFIG, source=prepared_sample) + "  resources: {workers: 16, cpus_per_worker: 1}\n"
-    proc = sweep(write_spec(tmp_path, text), "--storage", tmp_path / "storage")
+    proc = sweep(write_spec(tmp_path, text), "--storage", tmp_path / "storage", ray=shared_ray)
     assert proc.returncode == 1
     assert "resources: each trial needs 16.1 CPUs" in proc.stderr
     assert not list((tmp_path / "storage").glob("*/trials/*"))
 
 
-def test_a_sweep_runs_its_trials_and_asha_stops_some_early(tmp_path, prepared_sample):
+def test_a_sweep_runs_its_trials_and_asha_stops_some_early(tmp_path, prepared_sample, shared_ray):
     spec = write_spec(tmp_path, GOOD.format(base=DEMO_CONFIG, source=prepared_sample))
-    proc = sweep(spec, "--storage", tmp_path / "storage")
+    proc = sweep(spec, "--storage", tmp_path / "storage", ray=shared_ray)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = table(proc.stdout)
     assert len(rows) == 4
@@ -212,7 +214,9 @@ def test_a_diverging_trial_is_marked_and_the_sweep_goes_on_in_a_bucket(tmp_path,
     assert any(p.endswith("MLmodel") for p in stored) and any(p.endswith(".keras") for p in stored), stored
 
 
-def test_a_killed_sweep_resumes_and_accounts_for_every_trial_once(tmp_path, prepared_sample, isolated_tracking):
+def test_a_killed_sweep_resumes_and_accounts_for_every_trial_once(
+    tmp_path, prepared_sample, isolated_tracking, shared_ray
+):
     # Three trials of two epochs: the fewest that leave trials both finished and unstarted at the kill.
     spec = write_spec(
         tmp_path,
@@ -234,10 +238,10 @@ def test_a_killed_sweep_resumes_and_accounts_for_every_trial_once(tmp_path, prep
         time.sleep(1)
     finished_before = {p.parent.parent.name: p.stat().st_mtime for p in trials.glob(f"*/{MODEL_DIR}/{MODEL_FILE}")}
     assert finished_before, "no trial finished within 10 minutes"
-    os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started, at once
+    os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started (its own), at once
     driver.wait()
 
-    proc = sweep(spec, "--storage", storage, "--resume")
+    proc = sweep(spec, "--storage", storage, "--resume", ray=shared_ray)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "resuming sweep tiny" in proc.stdout
     rows = table(proc.stdout)
@@ -279,7 +283,7 @@ def test_a_killed_sweep_resumes_and_accounts_for_every_trial_once(tmp_path, prep
 
     # A raised run_cap is the one edit a sweep takes: its three trials stay as they are, a fourth is drawn.
     raised = write_spec(tmp_path, spec.read_text().replace("run_cap: 3", "run_cap: 4"), "raised.yaml")
-    proc = sweep(raised, "--storage", storage)
+    proc = sweep(raised, "--storage", storage, ray=shared_ray)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "run_cap 3 -> 4: sweep tiny goes on to 4 trials" in proc.stdout
     extended = table(proc.stdout)

@@ -38,26 +38,28 @@ chromasweep:
 """
 
 
-def chromasweep(*args, uri, cwd, timeout=1500):
+def chromasweep(*args, uri, cwd, timeout=1500, ray=None):
+    """A command tracked in ``uri``; a sweep on the session's shared Ray cluster if ``ray``."""
     return subprocess.run(
-        [sys.executable, "-m", "chromasweep.cli", *map(str, args), "--tracking-uri", uri],
+        [sys.executable, "-m", "chromasweep.cli", *map(str, args), "--tracking-uri", uri, *(ray.args() if ray else [])],
         capture_output=True,
         text=True,
         timeout=timeout,
         cwd=cwd,
+        env=ray.env() if ray else None,
     )
 
 
 @pytest.fixture(scope="module")
-def tracked_sweep(prepared_sample, tmp_path_factory):
+def tracked_sweep(prepared_sample, tmp_path_factory, shared_ray):
     """One small sweep (2 trials x 2 epochs), tracked in its own sqlite store."""
     home = tmp_path_factory.mktemp("tracked")
     spec = home / "tracked.yaml"
     spec.write_text(SPEC.format(base=DEMO_CONFIG, source=prepared_sample))
     uri = f"sqlite:///{home}/mlflow.db"
-    proc = chromasweep("sweep", spec, "--storage", home / "storage", uri=uri, cwd=home)
+    proc = chromasweep("sweep", spec, "--storage", home / "storage", uri=uri, cwd=home, ray=shared_ray)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return {"home": home, "spec": spec, "uri": uri, "stdout": proc.stdout, "source": prepared_sample}
+    return {"home": home, "spec": spec, "uri": uri, "stdout": proc.stdout, "source": prepared_sample, "ray": shared_ray}
 
 
 @pytest.fixture
@@ -167,6 +169,7 @@ def test_running_the_sweep_again_resumes_it_without_duplicate_runs(tracked_sweep
         tracked_sweep["home"] / "storage",
         uri=tracked_sweep["uri"],
         cwd=tracked_sweep["home"],
+        ray=tracked_sweep["ray"],
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "resuming sweep tracked" in proc.stdout and "MLflow: continuing run" in proc.stdout

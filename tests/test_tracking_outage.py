@@ -72,7 +72,7 @@ chromasweep:
 """
 
 
-def test_a_sweep_finishes_through_a_tracking_outage_and_sync_delivers_the_rest(tmp_path, prepared_sample):
+def test_a_sweep_finishes_through_a_tracking_outage_and_sync_delivers_the_rest(tmp_path, prepared_sample, shared_ray):
     spec = tmp_path / "outage.yaml"
     spec.write_text(SPEC.format(source=prepared_sample, base=ROOT / "colorize_core" / "configs" / "demo.yaml"))
     store, port, storage = f"sqlite:///{tmp_path}/mlflow.db", free_port(), tmp_path / "storage"
@@ -88,11 +88,13 @@ def test_a_sweep_finishes_through_a_tracking_outage_and_sync_delivers_the_rest(t
                 str(storage),
                 "--tracking-uri",
                 url,
+                *shared_ray.args(),
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             cwd=tmp_path,
+            env=shared_ray.env(),
         )
         client = MlflowClient(url)
         deadline = time.monotonic() + 600
