@@ -973,6 +973,7 @@ def turing_observe(study: Path, names: tuple[str, ...], tracking_uri: str | None
 @tracking_option
 def ui(port: int, tracking_uri: str | None) -> None:
     """Start the MLflow UI (a real mlflow server) for the local store, on 127.0.0.1 only."""
+    import signal
     import subprocess
 
     from tracking.server import server_command
@@ -988,10 +989,14 @@ def ui(port: int, tracking_uri: str | None) -> None:
         "browser keeps it), or open the link the sweep printed",
         err=True,
     )
+    server = subprocess.Popen(command)
+    # Stopped as a service is (SIGTERM, SIGHUP to this process alone), the server stops with it.
+    for stop in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, lambda signum, _frame: server.send_signal(signum))
     try:
-        sys.exit(subprocess.call(command))
-    except KeyboardInterrupt:
-        pass
+        sys.exit(server.wait())
+    except KeyboardInterrupt:  # Ctrl-C reached the server too: wait for it to finish
+        sys.exit(server.wait())
 
 
 if __name__ == "__main__":

@@ -194,12 +194,14 @@ class SweepOutcome:
 
 
 def trial_status(result, epochs_per_trial: int) -> RunStatus:
+    """A Tune result's status. Tune fills ``metrics`` with its own bookkeeping (trial id, config) even
+    for a trial an interrupted sweep never started, so only a reported epoch means it ran."""
     epochs = int((result.metrics or {}).get("epoch", 0) or 0)
     if result.error is not None:
         return error_status(result.error)
     if epochs >= epochs_per_trial:
         return RunStatus.FINISHED
-    return RunStatus.STOPPED_EARLY if result.metrics else RunStatus.NOT_RUN
+    return RunStatus.STOPPED_EARLY if epochs > 0 else RunStatus.NOT_RUN
 
 
 def _rows(results, spec: SweepSpec, storage: str) -> list[TrialRow]:

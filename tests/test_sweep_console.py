@@ -89,3 +89,15 @@ def test_a_failed_trial_shows_whether_it_diverged_or_errored(monkeypatch, tmp_pa
     }
     table = shown(view)
     assert "diverged" in table and "error" in table and "failed" not in table
+
+
+def test_the_closing_table_tells_a_never_started_trial_from_one_stopped_early():
+    from sweeps.tune_sweep import trial_status
+
+    def result(**metrics):  # what Tune hands back: its bookkeeping in metrics even for an unstarted trial
+        return SimpleNamespace(metrics={"trial_id": "a1b2c3d4", "config": {}, **metrics}, error=None)
+
+    assert trial_status(result(), epochs_per_trial=3) is RunStatus.NOT_RUN
+    assert trial_status(SimpleNamespace(metrics=None, error=None), epochs_per_trial=3) is RunStatus.NOT_RUN
+    assert trial_status(result(epoch=1, val_psnr=23.0), epochs_per_trial=3) is RunStatus.STOPPED_EARLY
+    assert trial_status(result(epoch=3, val_psnr=23.0), epochs_per_trial=3) is RunStatus.FINISHED

@@ -2,8 +2,10 @@
 @champion only for a better model, `predict` loads the champion, and an unreachable server is
 reported before any training. Everything runs against a real sqlite store."""
 
+import contextlib
 import csv
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -559,3 +561,30 @@ def test_experiments_carry_mlflows_model_training_mark(isolated_tracking):
     assert client.get_experiment(experiment_id(client, "new-sweep")).tags[key] == value == "custom_model_development"
     older = client.create_experiment("older-sweep")  # made before the mark existed
     assert experiment_id(client, "older-sweep") == older and client.get_experiment(older).tags[key] == value
+
+
+@pytest.mark.e2e
+def test_the_ui_stops_with_its_server_when_stopped_as_a_service(tmp_path):
+    """SIGTERM to `chromasweep ui` alone (systemd, `kill PID`) stops the MLflow server it started."""
+    from servers import _answers, free_port
+
+    port = free_port()
+    command = [sys.executable, "-m", "chromasweep.cli", "ui", "--port", str(port), "--tracking-uri"]
+    with (tmp_path / "ui.log").open("wb") as log:
+        launcher = subprocess.Popen(
+            [*command, f"sqlite:///{tmp_path}/mlflow.db"], cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while not _answers("127.0.0.1", port):
+            assert launcher.poll() is None and time.monotonic() < deadline, (tmp_path / "ui.log").read_text()[-3000:]
+            time.sleep(0.5)
+        launcher.send_signal(signal.SIGTERM)
+        launcher.wait(timeout=60)
+        deadline = time.monotonic() + 30
+        while _answers("127.0.0.1", port):
+            assert time.monotonic() < deadline, "the MLflow server outlived `chromasweep ui`"
+            time.sleep(0.5)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            launcher.kill()
