@@ -30,6 +30,25 @@ EXISTING_PATH = click.Path(exists=True, path_type=Path)
 EXISTING_FOLDER = click.Path(exists=True, file_okay=False, path_type=Path)
 
 
+class DataSource(click.ParamType):
+    """Photos to prepare: a folder or a .zip archive that exists, or a .zip in a bucket."""
+
+    name = "SRC"
+
+    def convert(self, value, param, ctx) -> str:
+        from colorize_core.locations import is_uri
+        from colorize_core.sources import is_archive
+
+        path = Path(value)
+        if (is_uri(value) and is_archive(value)) or path.is_dir() or (path.is_file() and is_archive(value)):
+            return str(value)
+        if is_uri(value):
+            self.fail(f"{value}: a bucket source must be a .zip archive (or copy the folder to this machine)")
+        if path.exists():
+            self.fail(f"{value}: neither a folder nor a .zip archive")
+        self.fail(f"{value}: does not exist")
+
+
 class ModelLocation(click.ParamType):
     """A model folder (or its file) that exists, a bucket URI, or an MLflow model URI."""
 
@@ -182,14 +201,15 @@ def data_imagenet_sample(src: Path, out: Path, seed: int) -> None:
 
 
 @data.command("prepare")
-@click.argument("src", type=EXISTING_FOLDER)
+@click.argument("src", type=DataSource())
 @click.argument("out")
 @click.option("--val-fraction", default=0.1, show_default=True, help="Held out when SRC has no val split.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--workers", default=8, show_default=True, help="Threads decoding images.")
 @uses_tensorflow
-def data_prepare(src: Path, out: str, val_fraction: float, seed: int, workers: int) -> None:
-    """Check every image under SRC and write train/val TFRecord shards to OUT (a folder or gs:// URI)."""
+def data_prepare(src: str, out: str, val_fraction: float, seed: int, workers: int) -> None:
+    """Check every image under SRC (a folder, or a .zip read member by member, local or in a bucket)
+    and write train/val TFRecord shards to OUT (a folder or gs:// URI)."""
     from colorize_core.shards import prepare
 
     try:

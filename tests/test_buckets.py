@@ -68,6 +68,28 @@ def test_a_run_folder_of_an_older_layout_is_refused_in_a_bucket_too(storage):
     assert store.has_file("metrics.jsonl")  # refused, untouched
 
 
+def test_data_prepare_reads_a_zip_in_a_bucket_member_by_member(sample_photos, prepared_sample, bucket, tmp_path):
+    import zipfile
+
+    from colorize_core.shards import read_meta
+
+    fs, path = filesystem(f"{bucket}/downloads/photos.zip")
+    with fs.open_output_stream(path) as upload, zipfile.ZipFile(upload, "w") as packed:
+        for member in sorted(p for p in Path(sample_photos).rglob("*") if p.is_file()):
+            packed.write(member, member.relative_to(sample_photos).as_posix())
+    out = tmp_path / "prepared"
+    proc = subprocess.run(
+        [sys.executable, "-m", "chromasweep.cli", "data", "prepare", f"{bucket}/downloads/photos.zip", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    meta, unpacked = read_meta(str(out)), read_meta(prepared_sample)
+    assert (meta.layout, meta.counts, meta.class_names) == (unpacked.layout, unpacked.counts, unpacked.class_names)
+    assert meta.source == f"{bucket}/downloads/photos.zip"
+
+
 def test_data_prepare_writes_shards_to_a_bucket_and_meta_last(sample_photos, bucket, tmp_path):
     out = f"{bucket}/prepared/sample"
     proc = subprocess.run(

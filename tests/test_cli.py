@@ -257,6 +257,8 @@ def test_a_command_line_mistake_exits_2_before_tensorflow_loads(tmp_path):
     refused with exit status 2 and one line naming the option, before TensorFlow's slow import."""
     photo = tmp_path / "photo.png"
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(photo)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("photos are elsewhere")
     mistakes = [
         (["predict", "--model", str(tmp_path / "gone"), str(photo), "--out", str(tmp_path)], "'--model': "),
         (
@@ -286,6 +288,9 @@ def test_a_command_line_mistake_exits_2_before_tensorflow_loads(tmp_path):
         (["promote", "demo", "--require-turing", "10"], "expected a fooling rate such as 10% or 0.10"),
         (["train", "--config", str(tmp_path / "none.yaml")], "none.yaml' does not exist"),
         (["data", "imagenet-sample", str(tmp_path / "none"), str(tmp_path / "out")], "does not exist"),
+        (["data", "prepare", str(tmp_path / "none.zip"), str(tmp_path / "out")], "none.zip: does not exist"),
+        (["data", "prepare", str(notes), str(tmp_path / "out")], "notes.txt: neither a folder nor a .zip archive"),
+        (["data", "prepare", "gs://b/photos", str(tmp_path / "out")], "a bucket source must be a .zip archive"),
     ]
     script = (
         "import json, sys\nfrom click.testing import CliRunner\nfrom chromasweep.cli import cli\n"

@@ -2,6 +2,8 @@
 
 import io
 import shutil
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +12,34 @@ from PIL import Image
 from colorize_core.pipeline import make_dataset
 from colorize_core.shards import prepare, read_meta
 from colorize_core.sources import DatasetError, catalog
+
+
+def _zip(folder: Path, archive: Path, compression=zipfile.ZIP_STORED) -> Path:
+    """``folder`` packed as Kaggle packs its download: file members only, folders implied."""
+    with zipfile.ZipFile(archive, "w", compression) as packed:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            packed.write(path, path.relative_to(folder).as_posix())
+    return archive
+
+
+def _records(prepared: str) -> list[tuple[str, int, bytes, str]]:
+    """Every example of a prepared folder, shard by shard: (split, label, encoded image, file name)."""
+    import tensorflow as tf
+
+    meta, spec = (
+        read_meta(prepared),
+        {
+            "image/encoded": tf.io.FixedLenFeature([], tf.string),
+            "image/label": tf.io.FixedLenFeature([], tf.int64),
+            "image/filename": tf.io.FixedLenFeature([], tf.string),
+        },
+    )
+    out = []
+    for split, names in meta.shards.items():
+        for record in tf.data.TFRecordDataset([f"{prepared}/{n}" for n in names]):
+            x = tf.io.parse_single_example(record, spec)
+            out.append((split, int(x["image/label"]), x["image/encoded"].numpy(), x["image/filename"].numpy().decode()))
+    return out
 
 
 def _photo(seed=0, size=(80, 60)):
@@ -61,7 +91,49 @@ def test_pipeline_batches_are_normalised_lab_and_repeatable(prepared_sample):
     assert sum(b["L"].shape[0] for b in val) == read_meta(prepared_sample).counts["val"]
 
 
-def test_every_kind_of_bad_input_is_skipped_counted_and_named(tmp_path):
+def test_kaggles_zip_prepares_the_very_shards_of_its_unpacked_folder(sample_photos, tmp_path):
+    archive = _zip(sample_photos, tmp_path / "imagenet-object-localization-challenge.zip", zipfile.ZIP_DEFLATED)
+    unpacked = prepare(sample_photos, str(tmp_path / "from-folder"), progress=False)
+    packed = prepare(archive, str(tmp_path / "from-zip"), progress=False)
+
+    assert (packed.layout, packed.class_names, packed.counts) == (
+        unpacked.layout,
+        unpacked.class_names,
+        unpacked.counts,
+    )
+    assert packed.layout == "ilsvrc" and packed.counts["val"] > 0
+    folder, zipped = _records(str(tmp_path / "from-folder")), _records(str(tmp_path / "from-zip"))
+    assert [r[:3] for r in zipped] == [r[:3] for r in folder]  # same images, labels, shards and order
+    # Each example names its member inside the archive.
+    assert [r[3] for r in zipped] == [f"{archive}/{Path(r[3]).relative_to(sample_photos).as_posix()}" for r in folder]
+
+
+def test_a_corrupt_zip_member_is_skipped_and_named_like_an_unreadable_file(tmp_path):
+    (tmp_path / "photos").mkdir()
+    for seed in range(3):
+        _photo(seed).save(tmp_path / "photos" / f"p{seed}.jpg")
+    archive = _zip(tmp_path / "photos", tmp_path / "photos.zip")
+    with zipfile.ZipFile(archive) as packed:
+        info = packed.getinfo("p1.jpg")
+    raw = bytearray(archive.read_bytes())
+    raw[info.header_offset + 30 + len("p1.jpg") + 200] ^= 0xFF  # a byte of p1.jpg's data
+    archive.write_bytes(bytes(raw))
+    with pytest.warns(UserWarning, match="p1.jpg"):
+        meta = prepare(archive, str(tmp_path / "out"), val_fraction=0.0, progress=False)
+    assert meta.counts["train"] == 2
+    assert [(s.path, s.reason) for s in meta.skipped] == [
+        (f"{archive}/p1.jpg", "unreadable (corrupt zip member p1.jpg: CRC mismatch)")
+    ]
+
+
+def test_a_file_that_is_not_a_zip_is_named(tmp_path):
+    (tmp_path / "photos.zip").write_text("not a zip")
+    with pytest.raises(DatasetError, match=r"photos.zip: not a readable zip archive"):
+        prepare(tmp_path / "photos.zip", str(tmp_path / "out"), progress=False)
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["folder", "zip"])
+def test_every_kind_of_bad_input_is_skipped_counted_and_named(tmp_path, packed):
     src = tmp_path / "photos" / "things"
     src.mkdir(parents=True)
     _photo(0).save(src / "good.jpg")
@@ -78,8 +150,9 @@ def test_every_kind_of_bad_input_is_skipped_counted_and_named(tmp_path):
     (src / "notes.jpg").write_text("not an image at all")
     (src / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
 
+    source = _zip(tmp_path / "photos", tmp_path / "photos.zip") if packed else tmp_path / "photos"
     with pytest.warns(UserWarning) as caught:
-        meta = prepare(tmp_path / "photos", str(tmp_path / "out"), val_fraction=0.0, progress=False)
+        meta = prepare(source, str(tmp_path / "out"), val_fraction=0.0, progress=False)
     message = str(caught[0].message)
     reasons = {s.path.rsplit("/", 1)[1]: s.reason for s in meta.skipped}
     assert set(reasons) == {"gray16.png", "gray.jpg", "truncated.jpg", "empty.jpg", "notes.jpg", "corrupt.png"}
