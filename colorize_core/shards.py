@@ -11,10 +11,16 @@ The rule for odd inputs, applied while preparing:
   colour to learn from;
 - empty, truncated, corrupt and non-image files are skipped.
 Every skipped file is counted by reason and named in ``meta.json`` and in a warning.
+
+A prepare that is killed and run again keeps the shards it finished: each whole shard leaves a
+record (``.progress/<shard>.json``: which images it holds, by path and label, and what it skipped),
+and ``meta.json``, written last, ends the prepare and removes the records. A shard is kept only when
+this run would put the same images in it; a file edited in place between the two runs is not noticed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -43,6 +49,7 @@ from colorize_core.sources import Catalog, DatasetError, ImageItem, catalog
 log = logging.getLogger(__name__)
 
 META_FILE = "meta.json"
+PROGRESS_DIR = ".progress"
 IMAGES_PER_SHARD = 1024
 _NATIVE_FORMATS = {"JPEG", "PNG", "GIF", "BMP"}
 _GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
@@ -144,7 +151,7 @@ def _write_split(
 
     num_shards = max(1, math.ceil(len(items) / IMAGES_PER_SHARD))
     names = [f"{split}-{i:05d}-of-{num_shards:05d}.tfrecord" for i in range(num_shards)]
-    written = 0
+    written = kept = 0
     with (
         ThreadPoolExecutor(workers) as pool,
         tqdm(total=len(items), desc=f"{split:5s}", unit="img", disable=not progress) as bar,
@@ -152,15 +159,48 @@ def _write_split(
         # Every num_shards-th image to each shard keeps the shards the same size, so workers get
         # equal shares; one shard at a time bounds the local disk a bucket needs to one shard.
         for k, name in enumerate(names):
+            shard, record_name = items[k::num_shards], f"{PROGRESS_DIR}/{name}.json"
+            fingerprint = _fingerprint(shard)
+            done = _read_json(out, record_name)
+            if done and done["fingerprint"] == fingerprint:  # whole, from a prepare that was killed later
+                skipped += [Skipped(**s) for s in done["skipped"]]
+                written, kept = written + done["written"], kept + 1
+                bar.update(len(shard))
+                continue
+            shard_written, shard_skipped = 0, []
             with _output_path(out, name) as path, tf.io.TFRecordWriter(path) as writer:
-                for item, encoded, reason in pool.map(check, items[k::num_shards]):
+                for item, encoded, reason in pool.map(check, shard):
                     bar.update()
                     if encoded is None:
-                        skipped.append(Skipped(str(item.path), reason))
+                        shard_skipped.append(Skipped(str(item.path), reason))
                         continue
                     writer.write(_example(encoded, item.label, str(item.path)))
-                    written += 1
+                    shard_written += 1
+            record = {
+                "fingerprint": fingerprint,
+                "written": shard_written,
+                "skipped": [asdict(s) for s in shard_skipped],
+            }
+            with _output_path(out, record_name) as path:
+                Path(path).write_text(json.dumps(record))
+            skipped += shard_skipped
+            written += shard_written
+    if kept and progress:
+        print(f"{split}: kept {kept} of {num_shards} shards that an interrupted prepare had finished", flush=True)
     return names, written
+
+
+def _fingerprint(items: list[ImageItem]) -> str:
+    """Which images, with which labels, a shard holds: a kept shard must hold what this run would write."""
+    digest = hashlib.sha256()
+    for item in items:
+        digest.update(f"{item.path}\t{item.label}\n".encode())
+    return digest.hexdigest()
+
+
+def _read_json(out: str, name: str) -> dict | None:
+    text = _read_text(out, name)
+    return None if text is None else json.loads(text)
 
 
 @contextmanager
@@ -168,12 +208,14 @@ def _output_path(out: str, name: str) -> Iterator[str]:
     """Where the file ``name`` of the prepared folder ``out`` is written: in the folder itself, or for
     a bucket a local file that is uploaded, then removed, once whole."""
     if not is_uri(out):
+        Path(out, name).parent.mkdir(parents=True, exist_ok=True)
         yield f"{out}/{name}"
         return
     with tempfile.TemporaryDirectory(prefix="chromasweep-shard-") as local:
-        yield os.path.join(local, name)
+        staged = os.path.join(local, os.path.basename(name))
+        yield staged
         fs, path = filesystem(f"{out.rstrip('/')}/{name}")
-        with open(os.path.join(local, name), "rb") as src, fs.open_output_stream(path) as dst:
+        with open(staged, "rb") as src, fs.open_output_stream(path) as dst:
             shutil.copyfileobj(src, dst, 8 << 20)
 
 
@@ -203,6 +245,11 @@ def prepare(
     meta = PreparedMeta(str(source), cat.layout, cat.class_names, counts, shards, skipped)
     with _output_path(out, META_FILE) as path:
         Path(path).write_text(json.dumps(asdict(meta), indent=1))
+    fs, progress = _located(out, PROGRESS_DIR)  # the prepare is whole: its shard records go
+    for record in fs.get_file_info(pafs.FileSelector(progress, allow_not_found=True)):
+        fs.delete_file(record.path)
+    if fs.get_file_info(progress).type == pafs.FileType.Directory:  # a bucket's went with its last file
+        fs.delete_dir(progress)
     if skipped:
         warn_skipped(meta)
     if counts.get("train", 0) == 0:
@@ -224,16 +271,25 @@ def warn_skipped(meta: PreparedMeta, show: int = 20) -> None:
     )
 
 
-def _meta_text(prepared: str) -> str | None:
-    """meta.json of ``prepared`` (a folder or a bucket URI), or None if it has none."""
-    if not is_uri(prepared):
-        path = Path(prepared, META_FILE)
-        return path.read_text() if path.is_file() else None
-    fs, path = filesystem(f"{prepared.rstrip('/')}/{META_FILE}")
+def _located(folder: str, name: str) -> tuple[pafs.FileSystem, str]:
+    """The file system and path of ``name`` in ``folder`` (a local folder or a bucket URI)."""
+    if is_uri(folder):
+        return filesystem(f"{folder.rstrip('/')}/{name}")
+    return pafs.LocalFileSystem(), str(Path(folder, name).resolve())
+
+
+def _read_text(folder: str, name: str) -> str | None:
+    """The file ``name`` of ``folder``, or None if it has none."""
+    fs, path = _located(folder, name)
     if fs.get_file_info(path).type != pafs.FileType.File:
         return None
     with fs.open_input_stream(path) as f:
         return f.read().decode()
+
+
+def _meta_text(prepared: str) -> str | None:
+    """meta.json of ``prepared`` (a folder or a bucket URI), or None if it has none."""
+    return _read_text(prepared, META_FILE)
 
 
 def read_meta(prepared: str) -> PreparedMeta:

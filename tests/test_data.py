@@ -126,6 +126,37 @@ def test_a_corrupt_zip_member_is_skipped_and_named_like_an_unreadable_file(tmp_p
     ]
 
 
+def test_a_prepare_killed_midway_keeps_its_whole_shards_when_run_again(sample_photos, tmp_path, monkeypatch):
+    import itertools
+
+    from colorize_core import shards
+
+    monkeypatch.setattr(shards, "IMAGES_PER_SHARD", 16)
+    clean = prepare(sample_photos, str(tmp_path / "clean"), progress=False)
+    out = tmp_path / "out"
+    check, checked = shards.checked_image_bytes, itertools.count()
+
+    def killed_after_40_images(path):
+        if next(checked) >= 40:
+            raise RuntimeError("killed")
+        return check(path)
+
+    monkeypatch.setattr(shards, "checked_image_bytes", killed_after_40_images)
+    with pytest.raises(RuntimeError, match="killed"):
+        prepare(sample_photos, str(out), progress=False)
+    whole = {
+        p.name: p.stat().st_mtime_ns for p in out.glob("train-*") if (out / ".progress" / f"{p.name}.json").exists()
+    }
+    assert len(whole) == 2 and not (out / "meta.json").exists()
+
+    monkeypatch.setattr(shards, "checked_image_bytes", check)
+    again = prepare(sample_photos, str(out), progress=False)
+    assert {name: (out / name).stat().st_mtime_ns for name in whole} == whole  # kept, not written again
+    assert (again.counts, again.shards, again.skipped) == (clean.counts, clean.shards, clean.skipped)
+    assert _records(str(out)) == _records(str(tmp_path / "clean"))
+    assert not (out / ".progress").exists()
+
+
 def test_a_file_that_is_not_a_zip_is_named(tmp_path):
     (tmp_path / "photos.zip").write_text("not a zip")
     with pytest.raises(DatasetError, match=r"photos.zip: not a readable zip archive"):
