@@ -136,9 +136,44 @@ def _example(encoded: bytes, label: int, filename: str) -> bytes:
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
-def _write_split(
-    split: str, items: list[ImageItem], out: str, skipped: list[Skipped], workers: int, progress: bool
-) -> tuple[list[str], int]:
+@dataclass
+class ShardPlan:
+    """One shard to write: its split, its file name and the images it holds."""
+
+    split: str
+    name: str
+    items: list[ImageItem]
+
+    @property
+    def record_name(self) -> str:
+        return f"{PROGRESS_DIR}/{self.name}.json"
+
+
+@dataclass
+class ShardRecord:
+    """What a whole shard holds: left beside it until the prepare ends, so a rerun can keep it."""
+
+    fingerprint: str
+    written: int
+    skipped: list[Skipped]
+    kept: bool = False  # whole before this run started (not stored)
+
+
+def plan_shards(split: str, items: list[ImageItem]) -> list[ShardPlan]:
+    """The split's shards. Every num_shards-th image to each keeps them the same size, so writers get
+    equal shares; the assignment depends on the catalog alone, so every run plans the same shards."""
+    num_shards = max(1, math.ceil(len(items) / IMAGES_PER_SHARD))
+    return [
+        ShardPlan(split, f"{split}-{k:05d}-of-{num_shards:05d}.tfrecord", items[k::num_shards])
+        for k in range(num_shards)
+    ]
+
+
+def write_shard(plan: ShardPlan, out: str, workers: int = 8, on_image=lambda: None) -> ShardRecord:
+    """Check and encode the shard's images (``workers`` threads) and write it whole to ``out``, then its
+    record; or keep it, when its record says an earlier run wrote exactly these images."""
+    import tensorflow as tf
+
     def check(item: ImageItem):
         try:
             return item, checked_image_bytes(item.path), None
@@ -147,47 +182,30 @@ def _write_split(
         except OSError as err:  # unreadable file: permissions, vanished, a folder
             return item, None, f"unreadable ({err.strerror or err})"
 
-    import tensorflow as tf
-
-    num_shards = max(1, math.ceil(len(items) / IMAGES_PER_SHARD))
-    names = [f"{split}-{i:05d}-of-{num_shards:05d}.tfrecord" for i in range(num_shards)]
-    written = kept = 0
+    fingerprint = _fingerprint(plan.items)
+    done = _read_json(out, plan.record_name)
+    if done and done["fingerprint"] == fingerprint:
+        for _ in plan.items:
+            on_image()
+        return ShardRecord(fingerprint, done["written"], [Skipped(**s) for s in done["skipped"]], kept=True)
+    record = ShardRecord(fingerprint, 0, [])
+    # One shard at a time bounds the local disk a bucket needs to one shard.
     with (
         ThreadPoolExecutor(workers) as pool,
-        tqdm(total=len(items), desc=f"{split:5s}", unit="img", disable=not progress) as bar,
+        _output_path(out, plan.name) as path,
+        tf.io.TFRecordWriter(path) as writer,
     ):
-        # Every num_shards-th image to each shard keeps the shards the same size, so workers get
-        # equal shares; one shard at a time bounds the local disk a bucket needs to one shard.
-        for k, name in enumerate(names):
-            shard, record_name = items[k::num_shards], f"{PROGRESS_DIR}/{name}.json"
-            fingerprint = _fingerprint(shard)
-            done = _read_json(out, record_name)
-            if done and done["fingerprint"] == fingerprint:  # whole, from a prepare that was killed later
-                skipped += [Skipped(**s) for s in done["skipped"]]
-                written, kept = written + done["written"], kept + 1
-                bar.update(len(shard))
+        for item, encoded, reason in pool.map(check, plan.items):
+            on_image()
+            if encoded is None:
+                record.skipped.append(Skipped(str(item.path), reason))
                 continue
-            shard_written, shard_skipped = 0, []
-            with _output_path(out, name) as path, tf.io.TFRecordWriter(path) as writer:
-                for item, encoded, reason in pool.map(check, shard):
-                    bar.update()
-                    if encoded is None:
-                        shard_skipped.append(Skipped(str(item.path), reason))
-                        continue
-                    writer.write(_example(encoded, item.label, str(item.path)))
-                    shard_written += 1
-            record = {
-                "fingerprint": fingerprint,
-                "written": shard_written,
-                "skipped": [asdict(s) for s in shard_skipped],
-            }
-            with _output_path(out, record_name) as path:
-                Path(path).write_text(json.dumps(record))
-            skipped += shard_skipped
-            written += shard_written
-    if kept and progress:
-        print(f"{split}: kept {kept} of {num_shards} shards that an interrupted prepare had finished", flush=True)
-    return names, written
+            writer.write(_example(encoded, item.label, str(item.path)))
+            record.written += 1
+    stored = {"fingerprint": fingerprint, "written": record.written, "skipped": [asdict(x) for x in record.skipped]}
+    with _output_path(out, plan.record_name) as path:
+        Path(path).write_text(json.dumps(stored))
+    return record
 
 
 def _fingerprint(items: list[ImageItem]) -> str:
@@ -237,25 +255,46 @@ def prepare(
         fs.create_dir(path)
     else:
         Path(out).mkdir(parents=True, exist_ok=True)
-    skipped: list[Skipped] = []
-    shards, counts = {}, {}
+    records: dict[str, list[tuple[ShardPlan, ShardRecord]]] = {}
     for split, items in (("train", cat.train), ("val", cat.val)):
-        if items:
-            shards[split], counts[split] = _write_split(split, items, out, skipped, workers, progress)
-    meta = PreparedMeta(str(source), cat.layout, cat.class_names, counts, shards, skipped)
-    with _output_path(out, META_FILE) as path:
-        Path(path).write_text(json.dumps(asdict(meta), indent=1))
-    fs, progress = _located(out, PROGRESS_DIR)  # the prepare is whole: its shard records go
-    for record in fs.get_file_info(pafs.FileSelector(progress, allow_not_found=True)):
-        fs.delete_file(record.path)
-    if fs.get_file_info(progress).type == pafs.FileType.Directory:  # a bucket's went with its last file
-        fs.delete_dir(progress)
-    if skipped:
+        if not items:
+            continue
+        plans = plan_shards(split, items)
+        with tqdm(total=len(items), desc=f"{split:5s}", unit="img", disable=not progress) as bar:
+            records[split] = [(plan, write_shard(plan, out, workers, bar.update)) for plan in plans]
+        kept = sum(record.kept for _, record in records[split])
+        if kept and progress:
+            print(f"{split}: kept {kept} of {len(plans)} shards that an interrupted prepare had finished", flush=True)
+    meta = finish(source, cat, records, out)
+    if meta.skipped:
         warn_skipped(meta)
-    if counts.get("train", 0) == 0:
+    if meta.counts.get("train", 0) == 0:
         raise DatasetError(
             f"{source}: no usable training image: all {len(cat.train)} were skipped ({dict(meta.skipped_by_reason())})"
         )
+    return meta
+
+
+def finish(
+    source: str | Path, cat: Catalog, records: dict[str, list[tuple[ShardPlan, ShardRecord]]], out: str
+) -> PreparedMeta:
+    """meta.json from every split's whole shards, written last (a folder with it is whole); then the
+    shards' records go."""
+    meta = PreparedMeta(
+        str(source),
+        cat.layout,
+        cat.class_names,
+        counts={split: sum(r.written for _, r in shards) for split, shards in records.items()},
+        shards={split: [plan.name for plan, _ in shards] for split, shards in records.items()},
+        skipped=[s for shards in records.values() for _, r in shards for s in r.skipped],
+    )
+    with _output_path(out, META_FILE) as path:
+        Path(path).write_text(json.dumps(asdict(meta), indent=1))
+    fs, folder = _located(out, PROGRESS_DIR)
+    for record in fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True)):
+        fs.delete_file(record.path)
+    if fs.get_file_info(folder).type == pafs.FileType.Directory:  # a bucket's went with its last file
+        fs.delete_dir(folder)
     return meta
 
 

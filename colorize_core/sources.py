@@ -59,7 +59,8 @@ class Archive:
             else:
                 handle = open(source, "rb")  # noqa: SIM115  held open by the archive for its members
                 read_at = lambda count, offset: os.pread(handle.fileno(), count, offset)  # noqa: E731
-            return ArchivePath(cls(source, zipfile.ZipFile(handle), read_at), "")
+            archive = _open_archives[source] = cls(source, zipfile.ZipFile(handle), read_at)
+            return ArchivePath(archive, "")
         except (OSError, ValueError, zipfile.BadZipFile) as err:  # pyarrow's errors are ValueErrors
             raise DatasetError(f"{source}: not a readable zip archive ({str(err)[:300]})") from None
 
@@ -113,6 +114,15 @@ class _RangedReads(io.RawIOBase):
         return count
 
 
+_open_archives: dict[str, Archive] = {}  # by source: a process that receives members indexes each archive once
+
+
+def _member(source: str, at: str) -> ArchivePath:
+    """A member named in another process: its archive opened (and indexed) here, once."""
+    archive = _open_archives.get(source) or Archive.open(source).archive
+    return ArchivePath(archive, at)
+
+
 @dataclass(frozen=True, repr=False)
 class ArchivePath:
     """A member (or implied folder) of an ``Archive``, with the few ``Path`` methods a catalog uses."""
@@ -128,6 +138,9 @@ class ArchivePath:
 
     def __repr__(self) -> str:
         return f"ArchivePath({str(self)!r})"
+
+    def __reduce__(self):  # sent to another process by its archive's source and its name, not its handle
+        return _member, (self.archive.source, self.at)
 
     @property
     def name(self) -> str:

@@ -157,6 +157,20 @@ def test_a_prepare_killed_midway_keeps_its_whole_shards_when_run_again(sample_ph
     assert not (out / ".progress").exists()
 
 
+def test_a_zip_member_travels_to_another_process_by_name_and_reads_the_same_there(sample_photos, tmp_path):
+    import pickle
+    import subprocess
+    import sys
+
+    archive = _zip(sample_photos, tmp_path / "photos.zip")
+    item = catalog(archive).train[0]
+    script = "import pickle, sys; item = pickle.load(sys.stdin.buffer); sys.stdout.buffer.write(item.path.read_bytes())"
+    sent = subprocess.run(
+        [sys.executable, "-c", script], input=pickle.dumps(item), capture_output=True, timeout=60, check=True
+    )
+    assert sent.stdout == item.path.read_bytes() and len(pickle.dumps(item)) < 1000
+
+
 def test_a_file_that_is_not_a_zip_is_named(tmp_path):
     (tmp_path / "photos.zip").write_text("not a zip")
     with pytest.raises(DatasetError, match=r"photos.zip: not a readable zip archive"):
