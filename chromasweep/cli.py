@@ -205,15 +205,29 @@ def data_imagenet_sample(src: Path, out: Path, seed: int) -> None:
 @click.argument("out")
 @click.option("--val-fraction", default=0.1, show_default=True, help="Held out when SRC has no val split.")
 @click.option("--seed", default=0, show_default=True)
-@click.option("--workers", default=8, show_default=True, help="Threads decoding images.")
+@click.option("--workers", default=8, show_default=True, help="Threads decoding images (in this process).")
+@click.option("--images-per-shard", default=1024, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--address",
+    default=None,
+    help="A Ray cluster (HOST:PORT, or auto): one task a shard across its nodes, which must all reach SRC and OUT.",
+)
 @uses_tensorflow
-def data_prepare(src: str, out: str, val_fraction: float, seed: int, workers: int) -> None:
+def data_prepare(
+    src: str, out: str, val_fraction: float, seed: int, workers: int, images_per_shard: int, address: str | None
+) -> None:
     """Check every image under SRC (a folder, or a .zip read member by member, local or in a bucket)
-    and write train/val TFRecord shards to OUT (a folder or gs:// URI)."""
-    from colorize_core.shards import prepare
-
+    and write train/val TFRecord shards to OUT (a folder or gs:// URI). Run again after a kill, it
+    keeps the shards it had finished."""
     try:
-        meta = prepare(src, out, val_fraction, seed, workers)
+        if address:
+            from dataprep.on_ray import prepare_on_ray
+
+            meta = prepare_on_ray(src, out, address, val_fraction, seed, images_per_shard)
+        else:
+            from colorize_core.shards import prepare
+
+            meta = prepare(src, out, val_fraction, seed, workers, images_per_shard=images_per_shard)
     except ChromasweepError as err:
         raise _fail(err) from None
     skipped = f", skipped {len(meta.skipped)}" if meta.skipped else ""

@@ -28,6 +28,7 @@ import math
 import os
 import shutil
 import tempfile
+import uuid
 import warnings
 from collections import Counter
 from collections.abc import Iterator
@@ -159,10 +160,11 @@ class ShardRecord:
     kept: bool = False  # whole before this run started (not stored)
 
 
-def plan_shards(split: str, items: list[ImageItem]) -> list[ShardPlan]:
-    """The split's shards. Every num_shards-th image to each keeps them the same size, so writers get
-    equal shares; the assignment depends on the catalog alone, so every run plans the same shards."""
-    num_shards = max(1, math.ceil(len(items) / IMAGES_PER_SHARD))
+def plan_shards(split: str, items: list[ImageItem], per_shard: int | None = None) -> list[ShardPlan]:
+    """The split's shards of about ``per_shard`` images. Every num_shards-th image to each keeps them
+    the same size, so writers get equal shares; the assignment depends on the catalog alone, so every
+    run (in one process or across a cluster) plans the same shards."""
+    num_shards = max(1, math.ceil(len(items) / (per_shard or IMAGES_PER_SHARD)))
     return [
         ShardPlan(split, f"{split}-{k:05d}-of-{num_shards:05d}.tfrecord", items[k::num_shards])
         for k in range(num_shards)
@@ -223,11 +225,18 @@ def _read_json(out: str, name: str) -> dict | None:
 
 @contextmanager
 def _output_path(out: str, name: str) -> Iterator[str]:
-    """Where the file ``name`` of the prepared folder ``out`` is written: in the folder itself, or for
-    a bucket a local file that is uploaded, then removed, once whole."""
+    """Where the file ``name`` of the prepared folder ``out`` is written: a file of its own beside it,
+    renamed to ``name`` once whole, or for a bucket a local file uploaded once whole. Either way the
+    name never holds half a file, whoever else (a killed prepare's last task) is writing it."""
     if not is_uri(out):
-        Path(out, name).parent.mkdir(parents=True, exist_ok=True)
-        yield f"{out}/{name}"
+        final = Path(out, name)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        partial = final.with_name(f".{final.name}.{uuid.uuid4().hex}.partial")
+        try:
+            yield str(partial)
+            os.replace(partial, final)
+        finally:
+            partial.unlink(missing_ok=True)
         return
     with tempfile.TemporaryDirectory(prefix="chromasweep-shard-") as local:
         staged = os.path.join(local, os.path.basename(name))
@@ -244,9 +253,26 @@ def prepare(
     seed: int = 0,
     workers: int = 8,
     progress: bool = True,
+    images_per_shard: int | None = None,
 ) -> PreparedMeta:
     """Check every image of ``source`` and write train/val TFRecord shards to ``out`` (a folder or a
     bucket), then meta.json: a folder with meta.json is whole."""
+    cat = open_catalog(source, out, val_fraction, seed)
+    records: dict[str, list[tuple[ShardPlan, ShardRecord]]] = {}
+    for split, items in (("train", cat.train), ("val", cat.val)):
+        if not items:
+            continue
+        plans = plan_shards(split, items, images_per_shard)
+        with tqdm(total=len(items), desc=f"{split:5s}", unit="img", disable=not progress) as bar:
+            records[split] = [(plan, write_shard(plan, out, workers, bar.update)) for plan in plans]
+        kept = sum(record.kept for _, record in records[split])
+        if kept and progress:
+            print(f"{split}: kept {kept} of {len(plans)} shards that an interrupted prepare had finished", flush=True)
+    return finish(source, cat, records, out)
+
+
+def open_catalog(source: str | Path, out: str, val_fraction: float, seed: int) -> Catalog:
+    """The source's catalog, refused if it holds no training image; ``out`` made ready for shards."""
     cat: Catalog = catalog(source, val_fraction, seed)
     if not cat.train:
         raise DatasetError(f"{source}: no training images found ({cat.layout} layout)")
@@ -255,31 +281,15 @@ def prepare(
         fs.create_dir(path)
     else:
         Path(out).mkdir(parents=True, exist_ok=True)
-    records: dict[str, list[tuple[ShardPlan, ShardRecord]]] = {}
-    for split, items in (("train", cat.train), ("val", cat.val)):
-        if not items:
-            continue
-        plans = plan_shards(split, items)
-        with tqdm(total=len(items), desc=f"{split:5s}", unit="img", disable=not progress) as bar:
-            records[split] = [(plan, write_shard(plan, out, workers, bar.update)) for plan in plans]
-        kept = sum(record.kept for _, record in records[split])
-        if kept and progress:
-            print(f"{split}: kept {kept} of {len(plans)} shards that an interrupted prepare had finished", flush=True)
-    meta = finish(source, cat, records, out)
-    if meta.skipped:
-        warn_skipped(meta)
-    if meta.counts.get("train", 0) == 0:
-        raise DatasetError(
-            f"{source}: no usable training image: all {len(cat.train)} were skipped ({dict(meta.skipped_by_reason())})"
-        )
-    return meta
+    return cat
 
 
 def finish(
     source: str | Path, cat: Catalog, records: dict[str, list[tuple[ShardPlan, ShardRecord]]], out: str
 ) -> PreparedMeta:
     """meta.json from every split's whole shards, written last (a folder with it is whole); then the
-    shards' records go."""
+    shards' records go. Skipped images are named in a warning; a source none of whose training
+    images could be used is refused."""
     meta = PreparedMeta(
         str(source),
         cat.layout,
@@ -290,11 +300,17 @@ def finish(
     )
     with _output_path(out, META_FILE) as path:
         Path(path).write_text(json.dumps(asdict(meta), indent=1))
-    fs, folder = _located(out, PROGRESS_DIR)
+    fs, folder = located(out, PROGRESS_DIR)
     for record in fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True)):
         fs.delete_file(record.path)
     if fs.get_file_info(folder).type == pafs.FileType.Directory:  # a bucket's went with its last file
         fs.delete_dir(folder)
+    if meta.skipped:
+        warn_skipped(meta)
+    if meta.counts.get("train", 0) == 0:
+        raise DatasetError(
+            f"{source}: no usable training image: all {len(cat.train)} were skipped ({dict(meta.skipped_by_reason())})"
+        )
     return meta
 
 
@@ -310,7 +326,7 @@ def warn_skipped(meta: PreparedMeta, show: int = 20) -> None:
     )
 
 
-def _located(folder: str, name: str) -> tuple[pafs.FileSystem, str]:
+def located(folder: str, name: str) -> tuple[pafs.FileSystem, str]:
     """The file system and path of ``name`` in ``folder`` (a local folder or a bucket URI)."""
     if is_uri(folder):
         return filesystem(f"{folder.rstrip('/')}/{name}")
@@ -319,7 +335,7 @@ def _located(folder: str, name: str) -> tuple[pafs.FileSystem, str]:
 
 def _read_text(folder: str, name: str) -> str | None:
     """The file ``name`` of ``folder``, or None if it has none."""
-    fs, path = _located(folder, name)
+    fs, path = located(folder, name)
     if fs.get_file_info(path).type != pafs.FileType.File:
         return None
     with fs.open_input_stream(path) as f:

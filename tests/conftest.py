@@ -181,3 +181,22 @@ def mlflow_server_running(store: Path, artifacts: str):
     ]
     with serving(command, store.with_suffix(".log"), f"{url}/health", "mlflow server"):
         yield url
+
+
+def examples_of(prepared: str) -> list[tuple[str, int, bytes, str]]:
+    """Every example of a prepared folder, shard by shard: (split, label, encoded image, file name)."""
+    import tensorflow as tf
+
+    from colorize_core.shards import read_meta
+
+    spec = {
+        "image/encoded": tf.io.FixedLenFeature([], tf.string),
+        "image/label": tf.io.FixedLenFeature([], tf.int64),
+        "image/filename": tf.io.FixedLenFeature([], tf.string),
+    }
+    out = []
+    for split, names in read_meta(prepared).shards.items():
+        for record in tf.data.TFRecordDataset([f"{prepared}/{n}" for n in names]):
+            x = tf.io.parse_single_example(record, spec)
+            out.append((split, int(x["image/label"]), x["image/encoded"].numpy(), x["image/filename"].numpy().decode()))
+    return out

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import examples_of
 from PIL import Image
 
 from colorize_core.pipeline import make_dataset
@@ -20,26 +21,6 @@ def _zip(folder: Path, archive: Path, compression=zipfile.ZIP_STORED) -> Path:
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             packed.write(path, path.relative_to(folder).as_posix())
     return archive
-
-
-def _records(prepared: str) -> list[tuple[str, int, bytes, str]]:
-    """Every example of a prepared folder, shard by shard: (split, label, encoded image, file name)."""
-    import tensorflow as tf
-
-    meta, spec = (
-        read_meta(prepared),
-        {
-            "image/encoded": tf.io.FixedLenFeature([], tf.string),
-            "image/label": tf.io.FixedLenFeature([], tf.int64),
-            "image/filename": tf.io.FixedLenFeature([], tf.string),
-        },
-    )
-    out = []
-    for split, names in meta.shards.items():
-        for record in tf.data.TFRecordDataset([f"{prepared}/{n}" for n in names]):
-            x = tf.io.parse_single_example(record, spec)
-            out.append((split, int(x["image/label"]), x["image/encoded"].numpy(), x["image/filename"].numpy().decode()))
-    return out
 
 
 def _photo(seed=0, size=(80, 60)):
@@ -102,7 +83,7 @@ def test_kaggles_zip_prepares_the_very_shards_of_its_unpacked_folder(sample_phot
         unpacked.counts,
     )
     assert packed.layout == "ilsvrc" and packed.counts["val"] > 0
-    folder, zipped = _records(str(tmp_path / "from-folder")), _records(str(tmp_path / "from-zip"))
+    folder, zipped = examples_of(str(tmp_path / "from-folder")), examples_of(str(tmp_path / "from-zip"))
     assert [r[:3] for r in zipped] == [r[:3] for r in folder]  # same images, labels, shards and order
     # Each example names its member inside the archive.
     assert [r[3] for r in zipped] == [f"{archive}/{Path(r[3]).relative_to(sample_photos).as_posix()}" for r in folder]
@@ -131,8 +112,7 @@ def test_a_prepare_killed_midway_keeps_its_whole_shards_when_run_again(sample_ph
 
     from colorize_core import shards
 
-    monkeypatch.setattr(shards, "IMAGES_PER_SHARD", 16)
-    clean = prepare(sample_photos, str(tmp_path / "clean"), progress=False)
+    clean = prepare(sample_photos, str(tmp_path / "clean"), progress=False, images_per_shard=16)
     out = tmp_path / "out"
     check, checked = shards.checked_image_bytes, itertools.count()
 
@@ -143,17 +123,17 @@ def test_a_prepare_killed_midway_keeps_its_whole_shards_when_run_again(sample_ph
 
     monkeypatch.setattr(shards, "checked_image_bytes", killed_after_40_images)
     with pytest.raises(RuntimeError, match="killed"):
-        prepare(sample_photos, str(out), progress=False)
+        prepare(sample_photos, str(out), progress=False, images_per_shard=16)
     whole = {
         p.name: p.stat().st_mtime_ns for p in out.glob("train-*") if (out / ".progress" / f"{p.name}.json").exists()
     }
     assert len(whole) == 2 and not (out / "meta.json").exists()
 
     monkeypatch.setattr(shards, "checked_image_bytes", check)
-    again = prepare(sample_photos, str(out), progress=False)
+    again = prepare(sample_photos, str(out), progress=False, images_per_shard=16)
     assert {name: (out / name).stat().st_mtime_ns for name in whole} == whole  # kept, not written again
     assert (again.counts, again.shards, again.skipped) == (clean.counts, clean.shards, clean.skipped)
-    assert _records(str(out)) == _records(str(tmp_path / "clean"))
+    assert examples_of(str(out)) == examples_of(str(tmp_path / "clean"))
     assert not (out / ".progress").exists()
 
 

@@ -6,9 +6,11 @@ import json
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import mlflow
@@ -271,3 +273,40 @@ chromasweep:
     assert experiment is not None
     kinds = sorted(run.data.tags.get("chromasweep.kind") for run in client.search_runs([experiment.experiment_id]))
     assert kinds == ["sweep", "trial"]
+
+
+def test_data_prepare_across_the_cluster_writes_the_shards_of_one_process_and_a_rerun_keeps_the_whole_ones(
+    local_cluster, sample_photos, tmp_path
+):
+    from conftest import examples_of
+
+    from colorize_core.shards import PROGRESS_DIR, prepare
+
+    here = tmp_path / "here"
+    prepare(sample_photos, str(here), progress=False, images_per_shard=2)
+    out = tmp_path / "on-cluster"
+    command = [sys.executable, "-m", "chromasweep.cli", "data", "prepare", str(sample_photos), str(out)]
+    command += ["--images-per-shard", "2", "--address", local_cluster["RAY_ADDRESS"]]
+
+    # Killed (the driver's whole process group) as soon as one shard is whole.
+    with (tmp_path / "killed.log").open("wb") as log:
+        driver = subprocess.Popen(command, env=local_cluster, stdout=log, stderr=log, start_new_session=True)
+    records = out / PROGRESS_DIR
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not list(records.glob("*.json")) and driver.poll() is None:
+        time.sleep(0.05)
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait()
+    whole = {
+        r.name.removesuffix(".json"): (out / r.name.removesuffix(".json")).stat().st_mtime_ns
+        for r in records.glob("*.json")
+    }
+    assert whole, (tmp_path / "killed.log").read_text()[-3000:]
+    assert not (out / "meta.json").exists(), "the prepare finished before the kill: nothing left to resume"
+
+    again = subprocess.run(command, env=local_cluster, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert re.search(rf"kept {len(whole)} of \d+ shards", again.stdout), again.stdout[-2000:]
+    assert {name: (out / name).stat().st_mtime_ns for name in whole} == whole  # not written again
+    assert examples_of(str(out)) == examples_of(str(here))  # the very shards of one process
+    assert not records.exists()
