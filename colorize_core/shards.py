@@ -159,6 +159,16 @@ class ShardRecord:
     skipped: list[Skipped]
     kept: bool = False  # whole before this run started (not stored)
 
+    def to_json(self) -> str:
+        return json.dumps(
+            {"fingerprint": self.fingerprint, "written": self.written, "skipped": [asdict(x) for x in self.skipped]}
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> ShardRecord:
+        raw = json.loads(text)
+        return cls(raw["fingerprint"], raw["written"], [Skipped(**x) for x in raw["skipped"]], kept=True)
+
 
 def plan_shards(split: str, items: list[ImageItem], per_shard: int | None = None) -> list[ShardPlan]:
     """The split's shards of about ``per_shard`` images. Every num_shards-th image to each keeps them
@@ -171,7 +181,7 @@ def plan_shards(split: str, items: list[ImageItem], per_shard: int | None = None
     ]
 
 
-def write_shard(plan: ShardPlan, out: str, workers: int = 8, on_image=lambda: None) -> ShardRecord:
+def write_shard(plan: ShardPlan, out: str, workers: int = 8, on_images=lambda n: None) -> ShardRecord:
     """Check and encode the shard's images (``workers`` threads) and write it whole to ``out``, then its
     record; or keep it, when its record says an earlier run wrote exactly these images."""
     import tensorflow as tf
@@ -185,11 +195,11 @@ def write_shard(plan: ShardPlan, out: str, workers: int = 8, on_image=lambda: No
             return item, None, f"unreadable ({err.strerror or err})"
 
     fingerprint = _fingerprint(plan.items)
-    done = _read_json(out, plan.record_name)
-    if done and done["fingerprint"] == fingerprint:
-        for _ in plan.items:
-            on_image()
-        return ShardRecord(fingerprint, done["written"], [Skipped(**s) for s in done["skipped"]], kept=True)
+    stored = _read_text(out, plan.record_name)
+    done = ShardRecord.from_json(stored) if stored else None
+    if done and done.fingerprint == fingerprint:
+        on_images(len(plan.items))
+        return done
     record = ShardRecord(fingerprint, 0, [])
     # One shard at a time bounds the local disk a bucket needs to one shard.
     with (
@@ -198,15 +208,14 @@ def write_shard(plan: ShardPlan, out: str, workers: int = 8, on_image=lambda: No
         tf.io.TFRecordWriter(path) as writer,
     ):
         for item, encoded, reason in pool.map(check, plan.items):
-            on_image()
+            on_images(1)
             if encoded is None:
                 record.skipped.append(Skipped(str(item.path), reason))
                 continue
             writer.write(_example(encoded, item.label, str(item.path)))
             record.written += 1
-    stored = {"fingerprint": fingerprint, "written": record.written, "skipped": [asdict(x) for x in record.skipped]}
     with _output_path(out, plan.record_name) as path:
-        Path(path).write_text(json.dumps(stored))
+        Path(path).write_text(record.to_json())
     return record
 
 
@@ -216,11 +225,6 @@ def _fingerprint(items: list[ImageItem]) -> str:
     for item in items:
         digest.update(f"{item.path}\t{item.label}\n".encode())
     return digest.hexdigest()
-
-
-def _read_json(out: str, name: str) -> dict | None:
-    text = _read_text(out, name)
-    return None if text is None else json.loads(text)
 
 
 @contextmanager
