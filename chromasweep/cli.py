@@ -16,6 +16,7 @@ from click.core import ParameterSource
 from colorize_core.errors import ChromasweepError
 from colorize_core.metric_registry import HELD_OUT_SCORES
 from colorize_core.model_files import MODEL_FILE
+from costs.prices import usd
 
 
 # Exit status: 2 when the command line itself is wrong (an unknown flag, a bad value, a path it names
@@ -429,13 +430,14 @@ def sweep(
         f"sorted by {metric.name} ({metric.goal})"
     )
     keys = list(spec.searched)
-    header = ["trial", "status", "epochs", metric.name, *keys]
+    header = ["trial", "status", "epochs", metric.name, "cost", *keys]
     table = [header] + [
         [
             row.trial_id,
             row.status,
             str(row.epochs),
             "-" if row.metric is None else f"{row.metric:.4f}",
+            "-" if row.cost_usd is None else usd(row.cost_usd),
             *(
                 f"{row.params.get(k):.4g}" if isinstance(row.params.get(k), float) else str(row.params.get(k))
                 for k in keys
@@ -446,6 +448,12 @@ def sweep(
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     for r in table:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths)))
+    click.echo(f"cost: {usd(outcome.cost_usd)} in all, an estimate: each trial's wall time x {outcome.rate.basis}")
+    limit, cap = spec.chromasweep.budget.max_cost_usd, spec.trial_cap
+    if limit and cap is not None and len(outcome.rows) < cap:
+        click.echo(
+            f"max_cost_usd {limit:g}: {len(outcome.rows)} of {cap} trials drawn before the budget stopped the sweep"
+        )
     if outcome.incomplete:
         click.echo(
             f"tracking unreachable: {len(outcome.incomplete)} run(s) incomplete in MLflow "
@@ -508,7 +516,7 @@ def list_sweeps_command(tracking_uri: str | None) -> None:
     if not summaries:
         click.echo("no sweeps in this tracking store")
         return
-    header = ["sweep", "state", "finished/stopped/failed of cap", "best", "best trial", "started", "storage"]
+    header = ["sweep", "state", "finished/stopped/failed of cap", "best", "best trial", "cost", "started", "storage"]
     rows = [header] + [
         [
             s.name,
@@ -516,6 +524,7 @@ def list_sweeps_command(tracking_uri: str | None) -> None:
             f"{s.finished}/{s.stopped}/{s.failed} of {s.cap}",
             "-" if s.best is None else f"{s.objective} {s.best:.4f}",
             s.best_trial or "-",
+            "-" if s.cost_usd is None else usd(s.cost_usd),
             s.started.strftime("%Y-%m-%d %H:%M"),
             s.storage,
         ]

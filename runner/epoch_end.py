@@ -25,11 +25,13 @@ from typing import TYPE_CHECKING, Protocol
 from colorize_core.config import TrainConfig
 from colorize_core.model_files import MODEL_DIR
 from colorize_core.status import RunStatus
+from costs.meter import COST_METRIC
 from runner.checkpoint_store import METRICS_LOG, CheckpointStore
 from runner.run_record import durable, save_sample, write_status
 
 if TYPE_CHECKING:
     from colorize_core.trainer import Report, Trainer
+    from costs.meter import CostMeter
     from tracking.delivery import Delivery
 
 DIVERGED_MARKER = "DIVERGED.json"
@@ -61,8 +63,10 @@ class EpochEnd:
         delivery: Delivery | None,
         resumed_from: int = 0,
         history: list[dict] | None = None,
+        meter: CostMeter | None = None,
     ):
         self.session, self.trainer, self.config, self.delivery = session, trainer, config, delivery
+        self.meter = meter
         self.resumed_from = resumed_from
         self.history = list(history or [])
         self.last: dict = {}
@@ -97,6 +101,7 @@ class EpochEnd:
             # Where this attempt started: after a failure, the checkpoint it resumed from.
             "resumed_from_step": self.resumed_from,
             "workers": self.session.world,
+            **({COST_METRIC: self.meter.reading()} if self.meter else {}),
         }
 
     def sample(self, epoch: int) -> None:

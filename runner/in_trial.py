@@ -55,9 +55,11 @@ def _set_op_threads(side_by_side: int) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
-def train_in_trial(config: TrainConfig, storage: str, tracking, keep_checkpoints: int, side_by_side: int) -> RunResult:
+def train_in_trial(
+    config: TrainConfig, storage: str, tracking, keep_checkpoints: int, side_by_side: int, usd_per_hour: float
+) -> RunResult:
     """Train ``config`` here, resuming from its checkpoints under ``storage/<config.name>``;
-    ``side_by_side``: how many trials the sweep runs at once."""
+    ``side_by_side``: how many trials the sweep runs at once; ``usd_per_hour``: the trial's price."""
     global _warm
     from colorize_core.warm import WarmCache  # TensorFlow: only in the trial's process, never the driver's
 
@@ -66,5 +68,5 @@ def train_in_trial(config: TrainConfig, storage: str, tracking, keep_checkpoints
         _warm = WarmCache()
     store = CheckpointStore.for_run(storage, config.name, keep=keep_checkpoints)
     store.check_layout()
-    run_worker(config, tracking, TuneSession(store), warm=_warm)
+    run_worker(config, tracking, TuneSession(store), warm=_warm, usd_per_hour=usd_per_hour)
     return read_result(store, 0.0)

@@ -93,7 +93,9 @@ class TrainSession:
 
 def train_loop_per_worker(loop_config: dict) -> None:
     store = CheckpointStore.for_run(loop_config["storage"], loop_config["config"].name, loop_config["keep"])
-    run_worker(loop_config["config"], loop_config["tracking"], TrainSession(store))
+    run_worker(
+        loop_config["config"], loop_config["tracking"], TrainSession(store), usd_per_hour=loop_config["usd_per_hour"]
+    )
 
 
 def build_trainer(
@@ -108,6 +110,7 @@ def build_trainer(
     keep_checkpoints: int,
     callbacks: list | None = None,
     tracking: TrackingContext | None = None,
+    usd_per_hour: float | None = None,
 ) -> TensorflowTrainer:
     """The Ray Train run of one training config: the same for ``chromasweep train`` and a sweep trial."""
     # Imported here: ray.train.tensorflow imports TensorFlow (seconds), which a sweep's driver and
@@ -118,7 +121,13 @@ def build_trainer(
     return TensorflowTrainer(
         train_loop_per_worker,
         # The validated models themselves (they pickle): nothing is re-validated on the way down.
-        train_loop_config={"config": config, "tracking": tracking, "storage": storage, "keep": keep_checkpoints},
+        train_loop_config={
+            "config": config,
+            "tracking": tracking,
+            "storage": storage,
+            "keep": keep_checkpoints,
+            "usd_per_hour": usd_per_hour,
+        },
         scaling_config=ScalingConfig(
             num_workers=workers,
             use_gpu=gpus_per_worker > 0,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from colorize_core.config import TrainConfig
 from colorize_core.model_files import MODEL_DIR
 from colorize_core.status import RunStatus
+from costs.meter import COST_METRIC, CostMeter
 from runner.checkpoint_store import CheckpointStore
 from runner.epoch_end import (
     DIVERGED_MARKER,
@@ -40,10 +41,14 @@ def run_worker(
     session: Session,
     progress: bool = False,
     warm: WarmCache | None = None,
+    usd_per_hour: float | None = None,
 ) -> dict:
     """Train ``config``; returns the last metrics reported (``diverged`` set if so). ``tracking``
-    makes rank 0 log an MLflow run; ``warm``: the process's compiled steps, when it runs many."""
+    makes rank 0 log an MLflow run; ``warm``: the process's compiled steps, when it runs many;
+    ``usd_per_hour``: the whole run's price (a sweep trial's), which adds ``cost_usd`` to each report."""
     import tensorflow as tf
+
+    meter = CostMeter(usd_per_hour) if usd_per_hour is not None else None  # from here: set-up costs too
 
     rank, world = session.rank, session.world
     # The strategy comes first: it must configure TensorFlow's runtime before anything starts it.
@@ -81,7 +86,9 @@ def run_worker(
         session.notify(last_metrics)
         return last_metrics
 
-    epoch_end = EpochEnd(session, trainer, config, delivery, resumed_from, history)
+    if meter and last_metrics:
+        meter.spent = float(last_metrics.get(COST_METRIC, 0.0))  # what the attempts before this one spent
+    epoch_end = EpochEnd(session, trainer, config, delivery, resumed_from, history, meter=meter)
     result = trainer.fit(epoch_end)
     if result.status is RunStatus.DIVERGED:
         # Every worker sees the same all-reduced losses, so all of them report this once.

@@ -23,6 +23,8 @@ from rich.table import Table
 
 from colorize_core.locations import is_uri
 from colorize_core.status import RunStatus
+from costs.meter import COST_METRIC
+from costs.prices import usd
 from runner.checkpoint_store import CheckpointStore
 from sweeps.outcome import error_status
 from sweeps.spec import SweepSpec
@@ -39,6 +41,7 @@ class TrialLine:
     status: RunStatus | None = None  # None: not started yet
     epoch: int = 0
     metric: float | None = None
+    cost: float | None = None  # USD so far, an estimate (costs/prices.py)
     started: float = field(default_factory=time.monotonic)
 
 
@@ -135,6 +138,7 @@ class SweepConsole:
         # Cells never wrap (headers may): trial ids as the closing table prints them.
         for column, width in (("trial", 10), ("status", 13), ("epoch", 5), (metric.name, 8)):
             table.add_column(column, min_width=width)
+        table.add_column("cost", min_width=9)
         for path in spec.searched:
             table.add_column(path.rsplit(".", 1)[-1], min_width=9)
         for trial, line in self.trials.items():
@@ -144,6 +148,7 @@ class SweepConsole:
                 line.status or "pending",
                 f"{line.epoch}/{epochs}",
                 "-" if line.metric is None else f"{line.metric:.4f}",
+                "-" if line.cost is None else usd(line.cost),
                 *(_short(line.params.get(k)) for k in spec.searched),
             )
         return table
@@ -152,6 +157,10 @@ class SweepConsole:
         parts = []
         if best is not None:
             parts.append(f"best so far: {best} ({self.trials[best].metric:.4f})")
+        costs = [line.cost for line in self.trials.values() if line.cost is not None]
+        if costs:
+            limit = self.spec.chromasweep.budget.max_cost_usd
+            parts.append(f"spent ~{usd(sum(costs))}" + (f" of max_cost_usd {limit:g}" if limit else ""))
         eta = self._eta()
         if eta:
             parts.append(f"ETA at most {eta / 60:.0f} min (no trial stopped early)")
@@ -191,6 +200,8 @@ class _Listener(Callback):
     def on_trial_result(self, iteration, trials, trial, result, **info):
         if view := _active:
             line, metric = self._line(view, trial), view.spec.objectives[0].name
+            if COST_METRIC in result:
+                line.cost = float(result[COST_METRIC])
             if result.get("epoch") and metric in result:
                 line.epoch, line.metric = int(result["epoch"]), float(result[metric])
                 if result.get("time_this_iter_s"):

@@ -14,7 +14,8 @@ import optuna
 import optuna.distributions as od
 
 from colorize_core.config import flatten
-from sweeps.spec import Method, SweepSpec
+from costs.prices import usd
+from sweeps.spec import Method, SweepSpec, trial_rate
 
 # Optuna's TPESampler draws at random for its first n_startup_trials (its default, written out).
 TPE_STARTUP_TRIALS = 10
@@ -93,6 +94,7 @@ def describe(spec: SweepSpec) -> list[str]:
     )
     worst = worst_case_trial_epochs(spec)
     lines.append(f"  worst case {worst if worst is not None else 'unbounded'} trial-epochs (no trial stopped early)")
+    lines += describe_cost(spec)
     for key in spec.searched:
         lines.append(f"  search     {key}: {_describe_parameter(spec, key)}")
     for key, value in spec.constants.items():
@@ -104,6 +106,32 @@ def describe(spec: SweepSpec) -> list[str]:
             f"  warm start the finished trials of sweep {c.warm_start_from}, read from the tracking store "
             "at launch (so the draws below are the first ones only without it)"
         )
+    return lines
+
+
+def describe_cost(spec: SweepSpec) -> list[str]:
+    """A trial's rate, and the sweep's worst-case cost where its budget bounds its time or its spend."""
+    b, rate = spec.chromasweep.budget, trial_rate(spec)
+    lines = [f"  cost       {usd(rate.usd_per_hour)}/h a trial, an estimate: {rate.basis}"]
+    bounds = []
+    if b.time_budget:
+        worst = b.time_budget / 3600 * b.max_concurrent * rate.usd_per_hour
+        bounds.append(
+            f"{usd(worst)} (time_budget {b.time_budget / 3600:.3g} h x {b.max_concurrent} trials at a time: "
+            "Tune stops every trial when it ends)"
+        )
+    if b.max_cost_usd:
+        bounds.append(f"max_cost_usd {b.max_cost_usd:g} (plus what running trials overrun the estimate by)")
+    cap, epoch = worst_case_trial_epochs(spec), spec.chromasweep.cost.epoch_seconds
+    if cap and epoch:
+        bounds.append(f"{usd(cap * epoch / 3600 * rate.usd_per_hour)} ({cap} trial-epochs x {epoch:g} s)")
+    if not bounds:
+        epochs = f"{cap} trial-epochs" if cap else "no run_cap, no time_budget: unbounded"
+        bounds.append(
+            f"{epochs} at an epoch's time, unknown until chromasweep.cost.epoch_seconds states it "
+            "(the live table shows each trial's cost as it runs)"
+        )
+    lines.append("  worst cost " + "; at most ".join(bounds))
     return lines
 
 

@@ -16,6 +16,8 @@ from ray.tune.search.optuna import OptunaSearch
 from ray.tune.utils.util import flatten_dict
 
 from colorize_core.errors import ChromasweepError
+from costs.budget import CostBudget
+from costs.meter import COST_METRIC
 from sweeps.plan import TRIAL_CAP, sampler, search_space
 from sweeps.spec import SweepSpec
 
@@ -30,21 +32,27 @@ SPEC_RECORD = "chromasweep-spec.json"
 
 class CappedSearch(OptunaSearch):
     """Optuna's search, ending the sweep once a trial reaches the metric's ``target`` (W&B: no new
-    trials start, running ones finish)."""
+    trials start, running ones finish) or once one more trial would pass the cost ``budget``."""
 
-    def __init__(self, *args, target: float | None = None, **kwargs):
+    def __init__(self, *args, target: float | None = None, budget: CostBudget | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self._target, self._reached = target, False
+        self._budget, self._spent_out = budget, None  # the budget's refusal, once it refused
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         if trial_id in self._ot_trials:  # else a restored trial this searcher never drew: told at its end
             super().on_trial_result(trial_id, result)
+        if self._budget:
+            self._budget.observe(trial_id, result.get(COST_METRIC), result.get("epoch"))
         value = result.get(self._first_metric)
         if self._target is not None and value is not None and math.isfinite(value):
             better = value >= self._target if self._first_mode == "max" else value <= self._target
             self._reached = self._reached or better
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if self._budget:
+            self._budget.observe(trial_id, (result or {}).get(COST_METRIC), (result or {}).get("epoch"))
+            self._budget.close(trial_id)
         if trial_id in self._ot_trials or trial_id in self._completed_trials:
             super().on_trial_complete(trial_id, result, error)
         else:
@@ -68,7 +76,10 @@ class CappedSearch(OptunaSearch):
         )
 
     def suggest(self, trial_id: str):
-        return Searcher.FINISHED if self._reached else super().suggest(trial_id)
+        if self._budget and not self._spent_out and (why := self._budget.refusal()):
+            self._spent_out = why
+            print(f"[budget] {why}", flush=True)
+        return Searcher.FINISHED if self._reached or self._spent_out else super().suggest(trial_id)
 
     @property
     def _first_metric(self) -> str:
@@ -141,6 +152,7 @@ def searcher(spec: SweepSpec, evaluated: list[tuple[dict, float]] = ()) -> Cappe
         sampler=sampler(spec),
         points_to_evaluate=spec.chromasweep.warm_start or None,
         target=spec.objectives[0].target,
+        budget=CostBudget(b.max_cost_usd, b.epochs_per_trial) if (b := spec.chromasweep.budget).max_cost_usd else None,
     )
     for point, value in evaluated:
         search.add_evaluated_point(point, value)

@@ -57,6 +57,7 @@ from colorize_core.config import (
 )
 from colorize_core.errors import ChromasweepError, describe_invalid, error_message, key_path
 from colorize_core.metric_registry import OBJECTIVES, REGISTRY, Goal
+from costs.prices import CostError, Rate, load_prices, price_trial
 
 
 class SpecError(ChromasweepError, ValueError):
@@ -374,7 +375,15 @@ class Hyperband(_Strict):
 class Budget(_Strict):
     epochs_per_trial: int = Field(3, gt=0)
     max_concurrent: int = Field(1, gt=0)
-    time_budget: float | None = Field(None, gt=0, description="Seconds; the sweep stops starting trials after it.")
+    time_budget: float | None = Field(
+        None, gt=0, description="Seconds; Tune stops the sweep, its running trials too, after it."
+    )
+    max_cost_usd: float | None = Field(
+        None,
+        gt=0,
+        description="The sweep stops drawing trials once what they spent, what the running ones will spend "
+        "and one more trial would pass it (an estimate: chromasweep.cost, costs/budget.py).",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -419,6 +428,18 @@ class Tracking(_Strict):
     sample_images: int = Field(4, ge=1, le=16, description="Validation images in each sample grid.")
 
 
+class Cost(_Strict):
+    """How each trial is priced: the share of a node of ``node_type`` it books, for its wall time, at
+    the price table's rate (costs/prices.py). An estimate from list prices, not a bill."""
+
+    node_type: str = Field("local", description="A node type of the price table (costs/prices.yaml).")
+    spot: bool = Field(False, description="Priced as Spot (preemptible) nodes.")
+    price_file: str | None = Field(None, description="A price table of your own, replacing or adding node types.")
+    epoch_seconds: float | None = Field(
+        None, gt=0, description="Your estimate of one epoch's wall time, for --dry-run's worst case by run_cap."
+    )
+
+
 class Options(_Strict):
     """chromasweep's own settings, under the one key W&B never uses."""
 
@@ -428,6 +449,7 @@ class Options(_Strict):
     budget: Budget = Budget()
     resources: Resources = Resources()
     tracking: Tracking = Tracking()
+    cost: Cost = Cost()
     warm_start: list[dict[str, Any]] = Field(
         default_factory=list, description="Configurations the search evaluates first (dotted paths to values)."
     )
@@ -556,6 +578,12 @@ class SweepSpec(_Strict):
         return self.run_cap
 
 
+def trial_rate(spec: SweepSpec) -> Rate:
+    """What one trial of this spec costs per hour of its wall time (costs/prices.py)."""
+    c, r = spec.chromasweep.cost, spec.chromasweep.resources
+    return price_trial(load_prices(c.price_file), c.node_type, c.spot, r.workers, r.cpus_per_worker, r.gpus_per_worker)
+
+
 def asha_rungs(grace: int, eta: float, epochs: int) -> list[float]:
     """The epochs below a trial's last at which Ray's ASHA (one bracket) compares trials:
     grace * eta^k, as ray.tune.schedulers.async_hyperband._Bracket lays them out."""
@@ -625,7 +653,8 @@ def load_spec(path: str | Path) -> tuple[SweepSpec, TrainConfig]:
     base = _base_config(spec, path)
     try:
         check_against_config(spec, base)
-    except ConfigError as err:
+        trial_rate(spec)
+    except (ConfigError, CostError) as err:
         raise SpecError(f"{path}: {err}") from None
     return spec, base
 

@@ -33,6 +33,8 @@ from colorize_core.errors import ChromasweepError
 from colorize_core.locations import is_uri
 from colorize_core.status import LOST_WHY, RunStatus
 from colorize_core.weights import WEIGHT_KEYS, check_searched, check_sources
+from costs.meter import COST_METRIC
+from costs.prices import Rate, usd
 from runner.checkpoint_store import CheckpointStore
 from runner.ray_train import TRAIN_ENV, absolute_paths, build_trainer, check_address, connect
 from runner.worker_loop import read_result
@@ -40,7 +42,7 @@ from sweeps.naming import trial_name
 from sweeps.outcome import TrialDiverged, error_status
 from sweeps.plan import changed_keys, raised_cap, record, search_space
 from sweeps.search import SPEC_RECORD, earlier_trials, scheduler, search_algorithm
-from sweeps.spec import SweepSpec
+from sweeps.spec import SweepSpec, trial_rate
 from sweeps.sweep_lock import sweep_lock
 
 if TYPE_CHECKING:
@@ -100,10 +102,15 @@ def trial_resources(spec: SweepSpec, cluster: dict) -> dict:
 
 
 def run_trial(
-    params: dict, spec: SweepSpec, shared: TrainConfig, storage: str, tracking: TrackingContext | None = None
+    params: dict,
+    spec: SweepSpec,
+    shared: TrainConfig,
+    storage: str,
+    usd_per_hour: float,
+    tracking: TrackingContext | None = None,
 ) -> None:
     """One trial: the trial's config trained in this process (one worker) or by a Ray Train run
-    (several), reporting each epoch to Tune."""
+    (several), reporting each epoch to Tune; ``usd_per_hour``: its price, from the driver's table."""
     name = trial_name(tune.get_context().get_trial_id())
     config = trial_config(spec, shared, params, name, storage)
     r = spec.chromasweep.resources
@@ -116,6 +123,7 @@ def run_trial(
             tracking,
             keep_checkpoints=KEEP_CHECKPOINTS,
             side_by_side=spec.chromasweep.budget.max_concurrent,
+            usd_per_hour=usd_per_hour,
         )
     else:
         trainer = build_trainer(
@@ -129,6 +137,7 @@ def run_trial(
             keep_checkpoints=KEEP_CHECKPOINTS,
             callbacks=[EpochReportCallback()],
             tracking=tracking,
+            usd_per_hour=usd_per_hour,
         )
         store = CheckpointStore.for_run(storage, name, keep=KEEP_CHECKPOINTS)
         store.check_layout()
@@ -178,6 +187,7 @@ class TrialRow:
     metric: float | None
     epochs: int
     model_path: str | None
+    cost_usd: float | None = None  # an estimate (costs/prices.py); None: the trial never reported one
 
     @property
     def name(self) -> str:
@@ -190,7 +200,12 @@ class SweepOutcome:
     best: TrialRow | None
     experiment_path: str
     seconds: float
+    rate: Rate
     incomplete: list[str] = field(default_factory=list)  # runs MLflow could not be brought up to date on
+
+    @property
+    def cost_usd(self) -> float:
+        return sum(row.cost_usd or 0.0 for row in self.rows)
 
 
 def trial_status(result, epochs_per_trial: int) -> RunStatus:
@@ -213,7 +228,18 @@ def _rows(results, spec: SweepSpec, storage: str) -> list[TrialRow]:
         value = m.get(metric.name) if status is not RunStatus.DIVERGED else None
         trial_id = _trial_id(r)
         model = CheckpointStore.for_run(storage, trial_name(trial_id), keep=KEEP_CHECKPOINTS).model_location()
-        rows.append(TrialRow(trial_id, status, dict(r.config or {}), value, int(m.get("epoch", 0) or 0), model))
+        cost = m.get(COST_METRIC)
+        rows.append(
+            TrialRow(
+                trial_id,
+                status,
+                dict(r.config or {}),
+                value,
+                int(m.get("epoch", 0) or 0),
+                model,
+                None if cost is None else float(cost),
+            )
+        )
     # Best first; trials without a finite metric (diverged, errored, not run) last.
     sign = -1 if metric.mode == "max" else 1
     scored = [r for r in rows if r.metric is not None and math.isfinite(r.metric)]
@@ -373,8 +399,17 @@ def _run_held(
             if parent
             else None
         )
+        rate = trial_rate(spec)
+        say(f"cost: {usd(rate.usd_per_hour)}/h a trial, an estimate ({rate.basis})")
         trainable = tune.with_resources(
-            tune.with_parameters(run_trial, spec=spec, shared=shared, storage=trials_storage, tracking=context),
+            tune.with_parameters(
+                run_trial,
+                spec=spec,
+                shared=shared,
+                storage=trials_storage,
+                usd_per_hour=rate.usd_per_hour,
+                tracking=context,
+            ),
             own_resources,
         )
         started = time.perf_counter()
@@ -389,8 +424,8 @@ def _run_held(
         rows = _rows(results, spec, trials_storage)
         best = next((r for r in rows if r.status.ranked and r.metric is not None), None)
         lost = _set_aside_lost(trials_storage, rows, say)
-        incomplete = _deliver_outcome(parent, spec, rows, results, best, trials_storage, lost) if parent else []
-    return SweepOutcome(rows, best, experiment, time.perf_counter() - started, incomplete)
+        incomplete = _deliver_outcome(parent, spec, rows, results, best, trials_storage, lost, rate) if parent else []
+    return SweepOutcome(rows, best, experiment, time.perf_counter() - started, rate, incomplete)
 
 
 def _set_aside_lost(trials_storage: str, rows: list[TrialRow], say) -> list[CheckpointStore]:
@@ -424,6 +459,7 @@ def _deliver_outcome(
     best: TrialRow | None,
     trials_storage: str,
     lost: list[CheckpointStore],
+    rate: Rate,
 ) -> list[str]:
     """Each trial's final status into its store, then whatever MLflow has not heard (each trial's
     record, the lost trials' too, the sweep's outcome); returns the runs MLflow could not be brought
@@ -441,14 +477,14 @@ def _deliver_outcome(
     if not reachable(parent.uri):
         return [*incomplete, f"sweep run {parent.run_id}"]
     try:
-        _log_outcome(parent, spec, rows, results, best)
+        _log_outcome(parent, spec, rows, results, best, rate)
     except Exception as err:  # noqa: BLE001  the sweep's result stands; its MLflow record waits for sync
         print(f"[mlflow] the sweep's own run could not be closed: {type(err).__name__}: {str(err)[:200]}", flush=True)
         incomplete.append(f"sweep run {parent.run_id}")
     return incomplete
 
 
-def _log_outcome(parent, spec: SweepSpec, rows: list[TrialRow], results, best: TrialRow | None) -> None:
+def _log_outcome(parent, spec: SweepSpec, rows: list[TrialRow], results, best: TrialRow | None, rate: Rate) -> None:
     histories = {_trial_id(r): _history(r) for r in results}
     trials = [
         {
@@ -458,6 +494,7 @@ def _log_outcome(parent, spec: SweepSpec, rows: list[TrialRow], results, best: T
             "metric": row.metric,
             "epochs": row.epochs,
             "history": histories.get(row.trial_id, []),
+            COST_METRIC: row.cost_usd,
         }
         for row in rows
     ]
@@ -468,6 +505,7 @@ def _log_outcome(parent, spec: SweepSpec, rows: list[TrialRow], results, best: T
         first.mode,
         search_space(spec),
         next((t for t in trials if best and t["name"] == best.name), None),
+        rate.basis,
     )
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from colorize_core.errors import ChromasweepError
 
-PACKAGES = ["colorize_core", "dataprep", "runner", "sweeps", "tracking", "turing", "observers", "chromasweep"]
+PACKAGES = ["colorize_core", "costs", "dataprep", "runner", "sweeps", "tracking", "turing", "observers", "chromasweep"]
 
 
 def defined_exceptions():

@@ -295,6 +295,40 @@ def test_a_killed_sweep_resumes_and_accounts_for_every_trial_once(
     assert parent.data.tags["chromasweep.run_cap"] == "4" and parent.data.params["run_cap"] == "3"
 
 
+def test_max_cost_usd_stops_drawing_trials_once_one_more_would_pass_it(
+    tmp_path, prepared_sample, isolated_tracking, shared_ray
+):
+    # This machine priced at 100 USD a second: whatever its speed, one trial costs more than the budget,
+    # so the first trial runs (nothing is known before it reports) and no second one is drawn.
+    prices = write_spec(
+        tmp_path,
+        "as_of: 2026-12\nsource: a test's own rate\nnode_types:\n  local: {vcpus: null, gpus: 0, on_demand: 360000}\n",
+        "prices.yaml",
+    )
+    spec = write_spec(
+        tmp_path,
+        GOOD.format(base=DEMO_CONFIG, source=prepared_sample)
+        .replace(EARLY_TERMINATE, "")
+        .replace("run_cap: 4", "run_cap: 3")
+        .replace("epochs_per_trial: 3}", "epochs_per_trial: 2, max_cost_usd: 0.5}")
+        + f"  cost: {{node_type: local, price_file: {prices}}}\n",
+    )
+    proc = sweep(spec, "--storage", tmp_path / "storage", ray=shared_ray)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (trial,) = table(proc.stdout)
+    assert "max_cost_usd 0.5: the budget stopped the sweep after 1 of 3 trials" in proc.stdout
+    cost = float(re.search(rf"^{trial}\s+finished\s+2\s+\S+\s+([\d.]+) USD", proc.stdout, re.M)[1])
+    assert cost > 0.5 and f"cost: {cost:.2f} USD in all, an estimate" in proc.stdout
+    # The trial's own record agrees, epoch by epoch, and the searcher said why it stopped.
+    history = [
+        json.loads(line)
+        for line in (tmp_path / "storage/tiny/trials" / trial_name(trial) / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert 0 < history[0]["cost_usd"] < history[1]["cost_usd"] == pytest.approx(cost, abs=0.005)
+    log = (tmp_path / "storage" / "tiny" / "console.log").read_text()
+    assert "[budget] max_cost_usd 0.5: spent" in log and "would pass it; no new trials" in log
+
+
 def test_several_metrics_compile_to_a_multi_objective_search(tmp_path):
     from optuna.samplers import NSGAIISampler
     from ray.tune.schedulers import ASHAScheduler

@@ -86,6 +86,7 @@ def test_the_console_shows_one_table_and_the_log_keeps_the_rest(tracked_sweep):
     log = home / "storage" / "tracked" / "console.log"
     assert f"full log: {log}" in out
     assert "sweep tracked: 2 of 2 trials started, val_psnr (maximize)" in out  # the live table's last frame
+    assert re.search(r"spent ~[\d.]+ USD", out) and re.search(r"\bcost\b", out)  # the caption and the column
     ray_line = "Connected to Ray cluster"  # the session's shared cluster; "Started a local Ray instance" alone
     for noise in ("Trial status", "tensorflow", "ExperimentalWarning", ray_line):
         assert noise not in out, noise
@@ -101,7 +102,7 @@ def test_sweeps_lists_each_sweep_with_its_trials_and_best(tracked_sweep):
     header, row = listed.stdout.splitlines()
     assert header.split()[:4] == ["sweep", "state", "finished/stopped/failed", "of"]
     assert re.match(
-        r"tracked\s+finished\s+2/0/0 of 2\s+val_psnr [\d.]+\s+trial-[0-9a-f]{8}\s+"
+        r"tracked\s+finished\s+2/0/0 of 2\s+val_psnr [\d.]+\s+trial-[0-9a-f]{8}\s+[\d.]+ USD\s+"
         r"\d{4}-\d\d-\d\d \d\d:\d\d\s+\S+/storage/tracked$",
         row,
     ), row
@@ -134,6 +135,10 @@ def test_a_sweep_is_one_parent_run_with_a_child_per_trial(tracked_store):
     ).read_text()
     assert table.count("finished") == 2 and "loss.adversarial_weight" in table.splitlines()[0]
 
+    # What the sweep cost: the sum of its trials' estimates, each from its wall time at this machine's rate.
+    trial_costs = [child.data.metrics["cost_usd"] for child in children]
+    assert all(c > 0 for c in trial_costs) and parent.data.metrics["cost_usd"] == pytest.approx(sum(trial_costs))
+    assert "an estimate: each trial's wall time x 1 worker(s) x" in parent.data.tags["chromasweep.cost_basis"]
     for child in children:
         assert child.info.status == "FINISHED" and child.data.tags["chromasweep.status"] == RunStatus.FINISHED
         assert float(child.data.params["loss.adversarial_weight"]) <= 0.2  # the sampled value, by its spec path
@@ -145,6 +150,7 @@ def test_a_sweep_is_one_parent_run_with_a_child_per_trial(tracked_store):
             "images_per_second",
             "train_ab_mse",
             "train_critic_loss",
+            "cost_usd",
         ):
             history = client.get_metric_history(child.info.run_id, metric)
             assert sorted(m.step for m in history) == [1, 2], metric

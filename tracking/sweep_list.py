@@ -9,6 +9,7 @@ from mlflow import MlflowClient
 from mlflow.entities import ViewType
 
 from colorize_core.status import RunStatus
+from costs.meter import COST_METRIC
 from tracking.store import children_of, latest_run
 from tracking.sweep_run import RUN_CAP_TAG, SWEEP_PATH_TAG
 from tracking.trial_run import KIND_TAG, STATUS_TAG
@@ -28,6 +29,7 @@ class SweepSummary:
     best_trial: str | None
     started: dt.datetime
     storage: str
+    cost_usd: float | None  # the sum of its trials' estimates; None: the sweep has not closed
 
 
 def finished_trials(uri: str, sweep_name: str) -> list[tuple[dict[str, str], dict[str, float]]]:
@@ -67,6 +69,7 @@ def list_sweeps(uri: str) -> list[SweepSummary]:
                 best_trial=run.data.tags.get("best_trial"),
                 started=dt.datetime.fromtimestamp(run.info.start_time / 1000),
                 storage=run.data.tags.get(SWEEP_PATH_TAG, ""),
+                cost_usd=run.data.metrics.get(COST_METRIC),
             )
         )
     return out

@@ -19,6 +19,7 @@ from mlflow.entities import Param
 
 from colorize_core.config import flatten
 from colorize_core.status import LOST_WHY, RunStatus
+from costs.meter import COST_METRIC
 from tracking.store import TRAINING_VIEW, children_of, experiment_id, latest_run
 from tracking.trial_run import (
     KIND_TAG,
@@ -29,6 +30,7 @@ from tracking.trial_run import (
 )
 
 SWEEP_PATH_TAG = "chromasweep.sweep_path"  # where the sweep's Tune state lives: how a resume finds its run
+COST_BASIS_TAG = "chromasweep.cost_basis"  # how the sweep's cost_usd was estimated
 RUN_CAP_TAG = "chromasweep.run_cap"  # set when a resume raised run_cap: params cannot change, so the first stays
 VERSIONED = ["chromasweep", "tensorflow", "keras", "ray", "mlflow", "optuna"]
 
@@ -103,11 +105,14 @@ class SweepRun:
         self.client.set_tag(self.run_id, RUN_CAP_TAG, str(run_cap))
         self.client.log_text(self.run_id, spec_yaml, f"sweep_spec.run_cap_{run_cap}.yaml")
 
-    def log_outcome(self, trials: list[dict], objective: str, mode: str, space: dict, best: dict | None) -> None:
-        """Close every child with its final status; the trial table and Optuna's plots on the parent.
+    def log_outcome(
+        self, trials: list[dict], objective: str, mode: str, space: dict, best: dict | None, cost_basis: str
+    ) -> None:
+        """Close every child with its final status; the trial table, Optuna's plots and the sweep's cost
+        (the sum of its trials', with how a trial is priced) on the parent.
 
-        ``trials``: one dict per trial with name, status (a RunStatus), params, metric, epochs and history (a list
-        of per-epoch metric dicts); ``space``: the searched parameters' Optuna distributions."""
+        ``trials``: one dict per trial with name, status (a RunStatus), params, metric, epochs, history (a list
+        of per-epoch metric dicts) and cost_usd; ``space``: the searched parameters' Optuna distributions."""
         self._close_children({t["name"]: t["status"] for t in trials})
         self.client.log_text(self.run_id, _table_csv(trials, space), "trials.csv")
         with tempfile.TemporaryDirectory() as tmp:
@@ -120,6 +125,8 @@ class SweepRun:
         if best is not None:
             self.client.set_tag(self.run_id, "best_trial", best["name"])
             self.client.log_metric(self.run_id, f"best_{objective}", float(best["metric"]))
+        self.client.log_metric(self.run_id, COST_METRIC, sum(t.get(COST_METRIC) or 0.0 for t in trials))
+        self.client.set_tag(self.run_id, COST_BASIS_TAG, f"an estimate: each trial's wall time x {cost_basis}")
         finished = sum(t["status"] is RunStatus.FINISHED for t in trials)
         self.client.set_tag(self.run_id, STATUS_TAG, f"{finished} of {len(trials)} trials finished")
         self.client.set_terminated(self.run_id, "FINISHED")
