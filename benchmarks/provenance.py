@@ -14,10 +14,19 @@ import shlex
 import subprocess
 import sys
 import threading
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("colorize_core", "runner", "sweeps", "tracking", "turing", "observers", "benchmarks", "chromasweep")
+
+
+def _installed() -> list[str]:
+    """The project's packages, as pyproject.toml lists them for installation."""
+    find = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    return [p.rstrip("*") for p in find["include"]]
+
+
+PACKAGES = (*_installed(), "benchmarks")
 
 
 def _git(root: Path, *args: str) -> str | None:

@@ -269,10 +269,7 @@ def prepare(
         plans = plan_shards(split, items, images_per_shard)
         with tqdm(total=len(items), desc=f"{split:5s}", unit="img", disable=not progress) as bar:
             records[split] = [(plan, write_shard(plan, out, workers, bar.update)) for plan in plans]
-        kept = sum(record.kept for _, record in records[split])
-        if kept and progress:
-            print(f"{split}: kept {kept} of {len(plans)} shards that an interrupted prepare had finished", flush=True)
-    return finish(source, cat, records, out)
+    return finish(source, cat, records, out, progress)
 
 
 def open_catalog(source: str | Path, out: str, val_fraction: float, seed: int) -> Catalog:
@@ -289,11 +286,18 @@ def open_catalog(source: str | Path, out: str, val_fraction: float, seed: int) -
 
 
 def finish(
-    source: str | Path, cat: Catalog, records: dict[str, list[tuple[ShardPlan, ShardRecord]]], out: str
+    source: str | Path,
+    cat: Catalog,
+    records: dict[str, list[tuple[ShardPlan, ShardRecord]]],
+    out: str,
+    progress: bool = True,
 ) -> PreparedMeta:
     """meta.json from every split's whole shards, written last (a folder with it is whole); then the
     shards' records go. Skipped images are named in a warning; a source none of whose training
     images could be used is refused."""
+    done = [record for split in records.values() for _, record in split]
+    if (kept := sum(record.kept for record in done)) and progress:
+        print(f"kept {kept} of {len(done)} shards that an interrupted prepare had finished", flush=True)
     meta = PreparedMeta(
         str(source),
         cat.layout,

@@ -100,10 +100,7 @@ def prepare_on_ray(
             plan: ShardPlan = pending.pop(ready[0])
             done[plan.name] = ray.get(ready[0])
             bar.update(len(plan.items))
-    kept = sum(r.kept for r in done.values())
-    if kept and progress:
-        print(f"kept {kept} of {len(plans)} shards that an interrupted prepare had finished", flush=True)
     records: dict[str, list[tuple[ShardPlan, ShardRecord]]] = {}
     for plan in plans:
         records.setdefault(plan.split, []).append((plan, done[plan.name]))
-    return finish(source, cat, records, out)
+    return finish(source, cat, records, out, progress)

@@ -6,12 +6,15 @@ import inspect
 import pkgutil
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
 
 import pytest
 
 from colorize_core.errors import ChromasweepError
 
-PACKAGES = ["colorize_core", "costs", "dataprep", "runner", "sweeps", "tracking", "turing", "observers", "chromasweep"]
+SETUPTOOLS = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["tool"]["setuptools"]
+PACKAGES = [p.rstrip("*") for p in SETUPTOOLS["packages"]["find"]["include"]]  # the project's, as pip installs them
 
 
 def defined_exceptions():
