@@ -69,6 +69,7 @@ OTHER = {
     "diverged": (Goal.NONE, "1 when a loss turned non-finite"),
     "resumed_from_step": (Goal.NONE, "the checkpoint step this attempt resumed from"),
     "workers": (Goal.NONE, "training workers in the run"),
+    "cost_usd": (Goal.NONE, "a sweep trial's estimated cost so far, USD: its wall time at its rate (costs/prices.py)"),
 }
 
 REGISTRY: dict[str, MetricInfo] = {

@@ -111,13 +111,14 @@ class Recorded(CheckpointStore):
         return super().publish_model(model_dir)
 
 
-def _protocol(tmp_path, rank=0, world=1, run_down=False):
+def _protocol(tmp_path, rank=0, world=1, run_down=False, meter=None):
     events = Events()
     store = Recorded(events, str(tmp_path / "run"))
     store.check_layout()
     session = Session(events, store, rank, world)
     trainer = Trainer(events)
-    protocol = EpochEnd(session, trainer, CONFIG, Delivery(Run(events, run_down), retry_after_s=0), resumed_from=0)
+    delivery = Delivery(Run(events, run_down), retry_after_s=0)
+    protocol = EpochEnd(session, trainer, CONFIG, delivery, resumed_from=0, meter=meter)
     return protocol, events, store
 
 
@@ -176,8 +177,12 @@ def test_other_workers_write_their_checkpoint_and_report_but_keep_log_and_publis
 
 
 def test_every_reported_metric_is_in_the_registry(tmp_path):
-    protocol, _, _ = _protocol(tmp_path)
+    from costs.meter import CostMeter
+
+    clock = iter([0.0, 36.0])  # started, then read 36 s later: at 10 USD/h, 0.10 USD on top of 0.5 spent
+    protocol, _, _ = _protocol(tmp_path, meter=CostMeter(10.0, spent=0.5, clock=lambda: next(clock)))
     protocol(_report(1, 4))
+    assert protocol.last["cost_usd"] == pytest.approx(0.6)
     assert unknown(protocol.last) == []
     assert unknown({"val_made_up": 1.0}) == ["val_made_up"]
 
