@@ -109,8 +109,8 @@ def _pipeline_against_memory(section: Section, c: Case) -> None:
     hardest to feed), largest batch, mixed, XLA off, fed by ``make_dataset`` against in-memory batches."""
     from benchmarks import step
     from colorize_core.config import DataConfig
-    from colorize_core.datasets import resolve_dataset
-    from colorize_core.pipeline import make_dataset
+    from colorize_core.data.datasets import resolve_dataset
+    from colorize_core.data.pipeline import make_dataset
 
     batch = c.batches[-1]
     ours = step.build_ours(c.image_size, c.width, batch, 1000, "labels", None, "mixed", False)

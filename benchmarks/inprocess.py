@@ -23,7 +23,7 @@ def inprocess_trial(params: dict, spec, base, storage: str) -> None:
     import keras
     from ray import tune
 
-    from colorize_core.trainer import prepare_trainer
+    from colorize_core.training.trainer import prepare_trainer
     from sweeps.naming import trial_name
     from sweeps.tune_sweep import trial_config
 

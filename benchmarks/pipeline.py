@@ -1,10 +1,10 @@
 """Benchmark 2: the input pipeline, JPEG to normalised Lab batches.
 
 A few hundred JPEGs of realistic size (500x375 and 375x500 crops of the bundled sample photos,
-quality 90) are written to a temporary folder and prepared with ``colorize_core.shards.prepare``
+quality 90) are written to a temporary folder and prepared with ``colorize_core.data.shards.prepare``
 (one TFRecord shard, as ``chromasweep data prepare`` writes). Then, each pass over all of them:
 
-- ours: ``colorize_core.pipeline.make_dataset`` for training (decode only the random resized
+- ours: ``colorize_core.data.pipeline.make_dataset`` for training (decode only the random resized
   crop's window, resize it, flip, gradient-penalty weights, batch, then sRGB to Lab in TF ops and
   normalise on the whole batch, prefetch) at 224 px;
 - decode-only: the same TFRecords parsed and ``tf.io.decode_jpeg`` alone, with the same parallel
@@ -38,7 +38,7 @@ def write_jpegs(folder: Path, count: int, seed: int = 0) -> list[Path]:
     """``count`` 500x375 (or 375x500) JPEGs cut from the sample photos."""
     from PIL import Image
 
-    from colorize_core.sample_data import CLASSES
+    from colorize_core.data.bundled_sample import CLASSES
 
     rng = random.Random(seed)
     photos = [Image.open(p).convert("RGB") for _, _, paths in CLASSES for p in paths]
@@ -65,7 +65,7 @@ def write_jpegs(folder: Path, count: int, seed: int = 0) -> list[Path]:
 def ours_dataset(prepared: str, stage: str = "full"):
     import tensorflow as tf
 
-    from colorize_core import pipeline
+    from colorize_core.data import pipeline
 
     if stage == "full":
         return pipeline.make_dataset(prepared, "train", IMAGE_SIZE, BATCH, training=True, shuffle_buffer=1024)
@@ -90,7 +90,7 @@ def ours_dataset(prepared: str, stage: str = "full"):
 def decode_only_dataset(prepared: str):
     import tensorflow as tf
 
-    from colorize_core import pipeline
+    from colorize_core.data import pipeline
 
     files = pipeline.shard_files(prepared, "train")
     ds = tf.data.TFRecordDataset(files, num_parallel_reads=min(len(files), 8))
@@ -139,7 +139,7 @@ def reference_loop(files: list[Path]) -> int:
 
 
 def run(preset: str = FULL) -> Section:
-    from colorize_core.shards import prepare
+    from colorize_core.data.shards import prepare
 
     count, repeats = PASSES[preset]
     section = Section(

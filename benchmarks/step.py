@@ -1,6 +1,6 @@
 """Benchmark 1: the training step, ours against the reference's training loop ported to Keras 3.
 
-Ours: ``AdversarialColorizer.train_step`` compiled by ``colorize_core.trainer.compile_distributed_step``
+Ours: ``AdversarialColorizer.train_step`` compiled by ``colorize_core.training.trainer.compile_distributed_step``
 as the trainer compiles it (critic then generator update in one ``tf.function``), the precision
 policy set by ``trainer.set_precision``.
 
@@ -95,8 +95,8 @@ class Side:
 def real_batches(size: int, batch: int, count: int) -> list[dict[str, np.ndarray]]:
     """``count`` training batches of the bundled sample photos, through our pipeline, as numpy."""
     from colorize_core.config import DataConfig
-    from colorize_core.datasets import resolve_dataset
-    from colorize_core.pipeline import make_dataset
+    from colorize_core.data.datasets import resolve_dataset
+    from colorize_core.data.pipeline import make_dataset
 
     prepared = resolve_dataset(DataConfig(), 0, progress=False).path
     ds = make_dataset(prepared, "train", size, batch, training=True, repeat=True).take(count)
@@ -109,8 +109,8 @@ def build_ours(size, width, batch, num_classes, semantic, teacher_file, precisio
     import tensorflow as tf
 
     from colorize_core.config import demo_config
-    from colorize_core.gan import AdversarialColorizer
-    from colorize_core.trainer import compile_distributed_step, set_precision
+    from colorize_core.networks.gan import AdversarialColorizer
+    from colorize_core.training.trainer import compile_distributed_step, set_precision
 
     config = demo_config().with_overrides(
         {
@@ -143,8 +143,8 @@ def build_port(size, width, batch, num_classes, teacher_file, precision=FLOAT32,
     import tensorflow as tf
     from keras import layers
 
-    from colorize_core.model import build_critic, build_generator
-    from colorize_core.trainer import set_precision
+    from colorize_core.networks.chromagan import build_critic, build_generator
+    from colorize_core.training.trainer import set_precision
 
     set_precision(precision == MIXED)
     keras.utils.set_random_seed(0)

@@ -37,8 +37,8 @@ class DataSource(click.ParamType):
     name = "SRC"
 
     def convert(self, value, param, ctx) -> str:
+        from colorize_core.data.sources import is_archive
         from colorize_core.locations import is_uri
-        from colorize_core.sources import is_archive
 
         path = Path(value)
         if (is_uri(value) and is_archive(value)) or path.is_dir() or (path.is_file() and is_archive(value)):
@@ -173,7 +173,7 @@ def data() -> None:
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 def data_sample(out: Path) -> None:
     """Write the bundled sample dataset (real photos from installed packages) in ILSVRC layout to OUT."""
-    from colorize_core.sample_data import build_sample_dataset
+    from colorize_core.data.bundled_sample import build_sample_dataset
 
     build_sample_dataset(out)
     click.echo(f"sample dataset written to {out}")
@@ -187,7 +187,7 @@ def data_imagenet_sample(src: Path, out: Path, seed: int) -> None:
     """Link SRC's photos (<wnid>_<name>.JPEG, such as ../shared/data/imagenet-sample/images) into OUT as
     Kaggle's ILSVRC layout: a seeded split of 200 held out (OUT/heldout, for evaluate), 80 val and the
     rest train. Then: chromasweep data prepare OUT PREPARED."""
-    from colorize_core.imagenet_sample import build_imagenet_sample
+    from colorize_core.data.imagenet_sample import build_imagenet_sample
 
     try:
         split = build_imagenet_sample(src, out, seed)
@@ -226,7 +226,7 @@ def data_prepare(
 
             meta = prepare_on_ray(src, out, address, val_fraction, seed, images_per_shard)
         else:
-            from colorize_core.shards import prepare
+            from colorize_core.data.shards import prepare
 
             meta = prepare(src, out, val_fraction, seed, workers, images_per_shard=images_per_shard)
     except ChromasweepError as err:
@@ -622,7 +622,7 @@ def evaluate(
     import csv
     import io
 
-    from colorize_core.evaluate_photos import (
+    from colorize_core.evaluation.photos import (
         Protocol,
         evaluate_photos,
         intervals,
@@ -685,7 +685,7 @@ def _evaluate_sweep(sweep_name: str, data_dir: Path, protocol, out_file: Path | 
 
     from mlflow import MlflowClient
 
-    from colorize_core.evaluate_photos import comparison, evaluate_images, intervals, photo_paths, read_photos, table
+    from colorize_core.evaluation.photos import comparison, evaluate_images, intervals, photo_paths, read_photos, table
     from colorize_core.inference import Colorizer
     from tracking.models import load_generator, log_evaluation, model_ref
     from tracking.promote import trial_models
@@ -843,7 +843,7 @@ def turing_create(study: Path, models: tuple[str, ...], images: Path, tracking_u
 
         raise click.UsageError(describe_invalid(err, place=option)) from None
     import_tensorflow()
-    from colorize_core.evaluate_photos import photo_paths
+    from colorize_core.evaluation.photos import photo_paths
     from colorize_core.inference import Colorizer
     from tracking.models import is_mlflow_uri, load_generator
     from turing.create import Arm, create_study, usable_photos

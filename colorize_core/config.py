@@ -39,12 +39,12 @@ class DataConfig(_Strict):
 
 
 class Generator(StrEnum):
-    CHROMAGAN = "chromagan"  # colorize_core/model.py: regression of ab, VGG16 encoder, fusion
-    CIC = "cic"  # colorize_core/cic.py: classification over ab bins, annealed-mean decoding
+    CHROMAGAN = "chromagan"  # colorize_core/networks/chromagan.py: regression of ab, VGG16 encoder, fusion
+    CIC = "cic"  # colorize_core/networks/cic.py: classification over ab bins, annealed-mean decoding
 
 
 class CicBins(StrEnum):
-    PUBLISHED_313 = "published-313"  # the paper's centres, found on ImageNet (colorize_core/cic_bins.py)
+    PUBLISHED_313 = "published-313"  # the paper's centres, found on ImageNet (colorize_core/networks/cic_bins.py)
     GAMUT_261 = "gamut-261"  # the grid cells that hold an 8-bit sRGB colour, computed (cic.ab_bins)
 
 
@@ -58,7 +58,7 @@ class ModelConfig(_Strict):
     encoder_weights: str | None = Field(
         None,
         description="Pretrained VGG16 convolutions for chromagan's encoder: imagenet, hed-bsds500 (bundled, "
-        "offline), gs://BUCKET/FILE or a local file (see colorize_core/weights.py); None is random init.",
+        "offline), gs://BUCKET/FILE or a local file (see colorize_core/networks/weights.py); None is random init.",
     )
     temperature: float = Field(
         0.38, gt=0.0, le=1.0, description="cic: the annealed mean's temperature (1 the mean, towards 0 the mode)."

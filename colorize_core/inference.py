@@ -16,14 +16,16 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from colorize_core.buckets import fetched
-from colorize_core.cic import AnnealedMeanAB  # noqa: F401  registers the custom layers for loading
+from colorize_core.data.buckets import fetched
+from colorize_core.data.lab import AB_SCALE, lab_to_rgb, normalize_lab, rgb_to_lab
 from colorize_core.errors import ChromasweepError
-from colorize_core.lab import AB_SCALE, lab_to_rgb, normalize_lab, rgb_to_lab
 from colorize_core.locations import is_uri
-from colorize_core.metrics import predicted_ab
-from colorize_core.model import GrayToVGGInput  # noqa: F401
 from colorize_core.model_files import MODEL_FILE, MODEL_INFO
+from colorize_core.networks.chromagan import (
+    GrayToVGGInput,  # noqa: F401
+    predicted_ab,
+)
+from colorize_core.networks.cic import AnnealedMeanAB  # noqa: F401  registers the custom layers for loading
 
 
 class Colorizer:

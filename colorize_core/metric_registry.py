@@ -28,7 +28,7 @@ class MetricInfo:
         return {Goal.MAXIMIZE: "max", Goal.MINIMIZE: "min"}[self.goal]
 
 
-# Per-image scores on held-out images (colorize_core.metrics.batch_scores), without the split prefix.
+# Per-image scores on held-out images (colorize_core.evaluation.scores.batch_scores), without the split prefix.
 SCORES = {
     "psnr": (Goal.MAXIMIZE, "PSNR of the colorized RGB against the truth, dB"),
     "ssim": (Goal.MAXIMIZE, "SSIM of the colorized RGB against the truth"),
@@ -45,7 +45,7 @@ SCORES = {
     ),
     "gray_auc_rebalanced": (Goal.NONE, "auc_rebalanced of the gray image (ab = 0): the floor to beat"),
 }
-# One training step's losses (colorize_core.gan.AdversarialColorizer.train_step), averaged over an epoch.
+# One training step's losses (colorize_core.networks.gan.AdversarialColorizer.train_step), averaged over an epoch.
 LOSSES = {
     "generator_loss": (Goal.MINIMIZE, "the generator's weighted total loss"),
     "ab_mse": (

@@ -1,2 +1,2 @@
 """Preparing datasets across a Ray cluster (``chromasweep data prepare --address``): the shards that
-``colorize_core.shards`` plans, each written whole by a Ray task on whichever node has a free CPU."""
+``colorize_core.data.shards`` plans, each written whole by a Ray task on whichever node has a free CPU."""

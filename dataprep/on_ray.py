@@ -1,7 +1,7 @@
 """``data prepare SRC OUT --address``: one Ray task a shard, across every node of the cluster.
 
 The driver catalogs SRC and plans the shards exactly as a prepare in one process does
-(``colorize_core.shards.plan_shards``), so the same input gives the same shards either way. Each task
+(``colorize_core.data.shards.plan_shards``), so the same input gives the same shards either way. Each task
 checks and encodes its shard's images and writes the shard whole, then its record; a prepare killed
 and run again hands out only the shards without a record. ``meta.json`` is written last, by the driver.
 Before any shard, one probe task on each node checks that it can read SRC and write OUT: a path that
@@ -17,8 +17,7 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from tqdm import tqdm
 
-from colorize_core.errors import ChromasweepError
-from colorize_core.shards import (
+from colorize_core.data.shards import (
     PROGRESS_DIR,
     PreparedMeta,
     ShardPlan,
@@ -29,7 +28,8 @@ from colorize_core.shards import (
     plan_shards,
     write_shard,
 )
-from colorize_core.sources import ImageItem
+from colorize_core.data.sources import ImageItem
+from colorize_core.errors import ChromasweepError
 from runner.ray_train import connect
 
 THREADS_PER_TASK = 4  # a task waits on reads (a bucket's latency) as much as it decodes
@@ -83,7 +83,7 @@ def prepare_on_ray(
     images_per_shard: int | None = None,
     progress: bool = True,
 ) -> PreparedMeta:
-    """``colorize_core.shards.prepare``, its shards written by Ray tasks on the cluster at ``address``."""
+    """``colorize_core.data.shards.prepare``, its shards written by Ray tasks on the cluster at ``address``."""
     cat = open_catalog(source, out, val_fraction, seed)
     connect(address)
     _check_every_node_reaches(cat.train[0], out)

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from colorize_core.data.bundled_sample import _SKIMAGE
 from colorize_core.inference import Colorizer
-from colorize_core.sample_data import _SKIMAGE
 from tracking.models import is_mlflow_uri, load_generator
 
 PHOTOS = ["chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg"]

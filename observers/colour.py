@@ -19,7 +19,7 @@ FEATURES = (
 
 
 def colourfulness(rgb: np.ndarray) -> float:
-    """Hasler and Suesstrunk (2003): sigma_rgyb + 0.3 * mu_rgyb; as colorize_core.metrics.colorfulness,
+    """Hasler and Suesstrunk (2003): sigma_rgyb + 0.3 * mu_rgyb; as colorize_core.evaluation.scores.colorfulness,
     population variances, one image."""
     r, g, b = np.moveaxis(rgb.astype(np.float64), -1, 0)
     rg, yb = r - g, 0.5 * (r + g) - b

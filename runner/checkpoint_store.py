@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
-from colorize_core.buckets import filesystem
+from colorize_core.data.buckets import filesystem
 from colorize_core.errors import ChromasweepError
 from colorize_core.locations import is_uri
 from colorize_core.model_files import MODEL_DIR

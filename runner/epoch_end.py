@@ -30,7 +30,7 @@ from runner.checkpoint_store import METRICS_LOG, CheckpointStore
 from runner.run_record import durable, save_sample, write_status
 
 if TYPE_CHECKING:
-    from colorize_core.trainer import Report, Trainer
+    from colorize_core.training.trainer import Report, Trainer
     from costs.meter import CostMeter
     from tracking.delivery import Delivery
 

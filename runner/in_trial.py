@@ -8,7 +8,7 @@ reuses trial actors, so TensorFlow is imported once per actor, not three times p
 folder (``storage/<trial>``) has the same layout as every other run's; Tune retries a crashed trial
 and ``Tuner.restore`` a killed sweep's, both from the latest checkpoint there.
 
-A reused actor also keeps its compiled steps and validation batches (``colorize_core.warm``): a trial
+A reused actor also keeps its compiled steps and validation batches (``colorize_core.training.warm``): a trial
 of the architecture it ran before starts from its own seed's fresh state without tracing again.
 """
 
@@ -61,7 +61,7 @@ def train_in_trial(
     """Train ``config`` here, resuming from its checkpoints under ``storage/<config.name>``;
     ``side_by_side``: how many trials the sweep runs at once; ``usd_per_hour``: the trial's price."""
     global _warm
-    from colorize_core.warm import WarmCache  # TensorFlow: only in the trial's process, never the driver's
+    from colorize_core.training.warm import WarmCache  # TensorFlow: only in the trial's process, never the driver's
 
     if _warm is None:  # this actor's first trial: TensorFlow's runtime starts now
         _set_op_threads(side_by_side)

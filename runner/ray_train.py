@@ -24,11 +24,11 @@ import ray.train
 from pydantic import BaseModel, ConfigDict, Field
 from ray.train import FailureConfig, RunConfig, ScalingConfig
 
-from colorize_core.buckets import ray_storage
 from colorize_core.config import TrainConfig, check_batch_split, replicas
+from colorize_core.data.buckets import ray_storage
 from colorize_core.errors import ChromasweepError
 from colorize_core.locations import is_uri
-from colorize_core.weights import check_sources, is_named
+from colorize_core.networks.weights import check_sources, is_named
 from runner.checkpoint_store import CheckpointStore
 from runner.worker_loop import RunResult, read_result, run_worker
 
@@ -215,7 +215,7 @@ def launch(
 ) -> RunResult:
     """Train ``config`` through Ray Train as the run ``storage/config.name``, resuming it unless
     ``restart``. ``tracking`` makes rank 0 log an MLflow run."""
-    from colorize_core.datasets import resolve_dataset
+    from colorize_core.data.datasets import resolve_dataset
 
     # Check the data, the batch split and the run's folder on the driver: a bad run fails here, in seconds.
     check_batch_split(config.data.batch_size, replicas(options.workers, options.gpus_per_worker))

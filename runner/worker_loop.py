@@ -31,7 +31,7 @@ from runner.epoch_end import (
 )
 
 if TYPE_CHECKING:
-    from colorize_core.warm import WarmCache
+    from colorize_core.training.warm import WarmCache
     from tracking.trial_run import TrackingContext
 
 
@@ -54,7 +54,7 @@ def run_worker(
     # The strategy comes first: it must configure TensorFlow's runtime before anything starts it.
     strategy = tf.distribute.MultiWorkerMirroredStrategy() if world > 1 else tf.distribute.get_strategy()
 
-    from colorize_core.trainer import prepare_trainer
+    from colorize_core.training.trainer import prepare_trainer
 
     delivery = _open_tracking(tracking, config, session.store) if rank == 0 else None
     with session.store.latest() as found:

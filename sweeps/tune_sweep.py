@@ -27,12 +27,12 @@ import ray
 from ray import tune
 from ray.tune.integration.ray_train import TuneReportCallback
 
-from colorize_core.buckets import ray_storage
 from colorize_core.config import TrainConfig
+from colorize_core.data.buckets import ray_storage
 from colorize_core.errors import ChromasweepError
 from colorize_core.locations import is_uri
+from colorize_core.networks.weights import WEIGHT_KEYS, check_searched, check_sources
 from colorize_core.status import LOST_WHY, RunStatus
-from colorize_core.weights import WEIGHT_KEYS, check_searched, check_sources
 from costs.meter import COST_METRIC
 from costs.prices import Rate, usd
 from runner.checkpoint_store import CheckpointStore
@@ -271,7 +271,7 @@ def check_unchanged(spec: SweepSpec, kept: dict | None, where: str) -> bool:
 def _shared_config(spec: SweepSpec, base: TrainConfig) -> TrainConfig:
     """What every trial shares, the spec's constants (data.source among them) included, with its
     paths made absolute here on the driver and its data checked before any trial."""
-    from colorize_core.datasets import resolve_dataset
+    from colorize_core.data.datasets import resolve_dataset
 
     shared = absolute_paths(base.with_overrides(spec.constants))
     resolve_dataset(shared.data, shared.seed)

@@ -56,14 +56,14 @@ def isolated_tracking(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def sample_photos(tmp_path_factory):
-    from colorize_core.sample_data import build_sample_dataset
+    from colorize_core.data.bundled_sample import build_sample_dataset
 
     return build_sample_dataset(tmp_path_factory.mktemp("sample") / "imagenet-object-localization-challenge")
 
 
 @pytest.fixture(scope="session")
 def prepared_sample(sample_photos, tmp_path_factory):
-    from colorize_core.shards import prepare
+    from colorize_core.data.shards import prepare
 
     out = tmp_path_factory.mktemp("prepared")
     prepare(sample_photos, str(out), progress=False)
@@ -187,7 +187,7 @@ def examples_of(prepared: str) -> list[tuple[str, int, bytes, str]]:
     """Every example of a prepared folder, shard by shard: (split, label, encoded image, file name)."""
     import tensorflow as tf
 
-    from colorize_core.shards import read_meta
+    from colorize_core.data.shards import read_meta
 
     spec = {
         "image/encoded": tf.io.FixedLenFeature([], tf.string),

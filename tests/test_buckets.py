@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from colorize_core.buckets import filesystem
+from colorize_core.data.buckets import filesystem
 from colorize_core.model_files import MODEL_DIR, MODEL_FILE
 from runner.checkpoint_store import CheckpointStore, LayoutError
 
@@ -71,7 +71,7 @@ def test_a_run_folder_of_an_older_layout_is_refused_in_a_bucket_too(storage):
 def test_data_prepare_reads_a_zip_in_a_bucket_member_by_member(sample_photos, prepared_sample, bucket, tmp_path):
     import zipfile
 
-    from colorize_core.shards import read_meta
+    from colorize_core.data.shards import read_meta
 
     fs, path = filesystem(f"{bucket}/downloads/photos.zip")
     with fs.open_output_stream(path) as upload, zipfile.ZipFile(upload, "w") as packed:
@@ -101,7 +101,7 @@ def test_data_prepare_writes_shards_to_a_bucket_and_meta_last(sample_photos, buc
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().endswith(f"-> {out}")
 
-    from colorize_core.shards import is_prepared, read_meta
+    from colorize_core.data.shards import is_prepared, read_meta
 
     meta = read_meta(out)
     assert is_prepared(out) and not is_prepared(f"{bucket}/prepared/nothing")
@@ -138,8 +138,8 @@ def test_data_prepare_writes_shards_to_a_bucket_and_meta_last(sample_photos, buc
 def test_prepared_shards_are_equal_in_size_and_hold_every_image_once(sample_photos, storage, monkeypatch):
     import tensorflow as tf
 
-    from colorize_core import shards
-    from colorize_core.buckets import fetched
+    from colorize_core.data import shards
+    from colorize_core.data.buckets import fetched
 
     monkeypatch.setattr(shards, "IMAGES_PER_SHARD", 16)
     out = f"{storage}/prepared"

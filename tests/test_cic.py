@@ -14,7 +14,9 @@ import tensorflow as tf
 from skimage import data
 from skimage.color import rgb2lab
 
-from colorize_core.cic import (
+from colorize_core.config import CicBins, ModelConfig
+from colorize_core.data.lab import AB_LIMIT
+from colorize_core.networks.cic import (
     BIN_GRID,
     PUBLISHED_BINS,
     ab_bins,
@@ -25,10 +27,8 @@ from colorize_core.cic import (
     rebalancing_weights,
     soft_encode,
 )
-from colorize_core.config import CicBins, ModelConfig
-from colorize_core.metrics import AB_LIMIT
 from colorize_core.status import RunStatus
-from colorize_core.trainer import prepare_trainer
+from colorize_core.training.trainer import prepare_trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_BINS = ModelConfig().bins

@@ -10,9 +10,9 @@ import pytest
 from conftest import examples_of
 from PIL import Image
 
-from colorize_core.pipeline import make_dataset
-from colorize_core.shards import prepare, read_meta
-from colorize_core.sources import DatasetError, catalog
+from colorize_core.data.pipeline import make_dataset
+from colorize_core.data.shards import prepare, read_meta
+from colorize_core.data.sources import DatasetError, catalog
 
 
 def _zip(folder: Path, archive: Path, compression=zipfile.ZIP_STORED) -> Path:
@@ -43,7 +43,7 @@ def test_sample_dataset_is_in_ilsvrc_layout_with_held_out_photos(sample_photos):
 
 
 def test_near_duplicate_photos_never_straddle_the_split():
-    from colorize_core.sample_data import HELD_OUT, NEAR_DUPLICATES, split_groups_intact
+    from colorize_core.data.bundled_sample import HELD_OUT, NEAR_DUPLICATES, split_groups_intact
 
     assert {"motorcycle_left", "motorcycle_right"} in NEAR_DUPLICATES
     split_groups_intact(HELD_OUT)
@@ -110,7 +110,7 @@ def test_a_corrupt_zip_member_is_skipped_and_named_like_an_unreadable_file(tmp_p
 def test_a_prepare_killed_midway_keeps_its_whole_shards_when_run_again(sample_photos, tmp_path, monkeypatch):
     import itertools
 
-    from colorize_core import shards
+    from colorize_core.data import shards
 
     clean = prepare(sample_photos, str(tmp_path / "clean"), progress=False, images_per_shard=16)
     out = tmp_path / "out"

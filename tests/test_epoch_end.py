@@ -9,7 +9,7 @@ import pytest
 from colorize_core.config import demo_config
 from colorize_core.metric_registry import unknown
 from colorize_core.model_files import MODEL_DIR, MODEL_FILE
-from colorize_core.trainer import Report
+from colorize_core.training.trainer import Report
 from runner.checkpoint_store import CheckpointStore, LayoutError
 from runner.epoch_end import EpochEnd, report_diverged
 from tracking.delivery import Delivery

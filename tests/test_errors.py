@@ -35,7 +35,7 @@ def test_every_error_class_of_ours_belongs_to_the_one_family():
 @pytest.mark.parametrize("name", ["ConfigError", "DatasetError", "SpecError"])
 def test_a_family_error_keeps_its_builtin_base(name):
     from colorize_core.config import ConfigError
-    from colorize_core.sources import DatasetError
+    from colorize_core.data.sources import DatasetError
     from sweeps.spec import SpecError
 
     assert issubclass(

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from colorize_core.evaluate_photos import (
+from colorize_core.evaluation.photos import (
     BASELINES,
     COLUMNS,
     COMPARED,
@@ -124,7 +124,7 @@ def test_log_evaluation_puts_the_bounds_and_differences_on_the_run(isolated_trac
 
 
 def test_a_comparison_puts_each_model_beside_the_baselines_it_must_beat():
-    from colorize_core.evaluate_photos import COMPARISON, comparison
+    from colorize_core.evaluation.photos import COMPARISON, comparison
 
     rng = np.random.default_rng(3)
     gray, constant = rng.normal(21, 3, 30), rng.normal(21.5, 3, 30)

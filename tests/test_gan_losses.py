@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from colorize_core.config import demo_config
-from colorize_core.gan import AdversarialColorizer
+from colorize_core.networks.gan import AdversarialColorizer
 
 # The paper's weights: MSE 1, adversarial 0.1, gradient penalty 10.
 MSE_W, ADV_W, GP_W = 1.0, 0.1, 10.0
@@ -98,9 +98,9 @@ def test_batch_norm_statistics_describe_the_model_after_the_first_epoch(tiny_con
     differs. Measured: 8.46 against 12.03 on this 2-core machine (ratio 0.70, the same in two runs)."""
     import keras
 
-    from colorize_core import model
-    from colorize_core.lab import AB_SCALE
-    from colorize_core.trainer import prepare_trainer
+    from colorize_core.data.lab import AB_SCALE
+    from colorize_core.networks import chromagan as model
+    from colorize_core.training.trainer import prepare_trainer
 
     def gap_after_first_epoch() -> float:
         keras.backend.clear_session()

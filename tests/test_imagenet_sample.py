@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorize_core.imagenet_sample import SPLIT_FILE, build_imagenet_sample
-from colorize_core.shards import prepare
-from colorize_core.sources import DatasetError
+from colorize_core.data.imagenet_sample import SPLIT_FILE, build_imagenet_sample
+from colorize_core.data.shards import prepare
+from colorize_core.data.sources import DatasetError
 
 WNIDS = [f"n0{1440764 + i:07d}" for i in range(12)]
 

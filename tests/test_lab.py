@@ -1,7 +1,7 @@
 import numpy as np
 from skimage import color
 
-from colorize_core.lab import denormalize_lab, lab_to_rgb, normalize_lab, rgb_to_lab
+from colorize_core.data.lab import denormalize_lab, lab_to_rgb, normalize_lab, rgb_to_lab
 
 
 def test_rgb_to_lab_agrees_with_scikit_image_on_random_pixels():

@@ -280,7 +280,7 @@ def test_data_prepare_across_the_cluster_writes_the_shards_of_one_process_and_a_
 ):
     from conftest import examples_of
 
-    from colorize_core.shards import PROGRESS_DIR, prepare
+    from colorize_core.data.shards import PROGRESS_DIR, prepare
 
     here = tmp_path / "here"
     prepare(sample_photos, str(here), progress=False, images_per_shard=2)

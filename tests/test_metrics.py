@@ -5,8 +5,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from colorize_core.lab import lab_to_rgb, rgb_to_lab
-from colorize_core.metrics import auc_rebalanced, psnr
+from colorize_core.data.lab import lab_to_rgb, rgb_to_lab
+from colorize_core.evaluation.scores import auc_rebalanced, psnr
 
 
 @pytest.fixture(scope="module")

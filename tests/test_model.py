@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from colorize_core.model import (
+from colorize_core.networks.chromagan import (
     build_critic,
     build_generator,
     build_teacher,
@@ -53,9 +53,9 @@ def test_without_a_semantic_loss_there_is_no_class_head_and_every_weight_learns(
     step computes a gradient for every trainable weight of the generator."""
     import tensorflow as tf
 
-    from colorize_core.cic import ab_bins
     from colorize_core.config import demo_config
-    from colorize_core.gan import AdversarialColorizer
+    from colorize_core.networks.cic import ab_bins
+    from colorize_core.networks.gan import AdversarialColorizer
 
     config = demo_config().with_overrides(
         {"model.generator": family, "model.image_size": 32, "loss.semantic": "off", "data.batch_size": 2}

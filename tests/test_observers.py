@@ -95,7 +95,7 @@ def take_sessions(study: Path, count: int) -> None:
 
 
 def test_numpy_colourfulness_agrees_with_colorize_cores():
-    from colorize_core.metrics import colorfulness as tf_colorfulness
+    from colorize_core.evaluation.scores import colorfulness as tf_colorfulness
 
     rng = np.random.default_rng(3)
     images = [

@@ -12,9 +12,9 @@ import tensorflow as tf
 from PIL import Image
 from scipy import stats
 
-from colorize_core import pipeline
-from colorize_core.lab import rgb_to_lab
-from colorize_core.sample_data import CLASSES
+from colorize_core.data import pipeline
+from colorize_core.data.bundled_sample import CLASSES
+from colorize_core.data.lab import rgb_to_lab
 
 # Lab units (L in [0, 100]). Measured: at most 0.0015 at 224 px and 0.0005 at 64 px over these
 # images and seeds. The new path decodes the same pixels (decode_and_crop_jpeg gives the whole

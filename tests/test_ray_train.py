@@ -13,7 +13,7 @@ from ray.cluster_utils import Cluster
 
 from colorize_core.model_files import MODEL_FILE
 from colorize_core.status import RunStatus
-from colorize_core.trainer import prepare_trainer
+from colorize_core.training.trainer import prepare_trainer
 from runner.checkpoint_store import COMPLETE
 from runner.ray_train import RayOptions, launch
 

@@ -9,7 +9,7 @@ from colorize_core.status import RunStatus
 def test_every_score_the_evaluation_computes_is_registered():
     import tensorflow as tf
 
-    from colorize_core.metrics import batch_scores
+    from colorize_core.evaluation.scores import batch_scores
 
     L = tf.zeros([1, 32, 32, 1])
     ab = tf.random.uniform([1, 32, 32, 2], -0.2, 0.2, seed=0)

@@ -15,7 +15,7 @@ import pytest
 from conftest import mlflow_server_running
 from PIL import Image
 
-from colorize_core.buckets import filesystem
+from colorize_core.data.buckets import filesystem
 from colorize_core.model_files import MODEL_DIR, MODEL_FILE
 from colorize_core.status import RunStatus
 from runner.run_record import STATUS_FILE

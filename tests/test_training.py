@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from colorize_core.config import ConfigError, load_config
+from colorize_core.data.pipeline import make_dataset
+from colorize_core.evaluation.scores import evaluate
 from colorize_core.metric_registry import unknown
-from colorize_core.metrics import evaluate
 from colorize_core.model_files import MODEL_DIR, MODEL_FILE
-from colorize_core.pipeline import make_dataset
 from colorize_core.status import RunStatus
-from colorize_core.trainer import prepare_trainer
+from colorize_core.training.trainer import prepare_trainer
 from runner.in_process import train_in_process
 
 pytestmark = pytest.mark.e2e  # starts Ray, a server or a real training run: `make test`, not `make test-fast`

@@ -469,7 +469,7 @@ def champion(tmp_path):
     import mlflow
     from mlflow import MlflowClient
 
-    from colorize_core.model import build_generator
+    from colorize_core.networks.chromagan import build_generator
     from colorize_core.status import RunStatus
     from tracking.trial_run import TrialRun, train_context
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from colorize_core.config import demo_config
-from colorize_core.trainer import prepare_trainer
-from colorize_core.warm import WarmCache, architecture
+from colorize_core.training.trainer import prepare_trainer
+from colorize_core.training.warm import WarmCache, architecture
 
 TINY = {"model.image_size": 32, "model.width": 0.125, "epochs": 1, "steps_per_epoch": 3, "log_every_steps": 3}
 
@@ -23,7 +23,7 @@ def tiny(**overrides):
 FRESH = """
 import json, sys, numpy as np
 from colorize_core.config import TrainConfig
-from colorize_core.trainer import prepare_trainer
+from colorize_core.training.trainer import prepare_trainer
 config = TrainConfig.model_validate_json(sys.argv[1])
 trainer = prepare_trainer(config, progress=False)
 start = trainer.gan.generator.get_weights()

@@ -10,9 +10,9 @@ import keras
 import numpy as np
 import pytest
 
-from colorize_core.buckets import filesystem
-from colorize_core.model import _VGG_BLOCKS, build_generator, load_vgg16_encoder_weights
-from colorize_core.weights import WeightsError, local_file
+from colorize_core.data.buckets import filesystem
+from colorize_core.networks.chromagan import _VGG_BLOCKS, build_generator, load_vgg16_encoder_weights
+from colorize_core.networks.weights import WeightsError, local_file
 
 ENCODER_CONVS = [(b, i) for b, (_, convs) in enumerate(_VGG_BLOCKS, 1) for i in range(1, convs + 1)]
 

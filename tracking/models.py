@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from colorize_core.evaluate_photos import Intervals
+    from colorize_core.evaluation.photos import Intervals
 
 MLFLOW_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
 
@@ -20,8 +20,8 @@ def load_generator(model_uri: str, tracking_uri: str | None = None):
     import mlflow
     import mlflow.keras
 
-    from colorize_core.cic import AnnealedMeanAB  # noqa: F401  registers the custom layers for loading
-    from colorize_core.model import GrayToVGGInput  # noqa: F401
+    from colorize_core.networks.chromagan import GrayToVGGInput  # noqa: F401
+    from colorize_core.networks.cic import AnnealedMeanAB  # noqa: F401  registers the custom layers for loading
     from tracking.store import connect
 
     connect(tracking_uri, create=False)

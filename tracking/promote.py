@@ -155,7 +155,7 @@ def promote(
     if metric not in METRICS:
         raise PromotionError(f"--metric {metric!r}: expected one of {sorted(METRICS)}")
     from colorize_core.config import TrainConfig
-    from colorize_core.evaluation import evaluate_heldout
+    from colorize_core.evaluation.held_out import evaluate_heldout
     from tracking.models import load_generator
 
     uri = connect(tracking_uri, create=False)

@@ -14,9 +14,10 @@ Critic: a PatchGAN on (L, ab) scoring S/8 x S/8 patches, without normalisation (
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import layers
 
-from colorize_core.weights import local_file, vgg16_convs
+from colorize_core.networks.weights import local_file, vgg16_convs
 
 # VGG16 expects BGR pixels in 0-255 minus the ImageNet channel means ("caffe" preprocessing).
 _VGG_BGR_MEANS = (103.939, 116.779, 123.68)
@@ -110,7 +111,7 @@ def build_critic(image_size: int, width: float) -> keras.Model:
 
 
 def load_vgg16_encoder_weights(generator: keras.Model, source: str, image_size: int) -> None:
-    """Copy pretrained VGG16 weights (``source``: see ``colorize_core.weights``) into the encoder's 10 convs."""
+    """Copy pretrained VGG16 weights (``source``: ``colorize_core.networks.weights``) into the encoder's 10 convs."""
     weights_file = local_file(source, "model.encoder_weights", top=False)
     names = [f"block{block}_conv{i}" for block, (_, convs) in enumerate(_VGG_BLOCKS, 1) for i in range(1, convs + 1)]
     for name, theirs in vgg16_convs(weights_file, names, image_size).items():
@@ -135,3 +136,9 @@ def build_teacher(source: str) -> keras.Model:
     x = layers.Resizing(224, 224)(L)
     probs = vgg(GrayToVGGInput()(x), training=False)
     return keras.Model(L, probs, name="vgg16_teacher")
+
+
+def predicted_ab(outputs) -> tf.Tensor:
+    """The ab output of a generator: the training model returns (ab, class logits), the logged
+    colorizer returns ab alone."""
+    return outputs[0] if isinstance(outputs, (list, tuple)) else outputs

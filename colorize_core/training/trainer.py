@@ -20,18 +20,18 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from colorize_core.cic import bin_counts, rebalancing_weights
 from colorize_core.config import Generator, TrainConfig, check_batch_split
-from colorize_core.datasets import PreparedDataset, resolve_dataset
+from colorize_core.data.datasets import PreparedDataset, resolve_dataset
+from colorize_core.data.pipeline import make_dataset
+from colorize_core.data.sources import DatasetError
 from colorize_core.errors import ChromasweepError
-from colorize_core.gan import AdversarialColorizer
-from colorize_core.metrics import evaluate, make_scorer
+from colorize_core.evaluation.grids import sample_grid
+from colorize_core.evaluation.scores import evaluate, make_scorer
 from colorize_core.model_files import MODEL_FILE, MODEL_INFO
-from colorize_core.pipeline import make_dataset
-from colorize_core.samples import sample_grid
-from colorize_core.sources import DatasetError
+from colorize_core.networks.cic import bin_counts, rebalancing_weights
+from colorize_core.networks.gan import AdversarialColorizer
 from colorize_core.status import RunStatus
-from colorize_core.warm import Compiled, WarmCache, architecture
+from colorize_core.training.warm import Compiled, WarmCache, architecture
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Scoring a generator on a dataset's held-out split: the evaluation that decides a promotion.
 
-The protocol is ``chromasweep evaluate``'s (``colorize_core.evaluate_photos``, 224: each whole held-out
+The protocol is ``chromasweep evaluate``'s (``colorize_core.evaluation.photos``, 224: each whole held-out
 image resized to 224 x 224, the model seeing its gray version at its own input size), over every
 held-out image, so a promotion's numbers are the ones a user gets from ``evaluate`` on those photos.
 """
@@ -11,10 +11,10 @@ import numpy as np
 import tensorflow as tf
 
 from colorize_core.config import DataConfig
-from colorize_core.datasets import resolve_dataset
-from colorize_core.evaluate_photos import Protocol, evaluate_images
+from colorize_core.data.datasets import resolve_dataset
+from colorize_core.data.pipeline import FEATURES, shard_files
+from colorize_core.evaluation.photos import Protocol, evaluate_images
 from colorize_core.inference import Colorizer
-from colorize_core.pipeline import FEATURES, shard_files
 
 PROTOCOL = Protocol.CHROMAGAN_224
 

@@ -48,7 +48,7 @@ class Archive:
     @classmethod
     def open(cls, source: str) -> ArchivePath:
         """The root of the zip at ``source`` (a path or a gs:// / s3:// URI)."""
-        from colorize_core.buckets import filesystem
+        from colorize_core.data.buckets import filesystem
 
         try:
             if is_uri(source):

@@ -13,7 +13,8 @@ from collections.abc import Iterable
 import numpy as np
 import tensorflow as tf
 
-from colorize_core.lab import AB_SCALE, denormalize_lab, lab_to_rgb
+from colorize_core.data.lab import AB_BIN, AB_BINS, AB_LIMIT, AB_SCALE, AB_SIDE, denormalize_lab, lab_to_rgb
+from colorize_core.networks.chromagan import predicted_ab
 
 
 def lab_to_uint8(L: tf.Tensor, ab: tf.Tensor) -> tf.Tensor:
@@ -40,9 +41,6 @@ def colorfulness(rgb_uint8: tf.Tensor) -> tf.Tensor:
     return std + 0.3 * mean
 
 
-AB_BIN, AB_LIMIT = 10.0, 110.0  # CIC's grid of ab bins: 10 wide over [-110, 110]
-AB_SIDE = int(2 * AB_LIMIT / AB_BIN)  # 22 bins along a and along b
-AB_BINS = AB_SIDE**2
 AUC_THRESHOLDS = 151  # ab error thresholds 0, 1, ..., 150, as CIC's AuC
 
 
@@ -85,12 +83,6 @@ def batch_scores(L: tf.Tensor, pred_ab: tf.Tensor, true_ab: tf.Tensor) -> dict[s
         "auc_rebalanced": auc_rebalanced(pred_ab * AB_SCALE, true_ab * AB_SCALE),
         "gray_auc_rebalanced": auc_rebalanced(tf.zeros_like(true_ab), true_ab * AB_SCALE),
     }
-
-
-def predicted_ab(outputs) -> tf.Tensor:
-    """The ab output of a generator: the training model returns (ab, class logits), the logged
-    colorizer returns ab alone."""
-    return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
 
 
 def make_scorer(generator):

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
-from colorize_core.lab import normalize_lab, rgb_to_lab
+from colorize_core.data.lab import normalize_lab, rgb_to_lab
 
 FEATURES = {
     "image/encoded": tf.io.FixedLenFeature([], tf.string),

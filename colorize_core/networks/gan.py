@@ -2,7 +2,7 @@
 generator family (``model.generator``): ChromaGAN regresses ab; CIC classifies it into bins.
 
 Written in the spirit of the keras-io WGAN-GP example, one model class with its own ``train_step``,
-but driven by our own loop (``colorize_core.trainer``) instead of ``fit``: a step runs unchanged as
+but driven by our own loop (``colorize_core.training.trainer``) instead of ``fit``: a step runs unchanged as
 the per-replica function of a ``tf.distribute`` strategy, which Keras 3 ``fit`` under
 MultiWorkerMirroredStrategy cannot do.
 
@@ -28,16 +28,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from colorize_core.cic import ab_bins, build_cic_generator, soft_encode
 from colorize_core.config import Generator, LossConfig, OptimConfig, TrainConfig
-from colorize_core.lab import AB_SCALE
-from colorize_core.metrics import predicted_ab
-from colorize_core.model import (
+from colorize_core.data.lab import AB_SCALE
+from colorize_core.networks.chromagan import (
     build_critic,
     build_generator,
     build_teacher,
     load_vgg16_encoder_weights,
+    predicted_ab,
 )
+from colorize_core.networks.cic import ab_bins, build_cic_generator, soft_encode
 
 
 def to_reference_units(L: tf.Tensor, ab: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -128,7 +128,7 @@ class AdversarialColorizer(keras.Model):
     def take_state_of(self, fresh: AdversarialColorizer) -> None:
         """Become ``fresh`` in every value while keeping this model's variables (and so the steps
         compiled on them): weights, optimizer state and learning rates, loss weights, bin weights.
-        ``fresh`` must have the same architecture (``colorize_core.warm.architecture``)."""
+        ``fresh`` must have the same architecture (``colorize_core.training.warm.architecture``)."""
         self.generator.set_weights(fresh.generator.get_weights())
         self.critic.set_weights(fresh.critic.get_weights())
         for mine, theirs in ((self.g_optimizer, fresh.g_optimizer), (self.d_optimizer, fresh.d_optimizer)):

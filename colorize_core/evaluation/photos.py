@@ -22,11 +22,11 @@ import tensorflow as tf
 from PIL import Image
 from scipy.stats import bootstrap
 
+from colorize_core.data.lab import lab_to_rgb, rgb_to_lab
+from colorize_core.data.shards import has_colour
+from colorize_core.data.sources import DatasetError
+from colorize_core.evaluation.scores import auc_rebalanced, colorfulness, psnr, ssim
 from colorize_core.inference import Colorizer, UnreadablePhoto, read_image
-from colorize_core.lab import lab_to_rgb, rgb_to_lab
-from colorize_core.metrics import auc_rebalanced, colorfulness, psnr, ssim
-from colorize_core.shards import has_colour
-from colorize_core.sources import DatasetError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 

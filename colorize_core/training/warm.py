@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import tensorflow as tf
 
 from colorize_core.config import TrainConfig
-from colorize_core.gan import AdversarialColorizer, trains_critic
+from colorize_core.networks.gan import AdversarialColorizer, trains_critic
 
 # Fields whose values a compiled step reads from variables, so they do not shape the trace. Every
 # other field of these sections is part of the architecture: a new field traces anew until it is

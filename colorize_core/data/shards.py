@@ -42,10 +42,10 @@ import pyarrow.fs as pafs
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from colorize_core.buckets import filesystem
+from colorize_core.data.buckets import filesystem
+from colorize_core.data.sources import Catalog, DatasetError, ImageItem, catalog
 from colorize_core.errors import ChromasweepError
 from colorize_core.locations import is_uri
-from colorize_core.sources import Catalog, DatasetError, ImageItem, catalog
 
 log = logging.getLogger(__name__)
 

@@ -24,6 +24,9 @@ _XYZ_FROM_RGB_T = np.ascontiguousarray(_XYZ_FROM_RGB.T)
 _RGB_FROM_XYZ_T = np.ascontiguousarray(_RGB_FROM_XYZ.T)
 
 L_SCALE, AB_SCALE = 50.0, 110.0
+AB_BIN, AB_LIMIT = 10.0, 110.0  # CIC's grid of ab bins: 10 wide over [-110, 110]
+AB_SIDE = int(2 * AB_LIMIT / AB_BIN)  # 22 bins along a and along b
+AB_BINS = AB_SIDE**2
 
 
 def _power(x: tf.Tensor, p: float) -> tf.Tensor:

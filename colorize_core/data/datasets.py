@@ -9,18 +9,18 @@ from typing import NamedTuple
 
 from filelock import FileLock
 
-from colorize_core.buckets import tensorflow_cannot_read
 from colorize_core.config import DataConfig
-from colorize_core.locations import is_uri
-from colorize_core.sample_data import SPLIT_VERSION, build_sample_dataset
-from colorize_core.shards import (
+from colorize_core.data.buckets import tensorflow_cannot_read
+from colorize_core.data.bundled_sample import SPLIT_VERSION, build_sample_dataset
+from colorize_core.data.shards import (
     PreparedMeta,
     is_prepared,
     prepare,
     read_meta,
     warn_skipped,
 )
-from colorize_core.sources import DatasetError
+from colorize_core.data.sources import DatasetError
+from colorize_core.locations import is_uri
 
 
 class PreparedDataset(NamedTuple):

@@ -18,8 +18,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from colorize_core.shards import UnusableImage, checked_image_bytes
-from colorize_core.sources import DatasetError
+from colorize_core.data.shards import UnusableImage, checked_image_bytes
+from colorize_core.data.sources import DatasetError
 
 HELD_OUT, VAL = 200, 80  # of the shared sample's 1000: 720 train, 80 val, 200 held out
 SPLIT_FILE = "SPLIT.txt"

@@ -24,14 +24,13 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from colorize_core.cic_bins import PTS_IN_HULL
 from colorize_core.config import CicBins
-from colorize_core.lab import _WHITE_D65, _XYZ_FROM_RGB, AB_SCALE
-from colorize_core.metrics import AB_BIN
-from colorize_core.model import (  # one batch-norm momentum and width rule for both families
+from colorize_core.data.lab import _WHITE_D65, _XYZ_FROM_RGB, AB_BIN, AB_SCALE
+from colorize_core.networks.chromagan import (  # one batch-norm momentum and width rule for both families
     BN_MOMENTUM,
     _ch,
 )
+from colorize_core.networks.cic_bins import PTS_IN_HULL
 
 BIN_GRID = AB_BIN  # ab quantisation step (Lab units): the same grid as the rebalanced AuC
 PUBLISHED_BINS = 313  # the paper's count, of ``cic_bins.PTS_IN_HULL``: the default bin set
@@ -184,7 +183,7 @@ def bin_counts(prepared: str, bins: CicBins) -> np.ndarray:
     """Pixel counts per ab bin of ``bins`` over the training split (its first ``PRIOR_MAX_IMAGES``
     images, centre crops at ``PRIOR_SIZE``), never validation images; cached beside the shards'
     metadata, one file per bin set."""
-    from colorize_core.pipeline import make_dataset
+    from colorize_core.data.pipeline import make_dataset
 
     path = prior_file(prepared, bins)
     centres = ab_bins(bins)

@@ -88,8 +88,8 @@ def _keras_download(key: str, top: bool) -> str:
 
 
 def _fetch(uri: str, key: str) -> str:
-    from colorize_core.buckets import download
-    from colorize_core.datasets import default_cache_dir
+    from colorize_core.data.buckets import download
+    from colorize_core.data.datasets import default_cache_dir
 
     target = default_cache_dir() / "weights" / hashlib.sha256(uri.encode()).hexdigest()[:16] / uri.rsplit("/", 1)[1]
     if target.is_file():

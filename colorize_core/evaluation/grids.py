@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from colorize_core.metrics import lab_to_uint8, predicted_ab
+from colorize_core.evaluation.scores import lab_to_uint8
+from colorize_core.networks.chromagan import predicted_ab
 
 
 def sample_grid(generator, L: tf.Tensor, ab: tf.Tensor, gap: int = 4) -> np.ndarray:
