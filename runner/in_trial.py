@@ -32,7 +32,7 @@ class TuneSession:
         self.store = store
 
     def notify(self, metrics: dict) -> None:
-        # Tune and Optuna learn of a divergence from the trial's error (TrialDiverged): a report
+        # Tune and Optuna learn of a divergence from the trial's error (TrainingDiverged): a report
         # without the objective would only confuse the searcher.
         if not metrics.get("diverged"):
             tune.report(metrics)

@@ -3,19 +3,14 @@ both ask here, so a diverged trial reads the same in both."""
 
 from __future__ import annotations
 
-from colorize_core.errors import ChromasweepError
-from colorize_core.status import RunStatus
-
-
-class TrialDiverged(ChromasweepError, RuntimeError):
-    """Raised in a trial whose training loss turned non-finite: how Tune and Optuna learn of it."""
+from colorize_core.status import RunStatus, TrainingDiverged
 
 
 def is_diverged(error: BaseException | None) -> bool:
     """Whether a trial's error is its divergence, however Ray wrapped it (RayTaskError, TuneError)."""
     seen = set()
     while error is not None and id(error) not in seen:
-        if isinstance(error, TrialDiverged):
+        if isinstance(error, TrainingDiverged):
             return True
         seen.add(id(error))
         error = getattr(error, "cause", None) or error.__cause__ or error.__context__

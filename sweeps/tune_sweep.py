@@ -32,14 +32,14 @@ from colorize_core.data.buckets import ray_storage
 from colorize_core.errors import ChromasweepError
 from colorize_core.locations import is_uri
 from colorize_core.networks.weights import WEIGHT_KEYS, check_searched, check_sources
-from colorize_core.status import LOST_WHY, RunStatus
+from colorize_core.status import LOST_WHY, RunStatus, TrainingDiverged
 from costs.meter import COST_METRIC
 from costs.prices import Rate, usd
 from runner.checkpoint_store import CheckpointStore
 from runner.ray_train import TRAIN_ENV, absolute_paths, build_trainer, check_address, connect
 from runner.worker_loop import read_result
 from sweeps.naming import trial_name
-from sweeps.outcome import TrialDiverged, error_status
+from sweeps.outcome import error_status
 from sweeps.plan import changed_keys, raised_cap, record, search_space
 from sweeps.search import SPEC_RECORD, earlier_trials, scheduler, search_algorithm
 from sweeps.spec import SweepSpec, trial_rate
@@ -62,7 +62,7 @@ KEEP_CHECKPOINTS = 2
 
 class EpochReportCallback(TuneReportCallback):
     """Forward epoch results to Tune, but not a divergence marker: it has no objective to rank,
-    and the trial's failure (TrialDiverged) is how Tune and Optuna learn of it."""
+    and the trial's failure (TrainingDiverged) is how Tune and Optuna learn of it."""
 
     def after_report(self, run_context, metrics, checkpoint):
         if metrics and metrics[0].get("diverged"):
@@ -144,7 +144,7 @@ def run_trial(
         fitted = trainer.fit()
         result = read_result(store, 0.0, str(fitted.error) if fitted.error else None)
     if result.status is RunStatus.DIVERGED:
-        raise TrialDiverged(result.metrics.get("message", "non-finite loss"))
+        raise TrainingDiverged(result.metrics.get("message", "non-finite loss"))
     if result.status is RunStatus.ERROR:  # the trial's Ray Train run failed past its restarts
         raise RuntimeError(f"{name}: {result.error}")
 

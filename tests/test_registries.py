@@ -69,9 +69,10 @@ def test_statuses_rank_and_map_to_mlflow_states():
 def test_divergence_is_recognised_by_type_through_rays_wrapping():
     from ray.exceptions import RayTaskError
 
-    from sweeps.outcome import TrialDiverged, is_diverged
+    from colorize_core.status import TrainingDiverged
+    from sweeps.outcome import is_diverged
 
-    wrapped = RayTaskError("run_trial", "Traceback ...", TrialDiverged("diverged at step 3")).as_instanceof_cause()
+    wrapped = RayTaskError("run_trial", "Traceback ...", TrainingDiverged("diverged at step 3")).as_instanceof_cause()
     assert is_diverged(wrapped)
     assert not is_diverged(RayTaskError("run_trial", "Traceback ... diverged", ValueError("diverged in text only")))
     assert not is_diverged(None)

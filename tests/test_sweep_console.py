@@ -65,13 +65,13 @@ def test_a_failed_trial_shows_whether_it_diverged_or_errored(monkeypatch, tmp_pa
     import cloudpickle
     from ray.exceptions import RayTaskError
 
-    from sweeps.outcome import TrialDiverged
+    from colorize_core.status import TrainingDiverged
 
     view = SweepConsole(SPEC)
     monkeypatch.setattr(console_module, "_active", view)
     listener = view.callback()
     errors = {  # as Tune pickles them: the trial's exception inside Ray's wrapper
-        "dddd0001": RayTaskError("run_trial", "tb", TrialDiverged("non-finite loss")).as_instanceof_cause(),
+        "dddd0001": RayTaskError("run_trial", "tb", TrainingDiverged("non-finite loss")).as_instanceof_cause(),
         "eeee0002": RayTaskError("run_trial", "tb", ValueError("bad batch")).as_instanceof_cause(),
     }
     for trial_id, error in errors.items():

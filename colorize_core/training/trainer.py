@@ -24,24 +24,15 @@ from colorize_core.config import Generator, TrainConfig, check_batch_split
 from colorize_core.data.datasets import PreparedDataset, resolve_dataset
 from colorize_core.data.pipeline import make_dataset
 from colorize_core.data.sources import DatasetError
-from colorize_core.errors import ChromasweepError
 from colorize_core.evaluation.grids import sample_grid
 from colorize_core.evaluation.scores import evaluate, make_scorer
 from colorize_core.model_files import MODEL_FILE, MODEL_INFO
 from colorize_core.networks.cic import bin_counts, rebalancing_weights
 from colorize_core.networks.gan import AdversarialColorizer
-from colorize_core.status import RunStatus
+from colorize_core.status import RunStatus, TrainingDiverged
 from colorize_core.training.warm import Compiled, WarmCache, architecture
 
 log = logging.getLogger(__name__)
-
-
-class TrainingDiverged(ChromasweepError, RuntimeError):
-    def __init__(self, first: int, step: int, losses: dict[str, float]):
-        bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
-        steps = f"step {step}" if first == step else f"steps {first}-{step}"
-        super().__init__(f"diverged in {steps}: non-finite {bad}")
-        self.step, self.losses = step, losses
 
 
 @dataclass
@@ -270,7 +261,7 @@ class Trainer:
                 sums = {k: float(v) for k, v in window.items()}
                 if not all(math.isfinite(v) for v in sums.values()):
                     bar.close()
-                    err = TrainingDiverged(step - unread + 1, step, {k: v / unread for k, v in sums.items()})
+                    err = TrainingDiverged.in_steps(step - unread + 1, step, {k: v / unread for k, v in sums.items()})
                     log.error("%s", err)
                     return TrainResult(RunStatus.DIVERGED, step, history, str(err))
                 for k, v in sums.items():
