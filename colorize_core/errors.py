@@ -18,7 +18,7 @@ def describe_invalid(err, place=None, show_input: bool = False) -> str:
     parts = []
     for error in err.errors():
         message = error_message(error)
-        if show_input and error["type"] != "missing":
+        if show_input and error["type"] != "missing" and not isinstance(error.get("input"), dict):
             message += f" (got {error.get('input')!r})"
         where = (place or key_path)(error)
         # A place ending in '.' is a prefix of a path the message itself begins with.
