@@ -169,9 +169,8 @@ def main() -> None:
         nodes = int(label.split()[0]) if label[0].isdigit() else None
         speed = statistics.median(samples) / one if one else float("nan")
         eff = f"{speed / nodes:9.2f}" if nodes else " " * 9
-        print(
-            f"{label:28s} {_describe(samples):34s} {speed:7.2f}x  {eff}   {'identical' if identical[label] else 'DIFFER'}"
-        )
+        same = "identical" if identical[label] else "DIFFER"
+        print(f"{label:28s} {_describe(samples):34s} {speed:7.2f}x  {eff}   {same}")
     cpus, how = _largest_gcp_cluster()
     if one:
         best = max(args.workers)
