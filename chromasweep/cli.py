@@ -492,12 +492,13 @@ def sync(path: str, tracking_uri: str | None) -> None:
     chromasweep sync runs/sweeps/demo-sweep
     """
     from colorize_core.locations import is_uri
+    from runner.run_folder import ADDRESS_FILE
     from runner.run_record import sync_sweep
 
-    if not is_uri(path) and not ((Path(path) / "trials").is_dir() or (Path(path) / "tracking.json").is_file()):
+    if not is_uri(path) and not ((Path(path) / "trials").is_dir() or (Path(path) / ADDRESS_FILE).is_file()):
         raise click.ClickException(
             f"{path}: neither a sweep's folder (STORAGE/SWEEP, with trials/) nor a tracked "
-            "run's (STORAGE/NAME, with tracking.json)"
+            f"run's (STORAGE/NAME, with {ADDRESS_FILE})"
         )
     complete, pending = sync_sweep(path if is_uri(path) else str(Path(path).resolve()), tracking_uri)
     click.echo(f"{complete} run(s) complete in MLflow" + (f"; still pending: {', '.join(pending)}" if pending else ""))

@@ -1,12 +1,7 @@
 """A run's folder, in a local folder or a bucket (gs://, s3://): its checkpoints, its metrics and its
 published model. Every way to train (in this process, in a Tune trial, on Ray Train workers) writes
-this one layout, so a run started one way resumes, inspects and restarts the same way:
-
-    STORAGE/NAME/chromasweep-run.json       the layout marker, written with the first checkpoint
-    STORAGE/NAME/checkpoint_step_NNNNNNNN/  weights, optimizers, step, metrics.json, history.json
-                 .../.complete               written last: only then does the checkpoint count
-    STORAGE/NAME/metrics.jsonl              every epoch's metrics so far, one line each
-    STORAGE/NAME/model/                     the final model (``colorize_core.model_files``)
+this one layout (``run_folder`` names its files), so a run started one way resumes, inspects and
+restarts the same way.
 
 The storage itself says which checkpoint is the latest (not Ray's or Tune's bookkeeping, which a
 killed driver can leave an epoch behind). A folder written by an older layout is refused.
@@ -27,13 +22,8 @@ from colorize_core.data.buckets import filesystem
 from colorize_core.errors import ChromasweepError
 from colorize_core.locations import is_uri
 from colorize_core.model_files import MODEL_DIR
-
-COMPLETE = ".complete"
-PREFIX = "checkpoint_"
-LAYOUT_FILE, LAYOUT_VERSION = "chromasweep-run.json", 2
-METRICS_LOG = "metrics.jsonl"
-# What chromasweep's earlier layouts left in a run folder (Ray's own files there are not ours).
-OLD_LAYOUT_SIGNS = ("checkpoints", METRICS_LOG, MODEL_DIR)
+from runner.run_folder import CHECKPOINT_PREFIX as PREFIX
+from runner.run_folder import COMPLETE, LAYOUT_FILE, LAYOUT_VERSION, OLD_LAYOUT_SIGNS
 
 
 class LayoutError(ChromasweepError, ValueError):

@@ -26,17 +26,14 @@ from colorize_core.config import TrainConfig
 from colorize_core.model_files import MODEL_DIR
 from colorize_core.status import RunStatus
 from costs.meter import COST_METRIC
-from runner.checkpoint_store import METRICS_LOG, CheckpointStore
+from runner.checkpoint_store import CheckpointStore
+from runner.run_folder import DIVERGED_MARKER, HISTORY_FILE, METRICS_FILE, METRICS_LOG, checkpoint_name, diverged_name
 from runner.run_record import durable, save_sample, write_status
 
 if TYPE_CHECKING:
     from colorize_core.training.trainer import Report, Trainer
     from costs.meter import CostMeter
     from tracking.delivery import Delivery
-
-DIVERGED_MARKER = "DIVERGED.json"
-METRICS_FILE = "metrics.json"  # the reported metrics, kept with the checkpoint they belong to
-HISTORY_FILE = "history.json"  # every epoch's metrics up to this checkpoint
 
 
 class Session(Protocol):
@@ -48,10 +45,6 @@ class Session(Protocol):
 
     def notify(self, metrics: dict) -> None:
         """Tell whoever waits on this run; called on every worker once the report is durable."""
-
-
-def checkpoint_name(step: int) -> str:
-    return f"checkpoint_step_{step:08d}"
 
 
 class EpochEnd:
@@ -155,5 +148,5 @@ def report_diverged(session: Session, metrics: dict) -> None:
     if session.rank == 0:
         with tempfile.TemporaryDirectory() as directory:
             (Path(directory) / DIVERGED_MARKER).write_text(json.dumps(metrics))
-            session.store.save(directory, f"checkpoint_diverged_step_{metrics['step']:08d}")
+            session.store.save(directory, diverged_name(metrics["step"]))
     session.notify(metrics)

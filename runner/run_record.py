@@ -1,9 +1,6 @@
 """A run's tracking record as its store keeps it, and its delivery to MLflow from there.
 
-    STORAGE/NAME/tracking.json      where the run is tracked (store, experiment, parent) and its params
-    STORAGE/NAME/metrics.jsonl      every epoch's metrics (``checkpoint_store``)
-    STORAGE/NAME/samples/           sample grids, epoch_NNN.png
-    STORAGE/NAME/status.json        the run's final status, once known (the trial, or the sweep's driver)
+    tracking.json, metrics.jsonl, samples/, status.json of the run's folder (``run_folder``)
 
 The trial delivers as it goes (``epoch_end``); the sweep's driver delivers what is left at its end;
 ``chromasweep sync`` delivers whatever is still pending later, from the store alone.
@@ -18,12 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from colorize_core.status import RunStatus
-from runner.checkpoint_store import METRICS_LOG, CheckpointStore
+from runner.checkpoint_store import CheckpointStore
+from runner.run_folder import ADDRESS_FILE, METRICS_LOG, STATUS_FILE
 from tracking.delivery import Delivery, Durable
 from tracking.trial_run import SAMPLES_DIR, TrackingContext, TrialRun, sample_name
-
-ADDRESS_FILE = "tracking.json"
-STATUS_FILE = "status.json"
 
 
 def write_address(store: CheckpointStore, context: TrackingContext, name: str, config: dict) -> None:

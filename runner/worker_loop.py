@@ -20,15 +20,8 @@ from colorize_core.model_files import MODEL_DIR
 from colorize_core.status import RunStatus
 from costs.meter import COST_METRIC, CostMeter
 from runner.checkpoint_store import CheckpointStore
-from runner.epoch_end import (
-    DIVERGED_MARKER,
-    HISTORY_FILE,
-    METRICS_FILE,
-    EpochEnd,
-    Session,
-    deliver_from_store,
-    report_diverged,
-)
+from runner.epoch_end import EpochEnd, Session, deliver_from_store, report_diverged
+from runner.run_folder import DIVERGED_MARKER, HISTORY_FILE, METRICS_FILE
 
 if TYPE_CHECKING:
     from colorize_core.training.warm import WarmCache

@@ -50,7 +50,8 @@ def test_a_run_killed_in_process_continues_through_ray_in_one_bucket_layout(
     import signal
     import time
 
-    from runner.checkpoint_store import METRICS_LOG, CheckpointStore
+    from runner.checkpoint_store import CheckpointStore
+    from runner.run_folder import METRICS_LOG
 
     config = tmp_path / "tiny.yaml"
     config.write_text(

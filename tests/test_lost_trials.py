@@ -7,7 +7,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from colorize_core.status import LOST_WHY, RunStatus
 from runner.checkpoint_store import CheckpointStore
-from runner.run_record import STATUS_FILE
+from runner.run_folder import STATUS_FILE
 from sweeps.tune_sweep import TrialRow, _set_aside_lost
 from tracking.sweep_run import SweepRun
 from tracking.trial_run import KIND_TAG, RUN_TAG, STATUS_TAG

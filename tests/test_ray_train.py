@@ -14,8 +14,8 @@ from ray.cluster_utils import Cluster
 from colorize_core.model_files import MODEL_FILE
 from colorize_core.status import RunStatus
 from colorize_core.training.trainer import prepare_trainer
-from runner.checkpoint_store import COMPLETE
 from runner.ray_train import RayOptions, launch
+from runner.run_folder import COMPLETE
 
 pytestmark = pytest.mark.e2e  # starts Ray, a server or a real training run: `make test`, not `make test-fast`
 

@@ -18,7 +18,7 @@ from PIL import Image
 from colorize_core.data.buckets import filesystem
 from colorize_core.model_files import MODEL_DIR, MODEL_FILE
 from colorize_core.status import RunStatus
-from runner.run_record import STATUS_FILE
+from runner.run_folder import STATUS_FILE
 from sweeps.naming import trial_name
 from sweeps.spec import SpecError, load_spec
 
