@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from colorize_core.config import TrainConfig
 from colorize_core.model_files import MODEL_DIR
+from colorize_core.report import EpochReport
 from colorize_core.status import RunStatus
-from costs.meter import COST_METRIC
 from runner.checkpoint_store import CheckpointStore
 from runner.run_folder import DIVERGED_MARKER, HISTORY_FILE, METRICS_FILE, METRICS_LOG, checkpoint_name, diverged_name
 from runner.run_record import durable, save_sample, write_status
@@ -86,16 +86,16 @@ class EpochEnd:
         self.last = metrics
 
     def metrics(self, report: Report) -> dict:
-        return {
-            **report.metrics,
-            "step": report.step,
-            "epoch": report.epoch,
-            "diverged": 0,
-            # Where this attempt started: after a failure, the checkpoint it resumed from.
-            "resumed_from_step": self.resumed_from,
-            "workers": self.session.world,
-            **({COST_METRIC: self.meter.reading()} if self.meter else {}),
-        }
+        return EpochReport.read(
+            {
+                **report.metrics,
+                "step": report.step,
+                "epoch": report.epoch,
+                "resumed_from_step": self.resumed_from,
+                "workers": self.session.world,
+                "cost_usd": self.meter.reading() if self.meter else None,
+            }
+        ).as_dict()
 
     def sample(self, epoch: int) -> None:
         if self.delivery and self.chief and self.delivery.run.wants_samples(epoch, self.config.epochs):
@@ -148,5 +148,5 @@ def report_diverged(session: Session, metrics: dict) -> None:
     if session.rank == 0:
         with tempfile.TemporaryDirectory() as directory:
             (Path(directory) / DIVERGED_MARKER).write_text(json.dumps(metrics))
-            session.store.save(directory, diverged_name(metrics["step"]))
+            session.store.save(directory, diverged_name(EpochReport.read(metrics).step))
     session.notify(metrics)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from ray import tune
 
 from colorize_core.config import TrainConfig
+from colorize_core.report import EpochReport
 from runner.checkpoint_store import CheckpointStore
 from runner.worker_loop import RunResult, read_result, run_worker
 
@@ -34,7 +35,7 @@ class TuneSession:
     def notify(self, metrics: dict) -> None:
         # Tune and Optuna learn of a divergence from the trial's error (TrainingDiverged): a report
         # without the objective would only confuse the searcher.
-        if not metrics.get("diverged"):
+        if not EpochReport.read(metrics).diverged:
             tune.report(metrics)
 
 

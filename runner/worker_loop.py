@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 
 from colorize_core.config import TrainConfig
 from colorize_core.model_files import MODEL_DIR
+from colorize_core.report import EpochReport
 from colorize_core.status import RunStatus
-from costs.meter import COST_METRIC, CostMeter
+from costs.meter import CostMeter
 from runner.checkpoint_store import CheckpointStore
 from runner.epoch_end import EpochEnd, Session, deliver_from_store, report_diverged
 from runner.run_folder import DIVERGED_MARKER, HISTORY_FILE, METRICS_FILE
@@ -80,12 +81,12 @@ def run_worker(
         return last_metrics
 
     if meter and last_metrics:
-        meter.spent = float(last_metrics.get(COST_METRIC, 0.0))  # what the attempts before this one spent
+        meter.spent = EpochReport.read(last_metrics).cost_usd or 0.0  # what the attempts before this one spent
     epoch_end = EpochEnd(session, trainer, config, delivery, resumed_from, history, meter=meter)
     result = trainer.fit(epoch_end)
     if result.status is RunStatus.DIVERGED:
         # Every worker sees the same all-reduced losses, so all of them report this once.
-        metrics = {"step": result.step, "diverged": 1, "message": result.message}
+        metrics = EpochReport.divergence(result.step, result.message).as_dict()
         report_diverged(session, metrics)
         _deliver_end(delivery, session, RunStatus.DIVERGED)
         return metrics
@@ -142,6 +143,6 @@ def read_result(store: CheckpointStore, seconds: float, error: str | None = None
     if error:
         status = RunStatus.ERROR
     else:
-        status = RunStatus.DIVERGED if metrics.get("diverged") else RunStatus.FINISHED
+        status = RunStatus.DIVERGED if EpochReport.read(metrics).diverged else RunStatus.FINISHED
     location = store.location(latest) if latest else None
     return RunResult(status, metrics, history, location, store.model_location(), seconds, error)

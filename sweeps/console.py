@@ -22,8 +22,8 @@ from rich.live import Live
 from rich.table import Table
 
 from colorize_core.locations import is_uri
+from colorize_core.report import EpochReport
 from colorize_core.status import RunStatus
-from costs.meter import COST_METRIC
 from costs.prices import usd
 from runner.checkpoint_store import CheckpointStore
 from sweeps.outcome import error_status
@@ -199,11 +199,11 @@ class _Listener(Callback):
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         if view := _active:
-            line, metric = self._line(view, trial), view.spec.objectives[0].name
-            if COST_METRIC in result:
-                line.cost = float(result[COST_METRIC])
-            if result.get("epoch") and metric in result:
-                line.epoch, line.metric = int(result["epoch"]), float(result[metric])
+            line, metric, report = self._line(view, trial), view.spec.objectives[0].name, EpochReport.read(result)
+            if report.cost_usd is not None:
+                line.cost = report.cost_usd
+            if report.completed_epochs and metric in result:
+                line.epoch, line.metric = report.completed_epochs, float(result[metric])
                 if result.get("time_this_iter_s"):
                     view.epoch_seconds.append(float(result["time_this_iter_s"]))
             view.refresh()

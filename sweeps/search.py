@@ -16,8 +16,8 @@ from ray.tune.search.optuna import OptunaSearch
 from ray.tune.utils.util import flatten_dict
 
 from colorize_core.errors import ChromasweepError
+from colorize_core.report import EpochReport
 from costs.budget import CostBudget
-from costs.meter import COST_METRIC
 from sweeps.plan import TRIAL_CAP, sampler, search_space
 from sweeps.spec import SweepSpec
 
@@ -43,7 +43,8 @@ class CappedSearch(OptunaSearch):
         if trial_id in self._ot_trials:  # else a restored trial this searcher never drew: told at its end
             super().on_trial_result(trial_id, result)
         if self._budget:
-            self._budget.observe(trial_id, result.get(COST_METRIC), result.get("epoch"))
+            report = EpochReport.read(result)
+            self._budget.observe(trial_id, report.cost_usd, report.completed_epochs)
         value = result.get(self._first_metric)
         if self._target is not None and value is not None and math.isfinite(value):
             better = value >= self._target if self._first_mode == "max" else value <= self._target
@@ -51,7 +52,8 @@ class CappedSearch(OptunaSearch):
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if self._budget:
-            self._budget.observe(trial_id, (result or {}).get(COST_METRIC), (result or {}).get("epoch"))
+            report = EpochReport.read(result)
+            self._budget.observe(trial_id, report.cost_usd, report.completed_epochs)
             self._budget.close(trial_id)
         if trial_id in self._ot_trials or trial_id in self._completed_trials:
             super().on_trial_complete(trial_id, result, error)

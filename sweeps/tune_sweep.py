@@ -32,6 +32,7 @@ from colorize_core.data.buckets import ray_storage
 from colorize_core.errors import ChromasweepError
 from colorize_core.locations import is_uri
 from colorize_core.networks.weights import WEIGHT_KEYS, check_searched, check_sources
+from colorize_core.report import EpochReport
 from colorize_core.status import LOST_WHY, RunStatus, TrainingDiverged
 from costs.meter import COST_METRIC
 from costs.prices import Rate, usd
@@ -65,7 +66,7 @@ class EpochReportCallback(TuneReportCallback):
     and the trial's failure (TrainingDiverged) is how Tune and Optuna learn of it."""
 
     def after_report(self, run_context, metrics, checkpoint):
-        if metrics and metrics[0].get("diverged"):
+        if metrics and EpochReport.read(metrics[0]).diverged:
             return
         super().after_report(run_context, metrics, checkpoint)
 
@@ -144,7 +145,7 @@ def run_trial(
         fitted = trainer.fit()
         result = read_result(store, 0.0, str(fitted.error) if fitted.error else None)
     if result.status is RunStatus.DIVERGED:
-        raise TrainingDiverged(result.metrics.get("message", "non-finite loss"))
+        raise TrainingDiverged(EpochReport.read(result.metrics).message or "non-finite loss")
     if result.status is RunStatus.ERROR:  # the trial's Ray Train run failed past its restarts
         raise RuntimeError(f"{name}: {result.error}")
 
@@ -211,7 +212,7 @@ class SweepOutcome:
 def trial_status(result, epochs_per_trial: int) -> RunStatus:
     """A Tune result's status. Tune fills ``metrics`` with its own bookkeeping (trial id, config) even
     for a trial an interrupted sweep never started, so only a reported epoch means it ran."""
-    epochs = int((result.metrics or {}).get("epoch", 0) or 0)
+    epochs = EpochReport.read(result.metrics).completed_epochs
     if result.error is not None:
         return error_status(result.error)
     if epochs >= epochs_per_trial:
@@ -223,22 +224,13 @@ def _rows(results, spec: SweepSpec, storage: str) -> list[TrialRow]:
     metric = spec.objectives[0]
     rows = []
     for r in results:
-        m = r.metrics or {}
+        m, report = r.metrics or {}, EpochReport.read(r.metrics)
         status = trial_status(r, spec.chromasweep.budget.epochs_per_trial)
         value = m.get(metric.name) if status is not RunStatus.DIVERGED else None
         trial_id = _trial_id(r)
         model = CheckpointStore.for_run(storage, trial_name(trial_id), keep=KEEP_CHECKPOINTS).model_location()
-        cost = m.get(COST_METRIC)
         rows.append(
-            TrialRow(
-                trial_id,
-                status,
-                dict(r.config or {}),
-                value,
-                int(m.get("epoch", 0) or 0),
-                model,
-                None if cost is None else float(cost),
-            )
+            TrialRow(trial_id, status, dict(r.config or {}), value, report.completed_epochs, model, report.cost_usd)
         )
     # Best first; trials without a finite metric (diverged, errored, not run) last.
     sign = -1 if metric.mode == "max" else 1

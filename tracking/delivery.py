@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from colorize_core.report import EpochReport
 from colorize_core.status import RunStatus
 from tracking.trial_run import TrialRun, sample_name
 
@@ -64,9 +65,9 @@ class Delivery:
     def _send(self, durable: Durable) -> None:
         run = self.run
         logged = run.logged_epochs()
-        new = [m for m in durable.history if int(m["epoch"]) not in logged]
+        new = [m for m in durable.history if EpochReport.read(m).completed_epochs not in logged]
         for metrics in new:
-            run.log_epoch(int(metrics["epoch"]), metrics)
+            run.log_epoch(EpochReport.read(metrics).completed_epochs, metrics)
         if new or durable.status is not None:  # once per delivery, not per epoch; the last one again at the end
             self._draw_curves()
         if durable.samples:
@@ -76,7 +77,9 @@ class Delivery:
                     run.log_sample_png(sample_name(epoch), png())
         if durable.model is not None and not run.has_model():
             generator, info = durable.model()
-            run.log_model(generator, info, int(durable.history[-1]["epoch"]) if durable.history else 0)
+            run.log_model(
+                generator, info, EpochReport.read(durable.history[-1]).completed_epochs if durable.history else 0
+            )
         if durable.status is not None:
             run.finish(durable.status)
 

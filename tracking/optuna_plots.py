@@ -14,6 +14,7 @@ from pathlib import Path
 import optuna
 from optuna.distributions import BaseDistribution
 
+from colorize_core.report import EpochReport
 from colorize_core.status import RunStatus
 
 PLOTS = {
@@ -33,7 +34,7 @@ def study_from_trials(
         value = t["metric"]
         scored = value is not None and math.isfinite(value) and RunStatus(t["status"]).ranked
         steps = {
-            int(h["epoch"]): h[objective]
+            EpochReport.read(h).completed_epochs: h[objective]
             for h in t.get("history", [])
             if objective in h and math.isfinite(h[objective])
         }
