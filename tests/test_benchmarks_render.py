@@ -75,11 +75,11 @@ def _repo(tmp_path):
         return subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True, text=True).stdout
 
     (tmp_path / "benchmarks").mkdir()
-    (tmp_path / "colorize_core").mkdir()
+    (tmp_path / "colorize_core" / "data").mkdir(parents=True)
     (tmp_path / "benchmarks" / "pipeline.py").write_text("from colorize_core.data.pipeline import make_dataset\n")
     (tmp_path / "benchmarks" / "common.py").write_text("")
-    (tmp_path / "colorize_core" / "pipeline.py").write_text("def make_dataset(): ...\n")
-    (tmp_path / "colorize_core" / "lab.py").write_text("")
+    (tmp_path / "colorize_core" / "data" / "pipeline.py").write_text("def make_dataset(): ...\n")
+    (tmp_path / "colorize_core" / "data" / "lab.py").write_text("")
     git("init", "-q")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "x", "--allow-empty")
     git("add", ".")
@@ -94,9 +94,9 @@ def test_each_section_names_its_command_and_commit_and_says_when_its_code_change
     assert f"Command: `python -m benchmarks pipeline --quick` at commit {first[:10]}." in md
     assert "Stale" not in md
 
-    (tmp_path / "colorize_core" / "lab.py").write_text("# a module the benchmark does not import\n")
+    (tmp_path / "colorize_core" / "data" / "lab.py").write_text("# a module the benchmark does not import\n")
     assert "Stale" not in render(_results(**run), root=tmp_path)
-    (tmp_path / "colorize_core" / "pipeline.py").write_text("def make_dataset(): return 1\n")
+    (tmp_path / "colorize_core" / "data" / "pipeline.py").write_text("def make_dataset(): return 1\n")
     stale = "**Stale: changed since this run: colorize_core/data/pipeline.py.**"
     assert stale in render(_results(**run), root=tmp_path)  # uncommitted counts too
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "second")
