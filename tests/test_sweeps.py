@@ -316,7 +316,7 @@ def test_max_cost_usd_stops_drawing_trials_once_one_more_would_pass_it(
     proc = sweep(spec, "--storage", tmp_path / "storage", ray=shared_ray)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (trial,) = table(proc.stdout)
-    assert "max_cost_usd 0.5: the budget stopped the sweep after 1 of 3 trials" in proc.stdout
+    assert "max_cost_usd 0.5: 1 of 3 trials drawn before the budget stopped the sweep" in proc.stdout
     cost = float(re.search(rf"^{trial}\s+finished\s+2\s+\S+\s+([\d.]+) USD", proc.stdout, re.M)[1])
     assert cost > 0.5 and f"cost: {cost:.2f} USD in all, an estimate" in proc.stdout
     # The trial's own record agrees, epoch by epoch, and the searcher said why it stopped.
