@@ -308,5 +308,7 @@ def test_data_prepare_across_the_cluster_writes_the_shards_of_one_process_and_a_
     assert again.returncode == 0, again.stderr[-3000:]
     assert re.search(rf"kept {len(whole)} of \d+ shards", again.stdout), again.stdout[-2000:]
     assert {name: (out / name).stat().st_mtime_ns for name in whole} == whole  # not written again
-    assert examples_of(str(out)) == examples_of(str(here))  # the very shards of one process
+    assert examples_of(str(out)) == examples_of(str(here))  # the very shards of one process...
+    shards = sorted(p.name for p in here.glob("*.tfrecord"))
+    assert shards and all((out / n).read_bytes() == (here / n).read_bytes() for n in shards)  # ...byte for byte
     assert not records.exists()

@@ -134,7 +134,9 @@ def _example(encoded: bytes, label: int, filename: str) -> bytes:
         "image/label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
         "image/filename": tf.train.Feature(bytes_list=tf.train.BytesList(value=[filename.encode()])),
     }
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    # Deterministic: a map's keys in a fixed order, so the same images make the same bytes in any
+    # process (protobuf's default order follows the process's hashing).
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(deterministic=True)
 
 
 @dataclass
