@@ -16,7 +16,6 @@ from click.core import ParameterSource
 from colorize_core.errors import ChromasweepError
 from colorize_core.metric_registry import HELD_OUT_SCORES
 from colorize_core.model_files import MODEL_FILE
-from costs.prices import usd
 
 
 # Exit status: 2 when the command line itself is wrong (an unknown flag, a bad value, a path it names
@@ -388,6 +387,7 @@ def sweep(
     The spec is W&B's sweep configuration (README, "Sweeps"). Tracked in MLflow: a parent run for the
     sweep (experiment = the sweep's name), a child per trial.
     """
+    from costs.prices import usd
     from sweeps.spec import load_spec
 
     samples_given = click.get_current_context().get_parameter_source("samples") is not ParameterSource.DEFAULT
@@ -448,7 +448,7 @@ def sweep(
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     for r in table:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths)))
-    click.echo(f"cost: {usd(outcome.cost_usd)} in all, an estimate: each trial's wall time x {outcome.rate.basis}")
+    click.echo(f"cost: {usd(outcome.cost_usd)} in all, {outcome.rate.explained}")
     limit, cap = spec.chromasweep.budget.max_cost_usd, spec.trial_cap
     if limit and cap is not None and len(outcome.rows) < cap:
         click.echo(
@@ -511,6 +511,7 @@ def sync(path: str, tracking_uri: str | None) -> None:
 def list_sweeps_command(tracking_uri: str | None) -> None:
     """List the sweeps in the tracking store: state, trials finished / stopped early / failed out of
     the cap, the best metric and its trial, when each started and where its state lives."""
+    from costs.prices import usd
     from tracking.sweep_list import list_sweeps
 
     summaries = list_sweeps(_connect(tracking_uri, create=False))

@@ -52,6 +52,11 @@ class Rate:
     usd_per_hour: float
     basis: str
 
+    @property
+    def explained(self) -> str:
+        """How a cost at this rate was reached, for whoever shows one."""
+        return f"an estimate: each trial's wall time x {self.basis}"
+
 
 def _read(path: Path, text: str) -> PriceTable:
     try:

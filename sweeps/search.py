@@ -42,19 +42,14 @@ class CappedSearch(OptunaSearch):
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         if trial_id in self._ot_trials:  # else a restored trial this searcher never drew: told at its end
             super().on_trial_result(trial_id, result)
-        if self._budget:
-            report = EpochReport.read(result)
-            self._budget.observe(trial_id, report.cost_usd, report.completed_epochs)
+        self._count_cost(trial_id, result)
         value = result.get(self._first_metric)
         if self._target is not None and value is not None and math.isfinite(value):
             better = value >= self._target if self._first_mode == "max" else value <= self._target
             self._reached = self._reached or better
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        if self._budget:
-            report = EpochReport.read(result)
-            self._budget.observe(trial_id, report.cost_usd, report.completed_epochs)
-            self._budget.close(trial_id)
+        self._count_cost(trial_id, result, done=True)
         if trial_id in self._ot_trials or trial_id in self._completed_trials:
             super().on_trial_complete(trial_id, result, error)
         else:
@@ -76,6 +71,13 @@ class CappedSearch(OptunaSearch):
         self._ot_study.add_trial(
             create_trial(state=state, values=values if done else None, params=params, distributions=self._space)
         )
+
+    def _count_cost(self, trial_id: str, result: dict | None, done: bool = False) -> None:
+        if self._budget:
+            report = EpochReport.read(result)
+            self._budget.observe(trial_id, report.cost_usd, report.completed_epochs)
+            if done:
+                self._budget.close(trial_id)
 
     def suggest(self, trial_id: str):
         if self._budget and not self._spent_out and (why := self._budget.refusal()):

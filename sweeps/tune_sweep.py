@@ -497,7 +497,7 @@ def _log_outcome(parent, spec: SweepSpec, rows: list[TrialRow], results, best: T
         first.mode,
         search_space(spec),
         next((t for t in trials if best and t["name"] == best.name), None),
-        rate.basis,
+        rate.explained,
     )
 
 

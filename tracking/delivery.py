@@ -65,9 +65,10 @@ class Delivery:
     def _send(self, durable: Durable) -> None:
         run = self.run
         logged = run.logged_epochs()
-        new = [m for m in durable.history if EpochReport.read(m).completed_epochs not in logged]
-        for metrics in new:
-            run.log_epoch(EpochReport.read(metrics).completed_epochs, metrics)
+        epochs = [(EpochReport.read(m).completed_epochs, m) for m in durable.history]
+        new = [(epoch, m) for epoch, m in epochs if epoch not in logged]
+        for epoch, metrics in new:
+            run.log_epoch(epoch, metrics)
         if new or durable.status is not None:  # once per delivery, not per epoch; the last one again at the end
             self._draw_curves()
         if durable.samples:
@@ -77,9 +78,7 @@ class Delivery:
                     run.log_sample_png(sample_name(epoch), png())
         if durable.model is not None and not run.has_model():
             generator, info = durable.model()
-            run.log_model(
-                generator, info, EpochReport.read(durable.history[-1]).completed_epochs if durable.history else 0
-            )
+            run.log_model(generator, info, epochs[-1][0] if epochs else 0)
         if durable.status is not None:
             run.finish(durable.status)
 

@@ -106,7 +106,7 @@ class SweepRun:
         self.client.log_text(self.run_id, spec_yaml, f"sweep_spec.run_cap_{run_cap}.yaml")
 
     def log_outcome(
-        self, trials: list[dict], objective: str, mode: str, space: dict, best: dict | None, cost_basis: str
+        self, trials: list[dict], objective: str, mode: str, space: dict, best: dict | None, cost_explained: str
     ) -> None:
         """Close every child with its final status; the trial table, Optuna's plots and the sweep's cost
         (the sum of its trials', with how a trial is priced) on the parent.
@@ -126,7 +126,7 @@ class SweepRun:
             self.client.set_tag(self.run_id, "best_trial", best["name"])
             self.client.log_metric(self.run_id, f"best_{objective}", float(best["metric"]))
         self.client.log_metric(self.run_id, COST_METRIC, sum(t.get(COST_METRIC) or 0.0 for t in trials))
-        self.client.set_tag(self.run_id, COST_BASIS_TAG, f"an estimate: each trial's wall time x {cost_basis}")
+        self.client.set_tag(self.run_id, COST_BASIS_TAG, cost_explained)
         finished = sum(t["status"] is RunStatus.FINISHED for t in trials)
         self.client.set_tag(self.run_id, STATUS_TAG, f"{finished} of {len(trials)} trials finished")
         self.client.set_terminated(self.run_id, "FINISHED")
